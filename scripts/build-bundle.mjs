@@ -1,0 +1,21 @@
+// Bundles the TypeScript sources into dist/pop2mqtt.cjs (one CommonJS file) for bin/pop2mqtt.js and the single binaries.
+import { build } from 'esbuild';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const stub = path.join(root, 'scripts', 'empty-module.cjs');
+
+await build({
+  entryPoints: [path.join(root, 'src', 'cli', 'main.ts')],
+  outfile: path.join(root, 'dist', 'pop2mqtt.cjs'),
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  sourcemap: false,
+  legalComments: 'none',
+  logLevel: 'warning',
+  // Optional native add-ons of ws and debug: never needed, and absent in a single binary.
+  alias: { bufferutil: stub, 'utf-8-validate': stub, 'supports-color': stub },
+});
