@@ -1,0 +1,391 @@
+// One connection to the MQTT broker: TLS/auth settings, last will, own reconnect backoff, publishes that resolve on PUBACK.
+import { EventEmitter } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { connect, type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
+import { redact, registerSecret, silentLogger, type Logger } from '../log.js';
+import { reconnectDelay } from './backoff.js';
+import { MqttLinkError } from './errors.js';
+import {
+  DEFAULT_BASE_TOPIC, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_KEEPALIVE_MS, DEFAULT_RECONNECT_MAX_MS,
+  DEFAULT_RECONNECT_MIN_MS, type MqttSettings,
+} from './settings.js';
+import { topicMatches } from './topic-match.js';
+
+export type QoS = 0 | 1 | 2;
+
+export interface PublishOptions {
+  qos?: QoS;
+  retain?: boolean;
+  /** MQTT 5 only; ignored (with a debug log) on 3.1.1 */
+  properties?: { userProperties?: Record<string, string> };
+}
+
+export interface MessageInfo { retain: boolean }
+export type MessageHandler = (topic: string, payload: Buffer, info: MessageInfo) => void;
+
+export interface MqttLinkOptions {
+  logger?: Logger;
+  version: string;
+  /** where the last will `{"state":"offline"}` goes; default `<base>/bridge/state` */
+  willTopic?: string;
+}
+
+/** The payloads of `<base>/bridge/state`. */
+export const BRIDGE_STATE_ONLINE = JSON.stringify({ state: 'online' });
+export const BRIDGE_STATE_OFFLINE = JSON.stringify({ state: 'offline' });
+
+const STOP_BUDGET_MS = 3_000;
+const SUPPORTED_PROTOCOLS = new Set(['mqtt:', 'mqtts:', 'ws:', 'wss:']);
+
+/**
+ * One connection to the broker.
+ * Events: 'connect' (first connect and every reconnect), 'offline' (connection lost), 'error' (only emitted when
+ * someone listens; otherwise logged).
+ * Publishes are never queued while offline: they reject at once so the caller's disk outbox stays authoritative.
+ */
+export class MqttLink extends EventEmitter {
+  readonly baseTopic: string;
+  readonly willTopic: string;
+  readonly clientId: string;
+  readonly protocolVersion: 4 | 5;
+
+  private readonly settings: MqttSettings;
+  private readonly log: Logger;
+  private readonly version: string;
+  private client: MqttClient | undefined;
+  private isConnected = false;
+  private stopping = false;
+  private stopped = false;
+  private attempt = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private readonly subscriptions = new Map<string, Set<MessageHandler>>();
+  private readonly pending = new Set<(err: MqttLinkError) => void>();
+
+  constructor(settings: MqttSettings, opts: MqttLinkOptions) {
+    super();
+    this.settings = settings;
+    this.log = (opts.logger ?? silentLogger).child('mqtt');
+    this.version = opts.version;
+    this.baseTopic = trimSlashes(settings.base_topic || DEFAULT_BASE_TOPIC);
+    this.willTopic = opts.willTopic ?? `${this.baseTopic}/bridge/state`;
+    this.clientId = settings.client_id || `pop2mqtt_${Math.random().toString(16).slice(2, 10)}`;
+    this.protocolVersion = settings.protocol_version === 5 ? 5 : 4;
+    registerSecret(settings.password);
+  }
+
+  get connected(): boolean {
+    return this.isConnected;
+  }
+
+  /**
+   * Begins connecting. Resolves once connected, or after the connect timeout (the link keeps retrying in the
+   * background). Rejects only on unusable settings (bad URL scheme, unreadable TLS file).
+   */
+  async start(): Promise<void> {
+    if (this.client) throw new MqttLinkError('MQTT_SETTINGS', 'MqttLink.start() called twice', false);
+    if (this.stopped) throw new MqttLinkError('MQTT_STOPPED', 'MqttLink was stopped', false);
+    const options = await this.buildClientOptions();
+    const url = this.settings.url;
+    const client = connect(url, options);
+    this.client = client;
+    client.on('connect', () => this.onConnect());
+    client.on('close', () => this.onClose());
+    client.on('error', (err) => this.onError(err));
+    client.on('message', (topic, payload, packet) => this.dispatch(topic, payload, { retain: !!packet.retain }));
+    this.log.info('connecting', { url: safeUrl(url), client_id: this.clientId, protocol: this.protocolVersion });
+    client.connect();
+
+    const waitMs = this.settings.connect_timeout ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    await new Promise<void>((resolve) => {
+      const done = () => { clearTimeout(timer); this.off('connect', done); resolve(); };
+      const timer = setTimeout(() => {
+        this.log.warn('broker not reachable yet; continuing and retrying in the background', { url: safeUrl(url) });
+        done();
+      }, waitMs);
+      this.once('connect', done);
+    });
+  }
+
+  /**
+   * Publishes one message. Resolves when the broker acknowledged it (PUBACK for QoS 1, PUBCOMP for QoS 2) or, for
+   * QoS 0, when it was written. Rejects with MqttLinkError: MQTT_OFFLINE at once when not connected,
+   * MQTT_DISCONNECTED when the connection drops before the acknowledgement, MQTT_REJECTED on an MQTT 5 failure code.
+   */
+  publish(topic: string, payload: string | Buffer, o: PublishOptions = {}): Promise<void> {
+    if (this.stopping || this.stopped) return Promise.reject(new MqttLinkError('MQTT_STOPPED', 'MQTT link is stopped', false));
+    return this.send(topic, payload, o);
+  }
+
+  /** Subscribes `handler` to `filter`; the subscription is renewed after every reconnect. */
+  async subscribe(filter: string, handler: MessageHandler): Promise<void> {
+    let handlers = this.subscriptions.get(filter);
+    const isNew = !handlers;
+    if (!handlers) { handlers = new Set(); this.subscriptions.set(filter, handlers); }
+    handlers.add(handler);
+    if (!isNew || !this.isConnected || !this.client) return; // renewed at the next connect
+    try {
+      await this.subscribeOnBroker([filter]);
+    } catch (err) {
+      if (err instanceof MqttLinkError && err.code === 'MQTT_REJECTED') {
+        handlers.delete(handler);
+        if (handlers.size === 0) this.subscriptions.delete(filter);
+        throw err;
+      }
+      // Connection dropped during SUBSCRIBE: it is renewed on reconnect, nothing to report.
+      this.log.debug('subscribe interrupted; will renew on reconnect', { filter });
+    }
+  }
+
+  /** Removes `handler` (or every handler) from `filter`; unsubscribes at the broker when none is left. */
+  async unsubscribe(filter: string, handler?: MessageHandler): Promise<void> {
+    const handlers = this.subscriptions.get(filter);
+    if (!handlers) return;
+    if (handler) handlers.delete(handler); else handlers.clear();
+    if (handlers.size > 0) return;
+    this.subscriptions.delete(filter);
+    if (this.isConnected && this.client) {
+      try { await this.client.unsubscribeAsync(filter); } catch (err) {
+        this.log.debug('unsubscribe failed', { filter, error: errText(err) });
+      }
+    }
+  }
+
+  /** Publishes `{"state":"offline"}` retained, then disconnects cleanly; bounded to about 3 s. */
+  async stop(): Promise<void> {
+    if (this.stopped || this.stopping) return;
+    this.stopping = true;
+    this.clearReconnectTimer();
+    const client = this.client;
+    const started = Date.now();
+    if (client && this.isConnected) {
+      try {
+        await withTimeout(this.send(this.willTopic, BRIDGE_STATE_OFFLINE, { qos: 1, retain: true }), STOP_BUDGET_MS / 2);
+      } catch (err) {
+        this.log.warn('could not publish offline state on stop', { error: errText(err) });
+      }
+    }
+    if (client) {
+      const left = Math.max(100, STOP_BUDGET_MS - (Date.now() - started) - 100);
+      try {
+        await withTimeout(client.endAsync(!this.isConnected), left);
+      } catch {
+        client.end(true);
+      }
+    }
+    this.isConnected = false;
+    this.rejectPending(new MqttLinkError('MQTT_STOPPED', 'MQTT link stopped before the broker acknowledged', true));
+    this.stopped = true;
+    this.stopping = false;
+    this.log.info('disconnected');
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private send(topic: string, payload: string | Buffer, o: PublishOptions): Promise<void> {
+    const client = this.client;
+    if (!client || !this.isConnected) {
+      return Promise.reject(new MqttLinkError('MQTT_OFFLINE', `not connected to the broker; cannot publish to ${topic}`));
+    }
+    const qos: QoS = o.qos ?? this.settings.qos ?? 1;
+    const pubOpts: IClientPublishOptions = { qos, retain: o.retain ?? false };
+    if (o.properties?.userProperties) {
+      if (this.protocolVersion === 5) pubOpts.properties = { userProperties: { ...o.properties.userProperties } };
+      else this.log.debug('user properties need MQTT 5; dropped', { topic });
+    }
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const fail = (err: MqttLinkError) => { if (!settled) { settled = true; reject(err); } };
+      this.pending.add(fail);
+      client.publish(topic, payload, pubOpts, (err) => {
+        this.pending.delete(fail);
+        if (settled) return;
+        settled = true;
+        if (err) reject(toLinkError(err, `publish to ${topic}`));
+        else resolve();
+      });
+    });
+  }
+
+  private async buildClientOptions(): Promise<IClientOptions> {
+    const s = this.settings;
+    let parsed: URL;
+    try {
+      parsed = new URL(s.url);
+    } catch {
+      throw new MqttLinkError('MQTT_SETTINGS', 'mqtt.url: not a valid URL', false);
+    }
+    if (!SUPPORTED_PROTOCOLS.has(parsed.protocol)) {
+      throw new MqttLinkError('MQTT_SETTINGS', `mqtt.url: unsupported scheme ${parsed.protocol} (use mqtt, mqtts, ws or wss)`, false);
+    }
+    if (parsed.password) registerSecret(decodeURIComponent(parsed.password));
+    const keepaliveMs = s.keepalive ?? DEFAULT_KEEPALIVE_MS;
+    const options: IClientOptions = {
+      manualConnect: true,
+      clientId: this.clientId,
+      protocolVersion: this.protocolVersion,
+      clean: true,
+      keepalive: keepaliveMs <= 0 ? 0 : Math.max(1, Math.round(keepaliveMs / 1000)),
+      reconnectPeriod: 0, // reconnects are ours: capped exponential backoff with jitter
+      connectTimeout: s.connect_timeout ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      queueQoSZero: false,
+      resubscribe: false, // subscriptions are renewed by onConnect()
+      will: {
+        topic: this.willTopic,
+        payload: Buffer.from(BRIDGE_STATE_OFFLINE),
+        qos: 1,
+        retain: true,
+      },
+    };
+    if (s.username !== undefined && s.username !== '') options.username = s.username;
+    if (s.password !== undefined && s.password !== '') options.password = s.password;
+    if (s.ca_file) options.ca = await readSettingFile('mqtt.ca_file', s.ca_file);
+    if (s.cert_file || s.key_file) {
+      if (!s.cert_file || !s.key_file) {
+        throw new MqttLinkError('MQTT_SETTINGS', `mqtt.${s.cert_file ? 'key_file' : 'cert_file'}: required together with mqtt.${s.cert_file ? 'cert_file' : 'key_file'}`, false);
+      }
+      options.cert = await readSettingFile('mqtt.cert_file', s.cert_file);
+      options.key = await readSettingFile('mqtt.key_file', s.key_file);
+    }
+    if (parsed.protocol === 'mqtts:' || parsed.protocol === 'wss:') options.rejectUnauthorized = true;
+    return options;
+  }
+
+  private onConnect(): void {
+    this.isConnected = true;
+    this.attempt = 0;
+    this.clearReconnectTimer();
+    this.log.info('connected', { url: safeUrl(this.settings.url), version: this.version });
+    const filters = [...this.subscriptions.keys()];
+    const renew = filters.length ? this.subscribeOnBroker(filters) : Promise.resolve();
+    renew
+      .catch((err) => this.log.warn('renewing subscriptions failed', { error: errText(err) }))
+      .finally(() => { if (this.isConnected) this.emit('connect'); });
+  }
+
+  private onClose(): void {
+    const wasConnected = this.isConnected;
+    this.isConnected = false;
+    this.rejectPending(new MqttLinkError('MQTT_DISCONNECTED', 'connection to the broker lost before acknowledgement'));
+    this.dropInFlight();
+    if (this.stopping || this.stopped) return;
+    if (wasConnected) {
+      this.log.warn('connection to broker lost');
+      this.emit('offline');
+    }
+    this.scheduleReconnect();
+  }
+
+  private onError(err: Error): void {
+    const text = redact(err.message);
+    this.log.warn('mqtt error', { error: text });
+    if (this.listenerCount('error') > 0) {
+      const e = new Error(text);
+      (e as Error & { code?: unknown }).code = (err as Error & { code?: unknown }).code;
+      this.emit('error', e);
+    }
+  }
+
+  private scheduleReconnect(): void {
+    if (this.reconnectTimer || this.stopping || this.stopped || !this.client) return;
+    const min = this.settings.reconnect?.min ?? DEFAULT_RECONNECT_MIN_MS;
+    const max = this.settings.reconnect?.max ?? DEFAULT_RECONNECT_MAX_MS;
+    const delay = reconnectDelay(this.attempt++, { min, max });
+    this.log.debug('reconnecting later', { delay_ms: delay, attempt: this.attempt });
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (this.stopping || this.stopped || !this.client) return;
+      this.client.reconnect();
+    }, delay);
+  }
+
+  private clearReconnectTimer(): void {
+    if (this.reconnectTimer) { clearTimeout(this.reconnectTimer); this.reconnectTimer = undefined; }
+  }
+
+  private rejectPending(err: MqttLinkError): void {
+    const fails = [...this.pending];
+    this.pending.clear();
+    for (const fail of fails) fail(err);
+  }
+
+  /** Forget MQTT.js's in-flight publishes so they are not resent after reconnect: the outbox owns retries. */
+  private dropInFlight(): void {
+    const client = this.client;
+    if (!client) return;
+    for (const id of Object.keys(client.outgoing)) {
+      try { client.removeOutgoingMessage(Number(id)); } catch { /* already gone */ }
+    }
+  }
+
+  private async subscribeOnBroker(filters: string[]): Promise<void> {
+    const client = this.client;
+    if (!client) return;
+    let granted;
+    try {
+      granted = await client.subscribeAsync(filters, { qos: 1 });
+    } catch (err) {
+      throw toLinkError(err, `subscribe to ${filters.join(', ')}`);
+    }
+    const refused = granted.filter((g) => g.qos > 2).map((g) => g.topic);
+    if (refused.length) throw new MqttLinkError('MQTT_REJECTED', `broker refused subscription to ${refused.join(', ')}`, false);
+  }
+
+  private dispatch(topic: string, payload: Buffer, info: MessageInfo): void {
+    for (const [filter, handlers] of this.subscriptions) {
+      if (!topicMatches(filter, topic)) continue;
+      for (const handler of handlers) {
+        try {
+          handler(topic, payload, info);
+        } catch (err) {
+          this.log.error('message handler failed', { topic, error: errText(err) });
+        }
+      }
+    }
+  }
+}
+
+async function readSettingFile(key: string, path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new MqttLinkError('MQTT_SETTINGS', `${key}: cannot read ${path} (${code})`, false);
+  }
+}
+
+function toLinkError(err: unknown, what: string): MqttLinkError {
+  if (err instanceof MqttLinkError) return err;
+  const e = err as Error & { code?: unknown };
+  const msg = redact(e?.message ?? String(err));
+  if (typeof e?.code === 'number' && e.code >= 0x80) {
+    return new MqttLinkError('MQTT_REJECTED', `${what}: broker rejected it: ${msg} (reason 0x${e.code.toString(16)})`, false);
+  }
+  return new MqttLinkError('MQTT_DISCONNECTED', `${what}: ${msg}`);
+}
+
+function errText(err: unknown): string {
+  return redact(err instanceof Error ? err.message : String(err));
+}
+
+/** The URL without user info, for logs. */
+export function safeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    return u.toString();
+  } catch {
+    return '<invalid url>';
+  }
+}
+
+function trimSlashes(topic: string): string {
+  return topic.replace(/^\/+|\/+$/g, '');
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new MqttLinkError('MQTT_TIMEOUT', `no answer within ${ms} ms`)), ms);
+    p.then((v) => { clearTimeout(t); resolve(v); }, (e) => { clearTimeout(t); reject(e); });
+  });
+}
