@@ -1,0 +1,243 @@
+// The disk-backed outbox: every publication is on disk before it is sent and leaves only after the broker acknowledged it.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { writeFileAtomic, fsyncDir } from '../state/atomic-file.js';
+import type { Logger } from '../log.js';
+
+export interface OutboxItem {
+  /** Unique per publication and stable across polls: `<alertId>#<index>`; a second enqueue of the same key is ignored. */
+  key: string;
+  mailbox: string;
+  uid: string;
+  /** Every key published for this message: when all are acknowledged, the message is done. */
+  messageKeys: string[];
+  /** Delete the message on the server once all its publications are acknowledged. */
+  deleteAfter: boolean;
+  topic: string;
+  qos: 0 | 1 | 2;
+  retain: boolean;
+  userProperties?: Record<string, string>;
+  payload: Buffer;
+}
+
+export interface OutboxEntry extends OutboxItem {
+  seq: number;
+  file: string;
+}
+
+export interface OutboxLimits {
+  maxMessages: number;
+  maxBytes: number;
+  whenFull: 'stop_polling' | 'drop_oldest';
+}
+
+export type Sender = (entry: OutboxEntry) => Promise<void>;
+/** Called after the broker acknowledged an entry and before its file is removed (record it in the state first). */
+export type AckHandler = (entry: OutboxEntry) => Promise<void>;
+/** Called for entries dropped under the drop_oldest policy. */
+export type DropHandler = (entry: OutboxEntry) => Promise<void>;
+
+const WINDOW = 16;
+
+export class Outbox {
+  private entries: OutboxEntry[] = [];
+  private byKey = new Map<string, OutboxEntry>();
+  private seq = 0;
+  private bytes = 0;
+  private sending = false;
+  private waiters = new Map<string, Array<() => void>>();
+  private sender: Sender | null = null;
+  private onAck: AckHandler = async () => {};
+  private onDrop: DropHandler = async () => {};
+  private kickAgain = false;
+  dropped = 0;
+
+  private constructor(readonly dir: string, readonly limits: OutboxLimits, private readonly logger: Logger) {}
+
+  static async open(dir: string, limits: OutboxLimits, logger: Logger): Promise<Outbox> {
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    const box = new Outbox(dir, limits, logger);
+    const names = (await fs.readdir(dir)).filter((n) => /^\d{12}\.msg$/.test(n)).sort();
+    for (const name of names) {
+      const file = path.join(dir, name);
+      try {
+        const entry = decodeEntry(await fs.readFile(file), file);
+        box.entries.push(entry);
+        box.byKey.set(entry.key, entry);
+        box.bytes += entry.payload.length;
+        box.seq = Math.max(box.seq, entry.seq);
+      } catch (err) {
+        const aside = `${file}.corrupt`;
+        await fs.rename(file, aside).catch(() => {});
+        logger.error('outbox entry unreadable; kept aside', { file: aside, error: (err as Error).message });
+      }
+    }
+    for (const n of (await fs.readdir(dir)).filter((x) => x.endsWith('.tmp'))) await fs.unlink(path.join(dir, n)).catch(() => {});
+    if (box.entries.length) logger.info('outbox restored', { entries: box.entries.length, bytes: box.bytes });
+    return box;
+  }
+
+  get size(): number {
+    return this.entries.length;
+  }
+
+  get byteSize(): number {
+    return this.bytes;
+  }
+
+  has(key: string): boolean {
+    return this.byKey.has(key);
+  }
+
+  /** True when another poll may add alerts: always under drop_oldest, otherwise while below both limits. */
+  hasRoom(): boolean {
+    if (this.limits.whenFull === 'drop_oldest') return true;
+    return this.entries.length < this.limits.maxMessages && this.bytes < this.limits.maxBytes;
+  }
+
+  pendingFor(mailbox: string): OutboxEntry[] {
+    return this.entries.filter((e) => e.mailbox === mailbox);
+  }
+
+  attach(sender: Sender, onAck: AckHandler, onDrop: DropHandler): void {
+    this.sender = sender;
+    this.onAck = onAck;
+    this.onDrop = onDrop;
+  }
+
+  /** Persist items (fsync each) in order; keys already queued are skipped. Returns the keys now pending. */
+  async enqueue(items: OutboxItem[]): Promise<void> {
+    for (const item of items) {
+      if (this.byKey.has(item.key)) continue;
+      await this.makeRoom(item.payload.length);
+      const seq = ++this.seq;
+      const file = path.join(this.dir, `${String(seq).padStart(12, '0')}.msg`);
+      const entry: OutboxEntry = { ...item, seq, file };
+      await writeFileAtomic(file, encodeEntry(entry));
+      this.entries.push(entry);
+      this.byKey.set(entry.key, entry);
+      this.bytes += entry.payload.length;
+    }
+    this.kick();
+  }
+
+  private async makeRoom(incoming: number): Promise<void> {
+    if (this.limits.whenFull !== 'drop_oldest') return;
+    while (this.entries.length > 0 && (this.entries.length + 1 > this.limits.maxMessages || this.bytes + incoming > this.limits.maxBytes)) {
+      const oldest = this.entries[0]!;
+      this.remove(oldest);
+      await fs.unlink(oldest.file).catch(() => {});
+      this.dropped++;
+      this.logger.warn('outbox full: dropped the oldest alert', { mailbox: oldest.mailbox, uid: oldest.uid, topic: oldest.topic, dropped_total: this.dropped });
+      await this.onDrop(oldest);
+      this.release(oldest.key);
+    }
+  }
+
+  /** Resolves when every key is acknowledged (or dropped), or after timeoutMs with the keys still pending. */
+  async waitFor(keys: string[], timeoutMs: number, signal?: AbortSignal): Promise<string[]> {
+    const pending = keys.filter((k) => this.byKey.has(k));
+    if (!pending.length) return [];
+    await new Promise<void>((resolve) => {
+      let left = pending.length;
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      signal?.addEventListener('abort', done, { once: true });
+      for (const k of pending) {
+        const list = this.waiters.get(k) ?? [];
+        list.push(() => {
+          if (--left === 0) done();
+        });
+        this.waiters.set(k, list);
+      }
+    });
+    return keys.filter((k) => this.byKey.has(k));
+  }
+
+  /** Start (or continue) sending in order with a bounded window; stops at the first failure until kicked again. */
+  kick(): void {
+    if (!this.sender) return;
+    if (this.sending) {
+      this.kickAgain = true;
+      return;
+    }
+    this.sending = true;
+    void this.drain().finally(() => {
+      this.sending = false;
+      if (this.kickAgain) {
+        this.kickAgain = false;
+        if (this.entries.length) this.kick();
+      }
+    });
+  }
+
+  private async drain(): Promise<void> {
+    const sender = this.sender!;
+    for (;;) {
+      const batch = this.entries.slice(0, WINDOW);
+      if (!batch.length) return;
+      const results = await Promise.allSettled(batch.map((e) => sender(e)));
+      let failed = false;
+      for (let i = 0; i < batch.length; i++) {
+        const entry = batch[i]!;
+        const r = results[i]!;
+        if (r.status === 'rejected') {
+          failed = true;
+          continue;
+        }
+        if (!this.byKey.has(entry.key)) continue; // dropped meanwhile
+        try {
+          await this.onAck(entry);
+        } catch (err) {
+          this.logger.error('recording an acknowledged alert failed; it stays in the outbox', { error: (err as Error).message });
+          failed = true;
+          continue;
+        }
+        this.remove(entry);
+        await fs.unlink(entry.file).catch(() => {});
+        this.release(entry.key);
+      }
+      if (failed) {
+        await fsyncDir(this.dir);
+        return;
+      }
+    }
+  }
+
+  private remove(entry: OutboxEntry): void {
+    const i = this.entries.indexOf(entry);
+    if (i >= 0) this.entries.splice(i, 1);
+    this.byKey.delete(entry.key);
+    this.bytes -= entry.payload.length;
+  }
+
+  private release(key: string): void {
+    const list = this.waiters.get(key);
+    this.waiters.delete(key);
+    for (const fn of list ?? []) fn();
+  }
+}
+
+function encodeEntry(e: OutboxEntry): Buffer {
+  const meta = {
+    v: 1, seq: e.seq, key: e.key, mailbox: e.mailbox, uid: e.uid, messageKeys: e.messageKeys, deleteAfter: e.deleteAfter,
+    topic: e.topic, qos: e.qos, retain: e.retain, userProperties: e.userProperties, length: e.payload.length,
+  };
+  return Buffer.concat([Buffer.from(JSON.stringify(meta) + '\n'), e.payload]);
+}
+
+function decodeEntry(buf: Buffer, file: string): OutboxEntry {
+  const nl = buf.indexOf(0x0a);
+  if (nl < 0) throw new Error('no header line');
+  const meta = JSON.parse(buf.subarray(0, nl).toString('utf8'));
+  const payload = buf.subarray(nl + 1);
+  if (meta.v !== 1 || typeof meta.key !== 'string' || payload.length !== meta.length) throw new Error('truncated or unknown entry');
+  return {
+    seq: meta.seq, file, key: meta.key, mailbox: meta.mailbox, uid: meta.uid, messageKeys: meta.messageKeys, deleteAfter: !!meta.deleteAfter,
+    topic: meta.topic, qos: meta.qos, retain: !!meta.retain, userProperties: meta.userProperties, payload: Buffer.from(payload),
+  };
+}

@@ -1,0 +1,36 @@
+// Crash-safe file writes: temp file, fsync, rename, fsync of the directory, so a power cut leaves the old or the new file, never a torn one.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+
+let counter = 0;
+
+export async function writeFileAtomic(file: string, data: string | Buffer, mode = 0o600): Promise<void> {
+  const dir = path.dirname(file);
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${++counter}.tmp`);
+  let fh: fs.FileHandle | undefined;
+  try {
+    fh = await fs.open(tmp, 'w', mode);
+    await fh.writeFile(data);
+    await fh.sync();
+    await fh.close();
+    fh = undefined;
+    await fs.rename(tmp, file);
+  } catch (err) {
+    if (fh) await fh.close().catch(() => {});
+    await fs.unlink(tmp).catch(() => {});
+    throw err;
+  }
+  await fsyncDir(dir);
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  let dh: fs.FileHandle | undefined;
+  try {
+    dh = await fs.open(dir, 'r');
+    await dh.sync();
+  } catch {
+    // Some filesystems refuse fsync on a directory; the rename is still atomic there.
+  } finally {
+    await dh?.close().catch(() => {});
+  }
+}

@@ -1,0 +1,192 @@
+// The saved UID state of one mailbox: which messages are done, which alerts were acknowledged, what must still be deleted.
+import { promises as fs } from 'node:fs';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { writeFileAtomic } from './atomic-file.js';
+import type { Logger } from '../log.js';
+
+const FORMAT = 'pop2mqtt-state';
+const VERSION = 1;
+
+/** What the file holds, beyond its checksum line. */
+export interface MailboxStateData {
+  mailbox: string;
+  /** UIDs on the server at the last sync, in server order (message 1 first): the basis for incremental UIDL. */
+  serverUids: string[];
+  /** STAT seen at the end of the last successful poll. */
+  stat: { count: number; size: number } | null;
+  /** UIDs fully handled: every alert acknowledged, or no rule matched. */
+  done: string[];
+  /** Alert ids acknowledged by the broker, per UID not yet done (so a restart never republishes them). */
+  acked: Record<string, string[]>;
+  /** UIDs whose alerts were acknowledged and whose policy says delete, not yet DELEd in a committed session. */
+  deletePending: string[];
+  /** Per-UID count of failed attempts (unparseable headers, fetch errors); kept for a person after too many. */
+  failures: Record<string, number>;
+  /** Total bytes received from this server over the agent's life. */
+  bytesTotal: number;
+}
+
+export type LoadOutcome = 'new' | 'loaded' | 'recovered';
+
+export class MailboxState {
+  readonly file: string;
+  data: MailboxStateData;
+  private doneSet: Set<string>;
+  private dirty = false;
+
+  private constructor(file: string, data: MailboxStateData) {
+    this.file = file;
+    this.data = data;
+    this.doneSet = new Set(data.done);
+  }
+
+  static fileFor(stateDir: string, mailbox: string): string {
+    return path.join(stateDir, `${mailbox}.state.json`);
+  }
+
+  static empty(mailbox: string): MailboxStateData {
+    return { mailbox, serverUids: [], stat: null, done: [], acked: {}, deletePending: [], failures: {}, bytesTotal: 0 };
+  }
+
+  /**
+   * Loads the state. A missing file is a first run ('new'). A truncated, corrupt or foreign file is kept aside as
+   * `<file>.corrupt-<time>` and the state starts empty ('recovered'), so the caller applies its `existing:` policy.
+   */
+  static async load(stateDir: string, mailbox: string, logger: Logger): Promise<{ state: MailboxState; outcome: LoadOutcome }> {
+    await fs.mkdir(stateDir, { recursive: true, mode: 0o700 });
+    const file = MailboxState.fileFor(stateDir, mailbox);
+    let text: string;
+    try {
+      text = await fs.readFile(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { state: new MailboxState(file, MailboxState.empty(mailbox)), outcome: 'new' };
+      throw err;
+    }
+    const parsed = parseStateText(text, mailbox);
+    if (typeof parsed === 'string') {
+      const aside = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      await fs.rename(file, aside);
+      logger.error(`STATE FILE CORRUPT (${parsed}); kept aside and rebuilding from the server with the 'existing' policy`, { file, kept: aside });
+      return { state: new MailboxState(file, MailboxState.empty(mailbox)), outcome: 'recovered' };
+    }
+    return { state: new MailboxState(file, parsed), outcome: 'loaded' };
+  }
+
+  isDone(uid: string): boolean {
+    return this.doneSet.has(uid);
+  }
+
+  ackedAlerts(uid: string): ReadonlySet<string> {
+    return new Set(this.data.acked[uid] ?? []);
+  }
+
+  recordAck(uid: string, alertId: string): void {
+    const list = (this.data.acked[uid] ??= []);
+    if (!list.includes(alertId)) list.push(alertId);
+    this.dirty = true;
+  }
+
+  markDone(uid: string, opts: { deleteOnServer?: boolean } = {}): void {
+    if (!this.doneSet.has(uid)) {
+      this.doneSet.add(uid);
+      this.data.done.push(uid);
+    }
+    delete this.data.acked[uid];
+    delete this.data.failures[uid];
+    if (opts.deleteOnServer && !this.data.deletePending.includes(uid)) this.data.deletePending.push(uid);
+    this.dirty = true;
+  }
+
+  recordFailure(uid: string): number {
+    const n = (this.data.failures[uid] ?? 0) + 1;
+    this.data.failures[uid] = n;
+    this.dirty = true;
+    return n;
+  }
+
+  /** UIDs DELEd in a session that reached QUIT: the server has removed them. */
+  confirmDeleted(uids: Iterable<string>): void {
+    const gone = new Set(uids);
+    this.data.deletePending = this.data.deletePending.filter((u) => !gone.has(u));
+    this.dirty = true;
+  }
+
+  /** Record the server's UID list; forget everything about UIDs no longer on the server. */
+  syncServer(serverUids: string[], stat: { count: number; size: number }): void {
+    const present = new Set(serverUids);
+    this.data.serverUids = serverUids;
+    this.data.stat = stat;
+    this.data.done = this.data.done.filter((u) => present.has(u));
+    this.doneSet = new Set(this.data.done);
+    for (const key of ['acked', 'failures'] as const) {
+      for (const uid of Object.keys(this.data[key])) if (!present.has(uid)) delete this.data[key][uid];
+    }
+    this.data.deletePending = this.data.deletePending.filter((u) => present.has(u));
+    this.dirty = true;
+  }
+
+  addBytes(n: number): void {
+    this.data.bytesTotal += n;
+    this.dirty = true;
+  }
+
+  get isDirty(): boolean {
+    return this.dirty;
+  }
+
+  async save(): Promise<void> {
+    const body = JSON.stringify(this.data);
+    this.dirty = false;
+    const sha256 = createHash('sha256').update(body).digest('hex');
+    const header = JSON.stringify({ format: FORMAT, version: VERSION, sha256, bytes: Buffer.byteLength(body) });
+    try {
+      await writeFileAtomic(this.file, `${header}\n${body}\n`);
+    } catch (err) {
+      this.dirty = true;
+      throw err;
+    }
+  }
+
+  private saving: Promise<void> | null = null;
+
+  /** Save if anything changed; concurrent callers share one write, and a change made during a write causes another. */
+  async flush(): Promise<void> {
+    while (this.dirty) {
+      if (this.saving) {
+        await this.saving;
+        continue;
+      }
+      this.saving = this.save().finally(() => {
+        this.saving = null;
+      });
+      await this.saving;
+    }
+  }
+}
+
+/** Returns the data, or a string saying why the text is not a valid state file. */
+export function parseStateText(text: string, mailbox: string): MailboxStateData | string {
+  const nl = text.indexOf('\n');
+  if (nl < 0) return 'no header line (truncated?)';
+  let header: { format?: unknown; version?: unknown; sha256?: unknown };
+  try {
+    header = JSON.parse(text.slice(0, nl));
+  } catch {
+    return 'header is not JSON';
+  }
+  if (header.format !== FORMAT) return 'not a pop2mqtt state file';
+  if (header.version !== VERSION) return `unsupported state version ${String(header.version)}`;
+  const body = text.slice(nl + 1).replace(/\n$/, '');
+  const sha = createHash('sha256').update(body).digest('hex');
+  if (sha !== header.sha256) return 'checksum mismatch (truncated or modified)';
+  let data: MailboxStateData;
+  try {
+    data = JSON.parse(body) as MailboxStateData;
+  } catch {
+    return 'body is not JSON';
+  }
+  if (data.mailbox !== mailbox) return `state belongs to mailbox ${JSON.stringify(data.mailbox)}`;
+  const base = MailboxState.empty(mailbox);
+  return { ...base, ...data };
+}
