@@ -1,14 +1,20 @@
 // Bundles the TypeScript sources into dist/pop2mqtt.cjs (one CommonJS file) for bin/pop2mqtt.js and the single binaries.
+// Usage: node scripts/build-bundle.mjs [--entry FILE] [--outfile FILE]   (defaults: src/cli/main.ts -> dist/pop2mqtt.cjs)
 import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import path from 'node:path';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const stub = path.join(root, 'scripts', 'empty-module.cjs');
+const { values } = parseArgs({
+  options: { entry: { type: 'string' }, outfile: { type: 'string' } },
+  strict: true,
+});
 
 await build({
-  entryPoints: [path.join(root, 'src', 'cli', 'main.ts')],
-  outfile: path.join(root, 'dist', 'pop2mqtt.cjs'),
+  entryPoints: [path.resolve(values.entry ?? path.join(root, 'src', 'cli', 'main.ts'))],
+  outfile: path.resolve(values.outfile ?? path.join(root, 'dist', 'pop2mqtt.cjs')),
   bundle: true,
   platform: 'node',
   format: 'cjs',
