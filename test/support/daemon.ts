@@ -1,0 +1,199 @@
+// Process-lifecycle helpers shared by the real-server harnesses: pid checks, bounded kill-and-wait, log tails, and an exit hook so no daemon outlives the test process.
+import { execFile, spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { canConnect } from './ports.js';
+
+/** True while a process with this pid exists (and is not a zombie we can see). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    // A zombie still answers kill(0); treat it as gone.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z';
+  } catch {
+    return true;
+  }
+}
+
+/** Read a pid file; undefined when missing or malformed. */
+export async function readPidFile(path: string): Promise<number | undefined> {
+  try {
+    const n = Number.parseInt((await readFile(path, 'utf8')).trim(), 10);
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Poll until the pid is gone or timeoutMs passes; resolves whether it is gone. */
+export async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (pidAlive(pid)) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return true;
+}
+
+/** Send `signal`, wait up to graceMs, then SIGKILL and wait again (bounded). */
+export async function killAndWait(pid: number, signal: NodeJS.Signals = 'SIGTERM', graceMs = 5_000): Promise<void> {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    return;
+  }
+  if (await waitForExit(pid, graceMs)) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    return;
+  }
+  if (!(await waitForExit(pid, 2_000))) throw new Error(`process ${pid} did not exit after SIGKILL`);
+}
+
+const exitPids = new Map<number, { signal: NodeJS.Signals; group: boolean }>();
+const exitDirs = new Set<string>();
+let hookInstalled = false;
+
+function installExitHook(): void {
+  if (hookInstalled) return;
+  hookInstalled = true;
+  process.once('exit', () => {
+    for (const [p, o] of exitPids) {
+      try {
+        process.kill(o.group ? -p : p, o.signal);
+      } catch {
+        /* already gone */
+      }
+    }
+    if (process.env.P2M_KEEP_TEST_DIRS) return;
+    for (const d of exitDirs) {
+      try {
+        rmSync(d, { recursive: true, force: true });
+      } catch {
+        /* best effort */
+      }
+    }
+  });
+}
+
+/**
+ * Make sure `pid` gets `signal` if the test process exits while it is still registered
+ * (group: signal its whole process group, for daemons that lead one).
+ */
+export function killOnExit(pid: number, signal: NodeJS.Signals = 'SIGTERM', opts: { group?: boolean } = {}): void {
+  exitPids.set(pid, { signal, group: opts.group ?? false });
+  installExitHook();
+}
+
+/** Remove this temp dir when the test process exits (unless P2M_KEEP_TEST_DIRS is set, for debugging). */
+export function removeOnExit(dir: string): void {
+  exitDirs.add(dir);
+  installExitHook();
+}
+
+/** Forget a pid registered with killOnExit (after a clean stop). */
+export function forgetOnExit(pid: number): void {
+  exitPids.delete(pid);
+}
+
+/** Last `lines` lines of a text file, or a note that it cannot be read. */
+export async function tailFile(path: string, lines = 30): Promise<string> {
+  try {
+    const text = await readFile(path, 'utf8');
+    return text.split('\n').slice(-lines - 1).join('\n');
+  } catch (err) {
+    return `(no log at ${path}: ${(err as Error).message})`;
+  }
+}
+
+/** Run a program, resolve stdout/stderr; reject with both in the message on a non-zero exit. */
+export function run(
+  file: string,
+  args: string[],
+  opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      file,
+      args,
+      { timeout: opts.timeoutMs ?? 15_000, env: opts.env ?? process.env, cwd: opts.cwd, maxBuffer: 4 << 20 },
+      (err, stdout, stderr) => {
+        if (err) {
+          reject(new Error(`${file} ${args.join(' ')} failed: ${err.message}\n${stderr}${stdout}`.trim()));
+        } else {
+          resolve({ stdout: String(stdout), stderr: String(stderr) });
+        }
+      },
+    );
+  });
+}
+
+/**
+ * Run a program that daemonizes itself (forks and exits). Its stdout/stderr go to `outFile` (never to
+ * pipes, which the daemon would inherit and keep open). Resolves when the launcher exits with 0;
+ * rejects with the output on failure or after timeoutMs.
+ */
+export async function runDaemonizer(file: string, args: string[], outFile: string, timeoutMs = 10_000): Promise<void> {
+  const fd = openSync(outFile, 'a');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(file, args, { stdio: ['ignore', fd, fd] });
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`${file} ${args.join(' ')} did not return within ${timeoutMs} ms`));
+      }, timeoutMs);
+      child.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        if (code === 0) resolve();
+        else {
+          let out = '';
+          try {
+            out = readFileSync(outFile, 'utf8').split('\n').slice(-20).join('\n');
+          } catch {
+            /* ignore */
+          }
+          reject(new Error(`${file} ${args.join(' ')} exited with ${code ?? signal}\n${out}`));
+        }
+      });
+    });
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Kill a whole process group at once with SIGKILL (a daemon that called setsid() leads its own group)
+ * and wait, bounded, until its leader is gone. Used for a fast stop when graceful shutdown is slow.
+ */
+export async function killGroupAndWait(leaderPid: number, timeoutMs = 3_000): Promise<void> {
+  try {
+    process.kill(-leaderPid, 'SIGKILL');
+  } catch {
+    try {
+      process.kill(leaderPid, 'SIGKILL');
+    } catch {
+      return;
+    }
+  }
+  if (!(await waitForExit(leaderPid, timeoutMs))) throw new Error(`process group ${leaderPid} did not exit after SIGKILL`);
+}
+
+/** Wait (bounded) until nothing accepts connections on host:port any more. */
+export async function waitForPortClosed(host: string, port: number, timeoutMs = 3_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (await canConnect(host, port, 200)) {
+    if (Date.now() >= deadline) throw new Error(`${host}:${port} still accepts connections after stop`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

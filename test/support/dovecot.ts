@@ -1,0 +1,330 @@
+// Runs a private, real Dovecot POP3 server (own config, temp dir, free ports, plain+STLS and implicit TLS) for integration tests, with Maildir delivery and per-session logout statistics.
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { makeTestCA, type TestCerts } from './certs.js';
+import { forgetOnExit, killAndWait, killGroupAndWait, killOnExit, pidAlive, readPidFile, removeOnExit, runDaemonizer, tailFile, waitForPortClosed } from './daemon.js';
+import { freePorts, waitForPort } from './ports.js';
+import { ensureSystemUser, lookupUser } from './system-users.js';
+
+export interface MailUser {
+  user: string;
+  pass: string;
+}
+
+export interface DovecotOptions {
+  /** Mail users; default one user alice/alice-secret-pw. */
+  users?: MailUser[];
+  /** Value of auth_mechanisms; default "plain login cram-md5 apop scram-sha-1 scram-sha-256". */
+  authMechanisms?: string;
+  /** Extra config lines appended at the end of dovecot.conf. */
+  extraConf?: string;
+  /** Reuse TLS material (e.g. to test a specific cert); default: a fresh CA + localhost cert in dir. */
+  certs?: TestCerts;
+  /** Time allowed for both ports to accept connections; default 10 s. */
+  startTimeoutMs?: number;
+}
+
+/** One line of `pop3_logout_format` from the log: what a POP3 session did. */
+export interface LogoutStats {
+  user: string;
+  /** TOP commands and bytes sent for them. */
+  top: number;
+  topBytes: number;
+  /** RETR commands and bytes sent for them. */
+  retr: number;
+  retrBytes: number;
+  /** Messages marked deleted, and messages in the mailbox at login. */
+  del: number;
+  msgs: number;
+  /** Mailbox size at login. */
+  size: number;
+  /** Bytes received from / sent to the client after login (plaintext). */
+  in: number;
+  out: number;
+  /** How the session ended, e.g. "Logged out" or "Connection closed". */
+  reason: string;
+  /** The whole log line. */
+  raw: string;
+}
+
+export interface DovecotServer {
+  host: '127.0.0.1';
+  /** Plain POP3 port, STLS offered. */
+  port: number;
+  /** Implicit TLS (pop3s) port. */
+  tlsPort: number;
+  /** CA that signed the server cert; pass to clients as the trust anchor. */
+  caFile: string;
+  certs: TestCerts;
+  dir: string;
+  users: MailUser[];
+  logFile: string;
+  /** Path of the Maildir of a user (contains cur/ new/ tmp/). */
+  maildir(user: string): string;
+  /** Deliver one message into Maildir/new (via tmp/, atomic rename); returns the final file path. */
+  deliver(user: string, raw: string | Buffer): Promise<string>;
+  /** Deliver several messages in order (UIDs follow this order). */
+  deliverMany(user: string, raws: (string | Buffer)[]): Promise<void>;
+  /** Files currently in Maildir/new and Maildir/cur (i.e. messages not yet expunged). */
+  messageFiles(user: string): Promise<string[]>;
+  /** Parsed logout lines so far; with atLeast, waits (bounded) until that many are logged. */
+  logoutLines(opts?: { atLeast?: number; timeoutMs?: number }): Promise<LogoutStats[]>;
+  /** Tail of the Dovecot log, for diagnostics. */
+  logTail(lines?: number): Promise<string>;
+  /**
+   * Stop the server and wait until its ports are closed. Default: SIGKILL of the whole Dovecot
+   * process group (instant; log lines still in flight may be lost, so read logoutLines() first).
+   * graceful: SIGTERM and wait for Dovecot's own shutdown (about 1 s) before that.
+   */
+  stop(opts?: { graceful?: boolean }): Promise<void>;
+  /** Stop and start again on the same ports with the same config and mail. */
+  restart(opts?: { graceful?: boolean }): Promise<void>;
+}
+
+const DEFAULT_MECHS = 'plain login cram-md5 apop scram-sha-1 scram-sha-256';
+const MAIL_USER = 'vmail';
+
+/** Parse every `pop3(user)...: <reason> top=a/b, retr=c/d, del=e/f, size=g, in=h, out=i` line in a log text. */
+export function parseLogoutLines(text: string): LogoutStats[] {
+  const out: LogoutStats[] = [];
+  const re =
+    /pop3\(([^)]*)\)(?:<[^>]*>)*:\s*(?:Info:\s*)?(.*?)\s*top=(\d+)\/(\d+), retr=(\d+)\/(\d+), del=(\d+)\/(\d+), size=(\d+), in=(\d+), out=(\d+)/;
+  for (const line of text.split('\n')) {
+    const m = re.exec(line);
+    if (!m) continue;
+    const n = (i: number) => Number(m[i]);
+    out.push({
+      user: m[1]!,
+      reason: m[2]!.replace(/^Disconnected:\s*/, '').replace(/[:,]\s*$/, ''),
+      top: n(3), topBytes: n(4), retr: n(5), retrBytes: n(6), del: n(7), msgs: n(8), size: n(9), in: n(10), out: n(11),
+      raw: line,
+    });
+  }
+  return out;
+}
+
+function buildConf(o: {
+  dir: string; port: number; tlsPort: number; certs: TestCerts; mechs: string; uid: number; extra: string;
+}): string {
+  const d = o.dir;
+  return `# pop2mqtt test harness: private Dovecot instance, never the system one
+instance_name = pop2mqtt-test-${path.basename(d)}
+base_dir = ${d}/run
+state_dir = ${d}/state
+log_path = ${d}/dovecot.log
+info_log_path = ${d}/dovecot.log
+debug_log_path = ${d}/dovecot.log
+protocols = pop3
+listen = 127.0.0.1
+default_internal_user = dovecot
+default_internal_group = dovecot
+default_login_user = dovenull
+first_valid_uid = ${o.uid}
+last_valid_uid = ${o.uid}
+ssl = yes
+ssl_cert = <${o.certs.certFile}
+ssl_key = <${o.certs.keyFile}
+ssl_min_protocol = TLSv1.2
+disable_plaintext_auth = no
+auth_mechanisms = ${o.mechs}
+auth_verbose = yes
+auth_cache_size = 0
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u ${d}/users.passwd
+}
+userdb {
+  driver = passwd-file
+  args = username_format=%u ${d}/users.passwd
+}
+mail_location = maildir:~/Maildir
+pop3_uidl_format = %08Xu%08Xv
+pop3_logout_format = top=%t/%p, retr=%r/%b, del=%d/%m, size=%s, in=%i, out=%o
+service pop3-login {
+  inet_listener pop3 {
+    address = 127.0.0.1
+    port = ${o.port}
+  }
+  inet_listener pop3s {
+    address = 127.0.0.1
+    port = ${o.tlsPort}
+    ssl = yes
+  }
+}
+service imap-login {
+  inet_listener imap {
+    port = 0
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+${o.extra}
+`;
+}
+
+/** Start a private Dovecot; resolves once both the plain and the TLS port accept connections. */
+export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotServer> {
+  if (process.getuid?.() !== 0) throw new Error('startDovecot needs root (Dovecot drops to a mail uid); run the tests as root');
+  const users = opts.users ?? [{ user: 'alice', pass: 'alice-secret-pw' }];
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'p2m-dovecot-'));
+  await chmod(dir, 0o755);
+  removeOnExit(dir);
+  const mailUser = await ensureSystemUser(MAIL_USER);
+  const dovecotUser = await lookupUser('dovecot');
+  if (!dovecotUser) throw new Error('system user "dovecot" missing; run scripts/install-system-deps.sh');
+  const certs = opts.certs ?? (await makeTestCA(path.join(dir, 'tls')));
+
+  // passwd-file: user:{PLAIN}pass:uid:gid::home  (readable by the auth process, which runs as dovecot)
+  const passwdFile = path.join(dir, 'users.passwd');
+  const home = (u: string) => path.join(dir, 'mail', u);
+  await writeFile(
+    passwdFile,
+    users.map((u) => `${u.user}:{PLAIN}${u.pass}:${mailUser.uid}:${mailUser.gid}::${home(u.user)}\n`).join(''),
+    { mode: 0o640 },
+  );
+  await chown(passwdFile, 0, dovecotUser.gid);
+  await mkdir(path.join(dir, 'mail'), { mode: 0o755 });
+  for (const u of users) {
+    for (const p of [home(u.user), path.join(home(u.user), 'Maildir'), ...['cur', 'new', 'tmp'].map((s) => path.join(home(u.user), 'Maildir', s))]) {
+      await mkdir(p, { mode: 0o700 });
+      await chown(p, mailUser.uid, mailUser.gid);
+    }
+  }
+
+  const confFile = path.join(dir, 'dovecot.conf');
+  const logFile = path.join(dir, 'dovecot.log');
+  const pidFile = path.join(dir, 'run', 'master.pid');
+  let port = 0;
+  let tlsPort = 0;
+  let pid: number | undefined;
+
+  const launch = async (): Promise<void> => {
+    await runDaemonizer('/usr/sbin/dovecot', ['-c', confFile], path.join(dir, 'dovecot.stderr'));
+    // dovecot daemonizes; the master writes its pid file right after forking
+    const deadline = Date.now() + 5_000;
+    while ((pid = await readPidFile(pidFile)) === undefined) {
+      if (Date.now() > deadline) throw new Error(`dovecot wrote no pid file\n${await tailFile(logFile)}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    killOnExit(pid, 'SIGKILL', { group: true });
+    const p = pid;
+    const describe = async () => `dovecot log tail:\n${await tailFile(logFile)}`;
+    const timeoutMs = opts.startTimeoutMs ?? 10_000;
+    await waitForPort('127.0.0.1', port, { timeoutMs, alive: () => pidAlive(p), describe });
+    await waitForPort('127.0.0.1', tlsPort, { timeoutMs, alive: () => pidAlive(p), describe });
+  };
+
+  const stopMaster = async (graceful = false): Promise<void> => {
+    const p = pid ?? (await readPidFile(pidFile));
+    if (p === undefined) return;
+    // Graceful (SIGTERM) shutdown of Dovecot 2.3 takes about 1 s and hangs for 5 s when it hits
+    // a process still starting up; the default is to SIGKILL the master's whole process group.
+    if (graceful) await killAndWait(p, 'SIGTERM', 3_000);
+    await killGroupAndWait(p);
+    forgetOnExit(p);
+    pid = undefined;
+    // A killed master may linger as a zombie until reaped; Dovecot would then refuse to start
+    // ("already running") because of its pid file.
+    await rm(pidFile, { force: true });
+    await waitForPortClosed('127.0.0.1', port);
+    await waitForPortClosed('127.0.0.1', tlsPort);
+  };
+
+  // Ports are picked free but may be taken by a parallel test before Dovecot binds: retry a few times.
+  for (let attempt = 1; ; attempt++) {
+    [port, tlsPort] = (await freePorts(2)) as [number, number];
+    await writeFile(
+      confFile,
+      buildConf({ dir, port, tlsPort, certs, mechs: opts.authMechanisms ?? DEFAULT_MECHS, uid: mailUser.uid, extra: opts.extraConf ?? '' }),
+    );
+    try {
+      await launch();
+      break;
+    } catch (err) {
+      await stopMaster().catch(() => {});
+      const log = await tailFile(logFile, 10);
+      if (attempt < 3 && /Address already in use/.test(String((err as Error).message) + log)) continue;
+      await rm(dir, { recursive: true, force: true }).catch(() => {});
+      throw err;
+    }
+  }
+
+  let seq = 0;
+  let lastStamp = 0;
+  const maildir = (user: string): string => {
+    if (!users.some((u) => u.user === user)) throw new Error(`unknown test mail user ${user}`);
+    return path.join(home(user), 'Maildir');
+  };
+
+  const deliver = async (user: string, raw: string | Buffer): Promise<string> => {
+    const md = maildir(user);
+    // Dovecot assigns new UIDs in order of the time stamp in the file name: make it strictly increasing.
+    const nowUs = Date.now() * 1000;
+    lastStamp = Math.max(nowUs, lastStamp + 1);
+    const secs = Math.floor(lastStamp / 1e6);
+    const usecs = String(lastStamp % 1e6).padStart(6, '0');
+    const name = `${secs}.M${usecs}P${process.pid}Q${++seq}.pop2mqtt-test`;
+    const tmp = path.join(md, 'tmp', name);
+    const dest = path.join(md, 'new', name);
+    await writeFile(tmp, raw, { mode: 0o600 });
+    await chown(tmp, mailUser.uid, mailUser.gid);
+    await rename(tmp, dest);
+    return dest;
+  };
+
+  const server: DovecotServer = {
+    host: '127.0.0.1',
+    get port() {
+      return port;
+    },
+    get tlsPort() {
+      return tlsPort;
+    },
+    caFile: certs.caFile,
+    certs,
+    dir,
+    users,
+    logFile,
+    maildir,
+    deliver,
+    async deliverMany(user, raws) {
+      for (const r of raws) await deliver(user, r);
+    },
+    async messageFiles(user) {
+      const md = maildir(user);
+      const out: string[] = [];
+      for (const sub of ['new', 'cur']) {
+        for (const f of (await readdir(path.join(md, sub))).sort()) out.push(path.join(md, sub, f));
+      }
+      return out;
+    },
+    async logoutLines(o = {}) {
+      const deadline = Date.now() + (o.timeoutMs ?? 5_000);
+      for (;;) {
+        let text = '';
+        try {
+          text = await readFile(logFile, 'utf8');
+        } catch {
+          /* not yet written */
+        }
+        const lines = parseLogoutLines(text);
+        if (o.atLeast === undefined || lines.length >= o.atLeast) return lines;
+        if (Date.now() >= deadline) {
+          throw new Error(`expected at least ${o.atLeast} logout lines, have ${lines.length}\n${await tailFile(logFile)}`);
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+    logTail: (lines = 30) => tailFile(logFile, lines),
+    async stop(o = {}) {
+      await stopMaster(o.graceful);
+    },
+    async restart(o = {}) {
+      await stopMaster(o.graceful);
+      await launch();
+    },
+  };
+  return server;
+}
