@@ -1,0 +1,319 @@
+// The zod schema of the config file: the one source of truth for the Config types, the defaults and the JSON Schema.
+import { z } from 'zod';
+import { validateDetailed as validateCron } from 'node-cron';
+import { RuleSchema } from '../rules/schema.js';
+import { parseDuration, parseSize } from '../units.js';
+
+/** Config schema version this build understands. */
+export const CONFIG_VERSION = 1;
+
+/** Keys holding a secret value; each may instead be given as `<key>_file`. */
+export const SECRET_KEYS = ['password', 'client_secret', 'refresh_token'] as const;
+
+function duration(description: string) {
+  return z
+    .union([z.string(), z.number()], { error: 'expected a duration like "30s", "5m", "1h", "250ms" or a number of milliseconds' })
+    .transform((v, ctx) => {
+      try {
+        return parseDuration(v);
+      } catch (e) {
+        ctx.issues.push({ code: 'custom', message: (e as Error).message, input: v });
+        return z.NEVER;
+      }
+    })
+    .describe(description);
+}
+
+function size(description: string) {
+  return z
+    .union([z.string(), z.number()], { error: 'expected a size like "25MB", "512KiB" or a number of bytes' })
+    .transform((v, ctx) => {
+      try {
+        return parseSize(v);
+      } catch (e) {
+        ctx.issues.push({ code: 'custom', message: (e as Error).message, input: v });
+        return z.NEVER;
+      }
+    })
+    .describe(description);
+}
+
+const nonEmpty = () => z.string().min(1, 'must not be empty');
+
+/** Adds an issue when both `key` and `key_file` are set. */
+function notBoth(obj: Record<string, unknown>, key: string, ctx: z.RefinementCtx): void {
+  if (obj[key] !== undefined && obj[`${key}_file`] !== undefined) {
+    ctx.addIssue({ code: 'custom', path: [`${key}_file`], message: `set either ${key} or ${key}_file, not both` });
+  }
+}
+
+const MQTT_PROTOCOLS = ['mqtt:', 'mqtts:', 'ws:', 'wss:'];
+
+/** A broker URL; the message never echoes the URL because it may carry credentials. */
+const MqttUrl = z.string().superRefine((s, ctx) => {
+  let u: URL;
+  try {
+    u = new URL(s);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'invalid URL: expected e.g. mqtt://127.0.0.1:1883 (schemes: mqtt, mqtts, ws, wss)' });
+    return;
+  }
+  if (!MQTT_PROTOCOLS.includes(u.protocol)) {
+    ctx.addIssue({ code: 'custom', message: `unsupported URL scheme "${u.protocol.replace(/:$/, '')}": use mqtt, mqtts, ws or wss` });
+  } else if (!u.hostname) {
+    ctx.addIssue({ code: 'custom', message: 'URL has no host' });
+  }
+});
+
+/** An MQTT topic fragment that we prefix to others: no wildcards, no NUL, no leading or trailing slash. */
+function topicPrefix(description: string) {
+  return z
+    .string()
+    .min(1, 'must not be empty')
+    .refine((s) => !/[+#\0]/.test(s), 'must not contain the MQTT wildcards + or #, nor NUL')
+    .refine((s) => !s.startsWith('/') && !s.endsWith('/'), 'must not start or end with /')
+    .describe(description);
+}
+
+const FilePath = (description: string) => nonEmpty().describe(description);
+
+export const MqttSchema = z
+  .strictObject({
+    url: MqttUrl.describe('Broker URL: mqtt://, mqtts://, ws:// or wss://, e.g. mqtt://127.0.0.1:1883'),
+    base_topic: topicPrefix('Prefix of every topic the agent publishes (`<base>/bridge/...` is the agent itself)').default('pop2mqtt'),
+    client_id: nonEmpty().optional().describe('MQTT client id; default pop2mqtt-<hostname>'),
+    username: z.string().optional().describe('Broker user name'),
+    password: z.string().optional().describe('Broker password (use ${ENV}, password_file or !secret rather than a literal)'),
+    password_file: FilePath('File holding the broker password (trailing newline trimmed), relative to the config file').optional(),
+    ca_file: FilePath('Extra CA certificate (PEM) to trust for mqtts/wss').optional(),
+    cert_file: FilePath('Client certificate (PEM) for TLS client authentication').optional(),
+    key_file: FilePath('Private key (PEM) of cert_file').optional(),
+    protocol_version: z.union([z.literal(4), z.literal(5)]).default(5).describe('MQTT protocol: 5 (default) or 4 (3.1.1)'),
+    keepalive: duration('Keepalive interval').prefault('60s'),
+    reconnect: z
+      .strictObject({
+        min: duration('First reconnect delay').prefault('1s'),
+        max: duration('Longest reconnect delay (exponential backoff up to this)').prefault('60s'),
+      })
+      .prefault({})
+      .describe('Reconnect backoff'),
+    qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(1).describe('QoS of alerts (1 = at least once)'),
+  })
+  .superRefine((m, ctx) => {
+    notBoth(m, 'password', ctx);
+    if (m.reconnect.min > m.reconnect.max) ctx.addIssue({ code: 'custom', path: ['reconnect', 'min'], message: 'must not be greater than reconnect.max' });
+  })
+  .describe('MQTT broker connection');
+
+export const OutboxSchema = z
+  .strictObject({
+    max_messages: z.number().int().min(1).default(10000).describe('Most alerts kept on disk while the broker is unreachable'),
+    max_bytes: size('Most bytes kept on disk while the broker is unreachable').prefault('50MB'),
+    when_full: z
+      .enum(['stop_polling', 'drop_oldest'])
+      .default('stop_polling')
+      .describe('stop_polling: stop fetching mail (nothing is lost, mail stays on the server); drop_oldest: discard the oldest queued alerts'),
+  })
+  .describe('Disk-backed queue of alerts not yet acknowledged by the broker');
+
+export const HomeAssistantSchema = z
+  .strictObject({
+    discovery: z.boolean().default(false).describe('Publish Home Assistant MQTT discovery configs'),
+    prefix: topicPrefix('Discovery prefix').default('homeassistant'),
+    status_topic: topicPrefix('Topic where Home Assistant announces online/offline; default <prefix>/status').optional(),
+  })
+  .transform((h) => ({ ...h, status_topic: h.status_topic ?? `${h.prefix}/status` }))
+  .describe('Home Assistant integration');
+
+export const OAuthSchema = z
+  .strictObject({
+    token_url: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).optional().describe('OAuth2 token endpoint; filled in by provider'),
+    client_id: nonEmpty().optional().describe('OAuth2 client id'),
+    client_secret: z.string().optional().describe('OAuth2 client secret'),
+    client_secret_file: FilePath('File holding the client secret').optional(),
+    refresh_token: z.string().optional().describe('OAuth2 refresh token'),
+    refresh_token_file: FilePath('File holding the refresh token').optional(),
+    scope: z.string().optional().describe('OAuth2 scope; filled in by provider'),
+  })
+  .superRefine((o, ctx) => {
+    notBoth(o, 'client_secret', ctx);
+    notBoth(o, 'refresh_token', ctx);
+  })
+  .describe('OAuth2 (XOAUTH2 / OAUTHBEARER) credentials');
+
+export const AUTH_MECHANISMS = ['auto', 'user', 'apop', 'plain', 'login', 'cram-md5', 'scram-sha-1', 'scram-sha-256', 'xoauth2', 'oauthbearer'] as const;
+/** Mechanisms that send the password itself over the wire. */
+export const CLEARTEXT_MECHANISMS = ['user', 'plain', 'login'] as const;
+const OAUTH_MECHANISMS = ['xoauth2', 'oauthbearer'];
+
+export const PROVIDERS = {
+  gmail: {
+    host: 'pop.gmail.com',
+    port: 995,
+    token_url: 'https://oauth2.googleapis.com/token',
+    scope: 'https://mail.google.com/',
+  },
+  microsoft: {
+    host: 'outlook.office365.com',
+    port: 995,
+    token_url: 'https://login.microsoftonline.com/common/oauth2/v2.0/token',
+    scope: 'https://outlook.office.com/POP.AccessAsUser.All offline_access',
+  },
+} as const;
+
+export const MAILBOX_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+export const MailboxSchema = z
+  .strictObject({
+    id: z.string().regex(MAILBOX_ID, 'must match ^[A-Za-z0-9_-]{1,64}$').describe('Stable id: used in topics and state file names'),
+    name: z.string().optional().describe('Display name'),
+    host: nonEmpty().optional().describe('POP3 server (required unless provider is set)'),
+    port: z.number().int().min(1).max(65535).optional().describe('Port; default 995 for tls: implicit, 110 otherwise'),
+    tls: z.enum(['implicit', 'starttls', 'none']).default('implicit').describe('implicit (POP3S), starttls (STLS on the plain port) or none'),
+    ca_file: FilePath('Extra CA certificate (PEM) to trust, e.g. for a self-signed server').optional(),
+    servername: nonEmpty().optional().describe('TLS server name (SNI and certificate check) if it differs from host'),
+    fingerprint: z
+      .string()
+      .regex(/^(?:[0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{64}$/, 'expected a SHA-256 fingerprint: 64 hex digits, with or without colons')
+      .transform((s) => s.replace(/:/g, '').toLowerCase())
+      .optional()
+      .describe('Pin the server certificate by SHA-256 fingerprint (normalised to lowercase hex without colons)'),
+    min_tls_version: z.enum(['TLSv1.2', 'TLSv1.3']).optional().describe('Lowest TLS version accepted (Node default TLSv1.2)'),
+    username: nonEmpty().describe('Login name'),
+    password: z.string().optional().describe('Password (use ${ENV}, password_file or !secret rather than a literal)'),
+    password_file: FilePath('File holding the password (trailing newline trimmed), relative to the config file').optional(),
+    auth: z.enum(AUTH_MECHANISMS).default('auto').describe('Authentication mechanism; auto picks the strongest offered'),
+    allow_insecure_auth: z.boolean().default(false).describe('Allow a cleartext password over an unencrypted connection'),
+    oauth: OAuthSchema.optional(),
+    provider: z.enum(['gmail', 'microsoft']).optional().describe('Preset: fills host, port, token URL and scope, and uses XOAUTH2'),
+    schedule: z
+      .string()
+      .superRefine((s, ctx) => {
+        const result = validateCron(s);
+        if (result.valid) return;
+        const why = result.errors.map((e) => e.message).join('; ');
+        ctx.addIssue({ code: 'custom', message: `invalid cron expression${why ? ` (${why})` : ''}: expected 5 fields (minute hour day month weekday) or 6 with seconds first` });
+      })
+      .default('*/5 * * * *')
+      .describe('When to poll: cron expression, optional seconds field first'),
+    keep: z.boolean().default(true).describe('Leave mail on the server (true) or delete it once its alert is acknowledged'),
+    existing: z
+      .enum(['skip', 'process'])
+      .default('skip')
+      .describe('First run: skip marks mail already present as seen without alerts; process handles it'),
+    max_message_size: size('Largest message downloaded in full; default from top level').optional(),
+    timeouts: z
+      .strictObject({
+        connect: duration('TCP and TLS connect').prefault('15s'),
+        greeting: duration('Wait for the server greeting').prefault('15s'),
+        command: duration('Wait for each reply (idle time)').prefault('30s'),
+        session: duration('Whole poll session').prefault('10m'),
+      })
+      .prefault({})
+      .describe('POP3 timeouts'),
+    pipelining: z.boolean().default(true).describe('Pipeline commands when the server offers PIPELINING'),
+    fast_uidl: z.boolean().default(true).describe('Find new mail with a binary search over UIDL n (assumes new mail is appended)'),
+    rules: z.array(nonEmpty()).optional().describe('Names of rules applied to this mailbox; default all'),
+    auth_backoff: z
+      .strictObject({
+        max_attempts_per_hour: z.number().int().min(1).default(3).describe('Failed logins allowed per hour before polling pauses'),
+      })
+      .prefault({})
+      .describe('Protects the account from lockout after authentication failures'),
+    backoff: z
+      .strictObject({
+        min: duration('First retry delay after a failed poll').prefault('30s'),
+        max: duration('Longest retry delay').prefault('30m'),
+      })
+      .prefault({})
+      .describe('Retry backoff after connection or server errors'),
+  })
+  .superRefine((m, ctx) => {
+    if (!m.host && !m.provider) ctx.addIssue({ code: 'custom', path: ['host'], message: 'required (or set provider)' });
+    notBoth(m, 'password', ctx);
+    const auth = m.provider && m.auth === 'auto' ? 'xoauth2' : m.auth;
+    if (OAUTH_MECHANISMS.includes(auth)) {
+      if (!m.oauth) ctx.addIssue({ code: 'custom', path: ['oauth'], message: `required for auth ${auth}` });
+      else {
+        if (!m.oauth.client_id) ctx.addIssue({ code: 'custom', path: ['oauth', 'client_id'], message: `required for auth ${auth}` });
+        if (m.oauth.refresh_token === undefined && m.oauth.refresh_token_file === undefined) ctx.addIssue({ code: 'custom', path: ['oauth', 'refresh_token'], message: `required (or refresh_token_file) for auth ${auth}` });
+        if (!m.oauth.token_url && !m.provider) ctx.addIssue({ code: 'custom', path: ['oauth', 'token_url'], message: `required for auth ${auth} (or set provider)` });
+      }
+    } else if (m.password === undefined && m.password_file === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['password'], message: 'required (or password_file)' });
+    }
+    if (m.tls === 'none' && !m.allow_insecure_auth && (CLEARTEXT_MECHANISMS as readonly string[]).includes(m.auth)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['auth'],
+        message: `auth ${m.auth} sends the password in cleartext and tls is none: use tls: starttls/implicit, a challenge mechanism, or set allow_insecure_auth: true`,
+      });
+    }
+    if (m.backoff.min > m.backoff.max) ctx.addIssue({ code: 'custom', path: ['backoff', 'min'], message: 'must not be greater than backoff.max' });
+  })
+  .transform((m) => {
+    const preset = m.provider ? PROVIDERS[m.provider] : undefined;
+    const oauth = m.oauth || preset ? { ...(m.oauth ?? {}) } : undefined;
+    if (oauth && preset) {
+      oauth.token_url ??= preset.token_url;
+      oauth.scope ??= preset.scope;
+    }
+    return {
+      ...m,
+      host: (m.host ?? preset?.host)!,
+      port: m.port ?? preset?.port ?? (m.tls === 'implicit' ? 995 : 110),
+      auth: preset && m.auth === 'auto' ? ('xoauth2' as const) : m.auth,
+      oauth,
+    };
+  })
+  .describe('One POP3 mailbox');
+
+export const ConfigSchema = z
+  .strictObject({
+    version: z.number().int().min(1).max(CONFIG_VERSION, `this build understands config version ${CONFIG_VERSION} at most`).default(CONFIG_VERSION).describe('Config schema version'),
+    state_dir: nonEmpty().default('./data').describe('Where UID state and the outbox are kept; relative to the config file'),
+    log_level: z.enum(['debug', 'info', 'warn', 'error']).default('info').describe('Log level'),
+    trusted_authserv_ids: z
+      .array(nonEmpty())
+      .default([])
+      .describe('Authentication-Results authserv-ids (your own mail server) trusted by `authenticated:` rule conditions'),
+    max_message_size: size('Largest message downloaded in full (RETR); bigger ones are handled from headers only').prefault('25MB'),
+    mqtt: MqttSchema,
+    outbox: OutboxSchema.prefault({}),
+    homeassistant: HomeAssistantSchema.prefault({}),
+    mailboxes: z.array(MailboxSchema).min(1, 'at least one mailbox is required').describe('POP3 mailboxes to poll'),
+    rules: z.array(RuleSchema).default([]).describe('Rules turning mail into MQTT alerts, evaluated in order'),
+  })
+  .superRefine((c, ctx) => {
+    const seenIds = new Map<string, number>();
+    c.mailboxes.forEach((m, i) => {
+      const first = seenIds.get(m.id);
+      if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['mailboxes', i, 'id'], message: `duplicate mailbox id "${m.id}" (also mailboxes[${first}])` });
+      else seenIds.set(m.id, i);
+    });
+    const ruleNames = new Map<string, number>();
+    c.rules.forEach((r, i) => {
+      const first = ruleNames.get(r.name);
+      if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['rules', i, 'name'], message: `duplicate rule name "${r.name}" (also rules[${first}])` });
+      else ruleNames.set(r.name, i);
+    });
+    c.mailboxes.forEach((m, i) => {
+      m.rules?.forEach((name, j) => {
+        if (!ruleNames.has(name)) {
+          ctx.addIssue({ code: 'custom', path: ['mailboxes', i, 'rules', j], message: `unknown rule "${name}"${ruleNames.size ? ` (rules: ${[...ruleNames.keys()].join(', ')})` : ' (no rules defined)'}` });
+        }
+      });
+    });
+  })
+  .transform((c) => ({
+    ...c,
+    mailboxes: c.mailboxes.map((m) => ({ ...m, max_message_size: m.max_message_size ?? c.max_message_size })),
+  }))
+  .describe('pop2mqtt configuration');
+
+export type Config = z.output<typeof ConfigSchema>;
+export type ConfigInput = z.input<typeof ConfigSchema>;
+export type MailboxConfig = Config['mailboxes'][number];
+export type MqttConfig = Config['mqtt'];
+export type OutboxConfig = Config['outbox'];
+export type HomeAssistantConfig = Config['homeassistant'];
