@@ -1,0 +1,69 @@
+// The shapes the bridge exchanges with the agent: handlers it calls, status it publishes, the model discovery announces.
+
+/** Published retained on `<base>/<mailbox>/status`. */
+export interface MailboxStatus {
+  last_poll: string | null;
+  result: 'ok' | string;
+  error?: string;
+  messages: number;
+  new: number;
+  alerts: number;
+  alerts_today: number;
+  bytes_last_poll: number;
+  bytes_total: number;
+  next_poll: string | null;
+  connection_problem: boolean;
+  outbox?: { size: number; dropped: number };
+}
+
+/** Published retained on `<base>/bridge/info`. */
+export interface BridgeInfo {
+  version: string;
+  mailboxes: Array<{ id: string; host: string; name?: string; [k: string]: unknown }>;
+  rules: Array<{ name: string; [k: string]: unknown }>;
+  config_version: string | number;
+  [k: string]: unknown;
+}
+
+/** One mailbox as Home Assistant sees it: a device with sensors and a "Poll now" button. */
+export interface HaMailbox {
+  id: string;
+  name?: string;
+  host?: string;
+}
+
+/** One rule as Home Assistant sees it: an event entity, plus an image entity when it publishes attachments. */
+export interface HaRule {
+  name: string;
+  /** the event names the rule can emit; default ["alert"] */
+  event_types?: string[];
+  /** Home Assistant event device class: button, doorbell or motion */
+  device_class?: 'button' | 'doorbell' | 'motion';
+  /** present when the rule publishes attachments for Home Assistant */
+  image?: {
+    /** concrete topic (no wildcards, no template) with the raw image bytes; default imageTopic(base, rule) */
+    topic?: string;
+    /** default image/jpeg */
+    content_type?: string;
+  };
+}
+
+/** What discovery announces. */
+export interface HaModel {
+  mailboxes: HaMailbox[];
+  rules: HaRule[];
+}
+
+/** The agent's side of the bridge: what MQTT commands run. */
+export interface BridgeHandlers {
+  /** runs a poll now (one mailbox or all); resolves when done with per-mailbox summaries */
+  poll(mailbox?: string): Promise<unknown>;
+  /** reloads the config; rejects with an Error whose message is shown to the user when the config is invalid */
+  reload(): Promise<unknown>;
+  /** current status object */
+  status(): unknown;
+  /** same as `pop2mqtt test-rule`, as JSON */
+  testRule(raw: Buffer): Promise<unknown>;
+  info(): BridgeInfo;
+  haEntities(): HaModel;
+}
