@@ -1,8 +1,9 @@
 // Replaces ${VAR} references and `!secret name` tags in the parsed YAML, and records which values are secrets.
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { isScalar, parse as parseYamlValue } from 'yaml';
 import type { ConfigIssue } from './errors.js';
 import { formatPath } from './errors.js';
+import { secretFileExposure } from './permissions.js';
 import { SECRET_KEYS } from './schema.js';
 import { SecretRef, walkDocument } from './yaml-source.js';
 import type { PathSegment, YamlSource } from './yaml-source.js';
@@ -33,9 +34,10 @@ export interface InterpolationOptions {
   secretsFile: string;
 }
 
-/** A value is a secret when its key is a secret key, or when it sits anywhere under a rule's `shared_secret`. */
+/** A value is a secret when its key is a secret key, or it is a rule's `shared_secret.secret`. */
 const isSecretKey = (path: PathSegment[]) =>
-  (SECRET_KEYS as readonly string[]).includes(String(path[path.length - 1])) || path.includes('shared_secret');
+  (SECRET_KEYS as readonly string[]).includes(String(path[path.length - 1])) ||
+  (path[path.length - 1] === 'secret' && path[path.length - 2] === 'shared_secret');
 
 /** Replace `${NAME}` by env values; `$${` is a literal `${`. */
 export function substituteEnv(
@@ -107,10 +109,8 @@ export function interpolate(source: YamlSource, opts: InterpolationOptions): Int
     for (const [k, v] of Object.entries(data as Record<string, unknown>)) {
       if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') secretsTable.set(k, String(v));
     }
-    const mode = fileMode(opts.secretsFile);
-    if (mode !== undefined && (mode & 0o077) !== 0) {
-      result.warnings.push(`secrets file ${opts.secretsFile} is readable by group/other (mode ${(mode & 0o777).toString(8).padStart(3, '0')}); run chmod 600 on it`);
-    }
+    const exposure = secretFileExposure(opts.secretsFile);
+    if (exposure) result.warnings.push(`secrets file ${opts.secretsFile} ${exposure}`);
     return secretsTable;
   };
 
@@ -153,12 +153,4 @@ export function interpolate(source: YamlSource, opts: InterpolationOptions): Int
     }
   });
   return result;
-}
-
-export function fileMode(file: string): number | undefined {
-  try {
-    return statSync(file).mode;
-  } catch {
-    return undefined;
-  }
 }

@@ -7,7 +7,8 @@ import { registerSecret, silentLogger } from '../log.js';
 import type { Logger } from '../log.js';
 import { ConfigError, formatPath } from './errors.js';
 import type { ConfigIssue } from './errors.js';
-import { fileMode, interpolate } from './interpolate.js';
+import { interpolate } from './interpolate.js';
+import { secretFileExposure } from './permissions.js';
 import { ConfigSchema, SECRET_KEYS } from './schema.js';
 import type { Config } from './schema.js';
 import { closestKey, knownKeysAt } from './suggest.js';
@@ -33,8 +34,6 @@ export interface ParseOptions {
   /** File read by `!secret name`; default secrets.yaml beside the config. */
   secretsFile?: string;
 }
-
-const modeText = (mode: number) => (mode & 0o777).toString(8).padStart(3, '0');
 
 /** Read, validate and resolve a config file. Throws ConfigError. */
 export async function loadConfig(file: string, opts: { env?: NodeJS.ProcessEnv; logger?: Logger } = {}): Promise<LoadedConfig> {
@@ -91,10 +90,8 @@ export function parseConfigText(text: string, opts: ParseOptions): LoadedConfig 
   if (fileIssues.length) fail(fileIssues, secrets);
 
   if (interp.literalSecret) {
-    const mode = fileMode(file);
-    if (mode !== undefined && (mode & 0o077) !== 0) {
-      warnings.push(`config file ${file} holds a secret and is readable by group/other (mode ${modeText(mode)}); run chmod 600 on it or move the secret to an environment variable, a *_file or secrets.yaml`);
-    }
+    const exposure = secretFileExposure(file);
+    if (exposure) warnings.push(`config file ${file} holds a secret and ${exposure}, or move the secret to an environment variable, a *_file or secrets.yaml`);
   }
   config.mailboxes.forEach((m, i) => {
     if (m.tls === 'none' && m.allow_insecure_auth) {
@@ -175,10 +172,8 @@ function resolveFiles(config: Config, dir: string, source: YamlSource, secrets: 
       }
       secrets.add(content);
       obj[secretKey] = content;
-      const mode = fileMode(abs);
-      if (mode !== undefined && (mode & 0o077) !== 0) {
-        warnings.push(`${formatPath(keyPath)}: ${abs} holds a secret and is readable by group/other (mode ${modeText(mode)}); run chmod 600 on it`);
-      }
+      const exposure = secretFileExposure(abs);
+      if (exposure) warnings.push(`${formatPath(keyPath)}: ${abs} holds a secret and ${exposure}`);
     }
   };
   visit(config.mqtt as unknown as Record<string, unknown>, ['mqtt']);
