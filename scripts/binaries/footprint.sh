@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Prints the resting footprint of a single binary: RSS after 1/10/50/100 polls, peak RSS, CPU and bytes per idle poll.
+# Usage: scripts/binaries/footprint.sh [--target x64] [--polls 100]   (takes about polls seconds; not part of the tests)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=targets.sh
+. "$ROOT/scripts/binaries/targets.sh"
+cd "$ROOT"
+TARGET=x64
+POLLS=100
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --target) TARGET="${2:?}"; shift 2 ;;
+    --polls) POLLS="${2:?}"; shift 2 ;;
+    *) die "unknown argument: $1" ;;
+  esac
+done
+target_pkg "$TARGET" >/dev/null
+# shellcheck disable=SC2046
+ensure_apt_packages dovecot-core dovecot-pop3d mosquitto $(target_apt_packages "$TARGET")
+[ -x "$(target_binary "$TARGET")" ] || bash scripts/build-binaries.sh --targets "$TARGET"
+timeout $(( POLLS * 8 + 300 )) node --import tsx scripts/binaries/footprint.ts --target "$TARGET" --polls "$POLLS"
