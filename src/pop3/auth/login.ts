@@ -1,0 +1,140 @@
+// Runs one authentication exchange: USER/PASS, APOP, or SASL AUTH (RFC 5034) with initial response where it fits.
+//
+// A "-ERR" without a response code during login maps to EAUTH (RFC 3206 servers add [AUTH], [IN-USE],
+// [SYS/TEMP]... when they can; without one, a credentials problem is the likely cause).
+import { createHash } from 'node:crypto';
+import { Pop3Error, errorFromReply } from '../errors.js';
+import { MAX_COMMAND_OCTETS } from '../limits.js';
+import type { Pop3Connection } from '../connection.js';
+import type { DecodedReply } from '../reader.js';
+import type { ConcreteMechanism } from './policy.js';
+import type { SaslMechanism } from './mechanism.js';
+import { scramMechanism } from './scram.js';
+import { cramMd5Mechanism, loginMechanism, oauthBearerMechanism, plainMechanism, xoauth2Mechanism } from './simple-mechanisms.js';
+
+export interface Credentials {
+  username: string;
+  password?: string | undefined;
+  accessToken?: string | undefined;
+}
+
+export interface LoginTarget {
+  host: string;
+  port: number;
+  apopTimestamp: string | null;
+}
+
+const MAX_SASL_ROUNDS = 10;
+const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
+
+export function apopDigest(timestamp: string, password: string): string {
+  return createHash('md5').update(timestamp + password, 'utf8').digest('hex');
+}
+
+export function makeSaslMechanism(m: ConcreteMechanism, cred: Credentials, target: LoginTarget): SaslMechanism {
+  const pass = cred.password ?? '';
+  const token = cred.accessToken ?? '';
+  switch (m) {
+    case 'plain':
+      return plainMechanism(cred.username, pass);
+    case 'login':
+      return loginMechanism(cred.username, pass);
+    case 'cram-md5':
+      return cramMd5Mechanism(cred.username, pass);
+    case 'scram-sha-1':
+      return scramMechanism('sha1', cred.username, pass);
+    case 'scram-sha-256':
+      return scramMechanism('sha256', cred.username, pass);
+    case 'xoauth2':
+      return xoauth2Mechanism(cred.username, token);
+    case 'oauthbearer':
+      return oauthBearerMechanism(cred.username, token, target.host, target.port);
+    default:
+      throw new Pop3Error('ENO_MECHANISM', `${m} is not a SASL mechanism`);
+  }
+}
+
+function loginFailure(command: string, r: DecodedReply): Pop3Error {
+  return errorFromReply(command, r.text, 'EAUTH');
+}
+
+async function userPass(conn: Pop3Connection, cred: Credentials): Promise<void> {
+  const u = await conn.send({ name: 'USER', line: `USER ${cred.username}`, multiline: false, barrier: true });
+  if (u.status !== '+OK') throw loginFailure('USER', u);
+  const p = await conn.send({ name: 'PASS', line: `PASS ${cred.password ?? ''}`, logLine: 'PASS ***', multiline: false, barrier: true, longLine: true });
+  if (p.status !== '+OK') throw loginFailure('PASS', p);
+}
+
+async function apop(conn: Pop3Connection, cred: Credentials, timestamp: string): Promise<void> {
+  const digest = apopDigest(timestamp, cred.password ?? '');
+  const r = await conn.send({ name: 'APOP', line: `APOP ${cred.username} ${digest}`, logLine: `APOP ${cred.username} ***`, multiline: false, barrier: true });
+  if (r.status !== '+OK') throw loginFailure('APOP', r);
+}
+
+/** RFC 5034 exchange. Mechanism errors cancel with "*"; a failed server proof destroys the connection. */
+export async function saslAuth(conn: Pop3Connection, mech: SaslMechanism): Promise<void> {
+  const ir = mech.initialResponse();
+  let irPending = ir !== null;
+  let line = `AUTH ${mech.name}`;
+  if (ir !== null) {
+    const withIr = `${line} ${ir.length === 0 ? '=' : ir.toString('base64')}`;
+    if (Buffer.byteLength(withIr) + 2 <= MAX_COMMAND_OCTETS) {
+      line = withIr;
+      irPending = false;
+    }
+  }
+  const send = (l: string, logLine: string) =>
+    conn.send({ name: 'AUTH', line: l, logLine, multiline: false, continuation: true, barrier: true, longLine: true });
+  let r = await send(line, line === `AUTH ${mech.name}` ? line : `AUTH ${mech.name} ***`);
+  for (let round = 0; r.status === '+'; round++) {
+    if (round >= MAX_SASL_ROUNDS) {
+      const err = new Pop3Error('EPROTOCOL', `AUTH ${mech.name}: too many challenges`);
+      conn.fail(err);
+      throw err;
+    }
+    let response: Buffer;
+    if (irPending) {
+      irPending = false;
+      response = ir!;
+    } else {
+      const text = r.text.trim();
+      if (!BASE64_RE.test(text)) {
+        await send('*', '*');
+        throw new Pop3Error('EPROTOCOL', `AUTH ${mech.name}: challenge is not base64`);
+      }
+      const step = await mech.step(Buffer.from(text, 'base64'));
+      if ('cancel' in step) {
+        const reply = await send('*', '*');
+        if (reply.status === '+OK') {
+          // The server accepted a cancelled exchange: nothing about this session can be trusted.
+          conn.fail(step.cancel);
+        }
+        throw step.cancel;
+      }
+      response = step.response;
+    }
+    r = await send(response.toString('base64'), '***');
+  }
+  if (r.status !== '+OK') {
+    const err = errorFromReply('AUTH', r.text, 'EAUTH');
+    const detail = mech.failureDetail?.();
+    if (detail) {
+      const opts: { respCode?: string; serverText: string; cause: Pop3Error } = { serverText: `${r.text} ${detail}`, cause: err };
+      if (err.respCode) opts.respCode = err.respCode;
+      throw new Pop3Error(err.code, `${err.message} (${detail})`, opts);
+    }
+    throw err;
+  }
+  const fin = mech.finish();
+  if (fin) {
+    conn.fail(fin);
+    throw fin;
+  }
+}
+
+/** Authenticate with an already chosen mechanism. */
+export async function authenticate(conn: Pop3Connection, m: ConcreteMechanism, cred: Credentials, target: LoginTarget): Promise<void> {
+  if (m === 'user') return userPass(conn, cred);
+  if (m === 'apop') return apop(conn, cred, target.apopTimestamp ?? '');
+  return saslAuth(conn, makeSaslMechanism(m, cred, target));
+}

@@ -1,0 +1,104 @@
+// Which authentication mechanism to use, and whether it may be used on this transport (no cleartext or weak secrets without opt-in).
+//
+// Classes: SCRAM-* never disclose the password and resist replay: allowed everywhere.
+// CRAM-MD5 and APOP are "weak" (offline dictionary attack on a sniffed exchange), PLAIN, LOGIN, USER/PASS,
+// XOAUTH2 and OAUTHBEARER send the secret itself ("cleartext"). Weak and cleartext mechanisms need TLS,
+// or `allowInsecureAuth: true`; otherwise EINSECURE.
+// `auto` order: SCRAM-SHA-256 > SCRAM-SHA-1 > CRAM-MD5 > PLAIN > LOGIN > USER > APOP (APOP last: weak and
+// tied to MD5). With only an access token: OAUTHBEARER > XOAUTH2.
+import type { Capabilities } from '../capabilities.js';
+import { Pop3Error } from '../errors.js';
+
+export type AuthMechanism =
+  | 'auto'
+  | 'user'
+  | 'apop'
+  | 'plain'
+  | 'login'
+  | 'cram-md5'
+  | 'scram-sha-1'
+  | 'scram-sha-256'
+  | 'xoauth2'
+  | 'oauthbearer';
+
+export type ConcreteMechanism = Exclude<AuthMechanism, 'auto'>;
+
+export type MechanismClass = 'strong' | 'weak' | 'cleartext';
+
+export const MECHANISM_CLASS: Record<ConcreteMechanism, MechanismClass> = {
+  'scram-sha-256': 'strong',
+  'scram-sha-1': 'strong',
+  'cram-md5': 'weak',
+  apop: 'weak',
+  plain: 'cleartext',
+  login: 'cleartext',
+  user: 'cleartext',
+  xoauth2: 'cleartext',
+  oauthbearer: 'cleartext',
+};
+
+const PASSWORD_ORDER: ConcreteMechanism[] = ['scram-sha-256', 'scram-sha-1', 'cram-md5', 'plain', 'login', 'user', 'apop'];
+const TOKEN_ORDER: ConcreteMechanism[] = ['oauthbearer', 'xoauth2'];
+
+export function isSasl(m: ConcreteMechanism): boolean {
+  return m !== 'user' && m !== 'apop';
+}
+
+export interface AuthEnvironment {
+  /** The transport is TLS (implicit or after STLS). */
+  secure: boolean;
+  capabilities: Capabilities | null;
+  apopTimestamp: string | null;
+  allowInsecureAuth: boolean;
+  hasPassword: boolean;
+  hasToken: boolean;
+}
+
+/** Whether the server says it offers `m`. With no CAPA, USER and SASL are unknown: assume USER only. */
+export function isOffered(m: ConcreteMechanism, env: AuthEnvironment): boolean {
+  if (m === 'apop') return env.apopTimestamp !== null;
+  if (m === 'user') return env.capabilities === null || env.capabilities.has('USER');
+  if (env.capabilities === null) return false;
+  return env.capabilities.saslMechanisms.includes(m.toUpperCase());
+}
+
+export function isPermitted(m: ConcreteMechanism, env: AuthEnvironment): boolean {
+  return env.secure || env.allowInsecureAuth || MECHANISM_CLASS[m] === 'strong';
+}
+
+function insecureError(m: ConcreteMechanism): Pop3Error {
+  const cls = MECHANISM_CLASS[m];
+  return new Pop3Error(
+    'EINSECURE',
+    `refusing ${m.toUpperCase()} on an unencrypted connection: it is ${cls === 'weak' ? 'a weak mechanism' : 'sends the secret in cleartext'}; use TLS or set allowInsecureAuth`,
+  );
+}
+
+export interface MechanismRequest extends AuthEnvironment {
+  requested: AuthMechanism;
+}
+
+/** Pick the mechanism for a login request (lower-case name), or throw ENO_MECHANISM / EINSECURE. */
+export function chooseMechanism(req: MechanismRequest): ConcreteMechanism {
+  const { requested, ...env } = req;
+  if (requested !== 'auto') {
+    const needsToken = TOKEN_ORDER.includes(requested);
+    if (needsToken && !env.hasToken) throw new Pop3Error('ENO_MECHANISM', `${requested.toUpperCase()} needs an accessToken`);
+    if (!needsToken && !env.hasPassword) throw new Pop3Error('ENO_MECHANISM', `${requested.toUpperCase()} needs a password`);
+    if (requested === 'apop' && env.apopTimestamp === null) {
+      throw new Pop3Error('ENO_MECHANISM', 'APOP requested but the greeting carries no timestamp');
+    }
+    if (isSasl(requested) && env.capabilities !== null && !isOffered(requested, env)) {
+      throw new Pop3Error('ENO_MECHANISM', `server does not offer SASL ${requested.toUpperCase()}`);
+    }
+    if (!isPermitted(requested, env)) throw insecureError(requested);
+    return requested;
+  }
+  const order = env.hasPassword ? PASSWORD_ORDER : env.hasToken ? TOKEN_ORDER : [];
+  if (order.length === 0) throw new Pop3Error('ENO_MECHANISM', 'neither password nor accessToken given');
+  const offered = order.filter((m) => isOffered(m, env));
+  if (offered.length === 0) throw new Pop3Error('ENO_MECHANISM', 'the server offers no mechanism usable with the given credentials');
+  const usable = offered.find((m) => isPermitted(m, env));
+  if (!usable) throw insecureError(offered[0]!);
+  return usable;
+}

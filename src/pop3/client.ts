@@ -1,0 +1,358 @@
+// The public POP3 client: connects (TCP, implicit TLS or STLS), authenticates, and exposes the RFC 1939/2449 commands under the session-state rules.
+import type { Readable } from 'node:stream';
+import type * as tls from 'node:tls';
+import { registerSecret, silentLogger, type Logger } from '../log.js';
+import { Capabilities } from './capabilities.js';
+import { Pop3Connection, type ConnectionStats } from './connection.js';
+import { Pop3Error, errorFromReply } from './errors.js';
+import { DEFAULT_LIMITS, DEFAULT_PIPELINE_WINDOW, DEFAULT_TIMEOUTS } from './limits.js';
+import { openTransport, upgradeTransport, describeTls, type TlsInfo, type TlsParams, type Pop3Socket } from './transport.js';
+import type { SessionContext, SessionState } from './session-context.js';
+import { chooseMechanism, type AuthMechanism, type ConcreteMechanism } from './auth/policy.js';
+import { authenticate } from './auth/login.js';
+import * as maildrop from './commands/maildrop.js';
+import * as fetch from './commands/fetch.js';
+import * as session from './commands/session.js';
+
+export interface Pop3Options {
+  host: string;
+  port: number;
+  tls: 'implicit' | 'starttls' | 'none';
+  /** Extra CA certificate(s), PEM; added to Node's bundled roots. */
+  ca?: string | Buffer;
+  /** Name the certificate must carry (and SNI when not an IP); default host. */
+  servername?: string;
+  /** SHA-256 certificate pin, hex, colons optional, any case; checked in addition to chain verification. */
+  fingerprint?: string;
+  minTlsVersion?: 'TLSv1.2' | 'TLSv1.3';
+  timeouts?: { connectMs?: number; greetingMs?: number; commandMs?: number; sessionMs?: number };
+  limits?: { maxLineBytes?: number; maxReplyBytes?: number };
+  /** Pipeline commands when the server advertises PIPELINING; default true. */
+  pipelining?: boolean;
+  /** Most commands in flight at once; default 32. */
+  pipelineWindow?: number;
+  /** A TLS session from a previous connection's `tlsSession`, to resume. */
+  tlsSession?: Buffer;
+  logger?: Logger;
+  /** Aborts the whole session (destroy without QUIT). */
+  signal?: AbortSignal;
+}
+
+export interface LoginOptions {
+  username: string;
+  password?: string;
+  accessToken?: string;
+  mechanism?: AuthMechanism;
+  allowInsecureAuth?: boolean;
+}
+
+export interface Pop3Stats extends ConnectionStats {}
+
+/** RFC 1939 greeting timestamp for APOP: "<...>" (msg-id syntax, no spaces). */
+export function parseApopTimestamp(greetingText: string): string | null {
+  const m = /<[^<>\s]+>/.exec(greetingText);
+  return m ? m[0] : null;
+}
+
+function positive(v: number | undefined, dflt: number, name: string): number {
+  if (v === undefined) return dflt;
+  if (!Number.isFinite(v) || v <= 0) throw new Pop3Error('EINVALID', `${name} must be a positive number`);
+  return v;
+}
+
+export class Pop3Client {
+  readonly greeting: string;
+  readonly apopTimestamp: string | null;
+
+  private caps: Capabilities | null;
+  private capsBeforeTls: Capabilities | null = null;
+  private phase: Exclude<SessionState, 'CLOSED'> = 'AUTHORIZATION';
+  private tls: TlsInfo | null;
+  private session: Buffer | null;
+  private readonly ctx: SessionContext;
+
+  private constructor(
+    private readonly conn: Pop3Connection,
+    private readonly opts: Pop3Options,
+    private readonly logger: Logger,
+    init: { greeting: string; caps: Capabilities | null; tls: TlsInfo | null; session: Buffer | null },
+  ) {
+    this.greeting = init.greeting;
+    this.apopTimestamp = parseApopTimestamp(init.greeting);
+    this.caps = init.caps;
+    this.tls = init.tls;
+    this.session = init.session;
+    const self = this;
+    const maxReplyBytes = opts.limits?.maxReplyBytes ?? DEFAULT_LIMITS.maxReplyBytes;
+    this.ctx = {
+      conn,
+      logger,
+      get capabilities() {
+        return self.caps;
+      },
+      maxReplyBytes,
+      requireState: (command, allowed) => self.requireState(command, allowed),
+      topSupport: 'unknown',
+      topFallbackLogged: false,
+    };
+    this.applyCapabilities();
+  }
+
+  /**
+   * Open a session: TCP (+ TLS), greeting, CAPA; for 'starttls' also STLS (refused when not offered),
+   * the handshake and CAPA again. Never continues in cleartext when TLS was asked for.
+   */
+  static async connect(opts: Pop3Options): Promise<Pop3Client> {
+    const logger = opts.logger ?? silentLogger;
+    const started = Date.now();
+    const t = opts.timeouts ?? {};
+    const connectMs = positive(t.connectMs, DEFAULT_TIMEOUTS.connectMs, 'timeouts.connectMs');
+    const greetingMs = positive(t.greetingMs, DEFAULT_TIMEOUTS.greetingMs, 'timeouts.greetingMs');
+    const commandMs = positive(t.commandMs, DEFAULT_TIMEOUTS.commandMs, 'timeouts.commandMs');
+    const sessionMs = positive(t.sessionMs, DEFAULT_TIMEOUTS.sessionMs, 'timeouts.sessionMs');
+    const maxLineBytes = positive(opts.limits?.maxLineBytes, DEFAULT_LIMITS.maxLineBytes, 'limits.maxLineBytes');
+    const maxReplyBytes = positive(opts.limits?.maxReplyBytes, DEFAULT_LIMITS.maxReplyBytes, 'limits.maxReplyBytes');
+    const pipelineWindow = Math.floor(positive(opts.pipelineWindow, DEFAULT_PIPELINE_WINDOW, 'pipelineWindow'));
+    if (opts.tls !== 'implicit' && opts.tls !== 'starttls' && opts.tls !== 'none') {
+      throw new Pop3Error('EINVALID', `tls must be 'implicit', 'starttls' or 'none'`);
+    }
+    const tlsParams: TlsParams = {
+      host: opts.host,
+      servername: opts.servername,
+      ca: opts.ca,
+      fingerprint: opts.fingerprint,
+      minTlsVersion: opts.minTlsVersion,
+      session: opts.tlsSession,
+    };
+    let latestSession: Buffer | null = opts.tlsSession ?? null;
+    let client: Pop3Client | null = null;
+    const onSession = (s: Buffer) => {
+      latestSession = s;
+      if (client) client.session = s;
+    };
+    logger.debug('connecting', { host: opts.host, port: opts.port, tls: opts.tls });
+    // The connect deadline also never outlives the session deadline.
+    const socket = await openTransport({
+      host: opts.host,
+      port: opts.port,
+      implicitTls: opts.tls === 'implicit',
+      tls: tlsParams,
+      timeoutMs: Math.min(connectMs, sessionMs),
+      signal: opts.signal,
+      onSession,
+    });
+    const conn = new Pop3Connection(socket, {
+      maxLineBytes,
+      maxReplyBytes,
+      greetingMs,
+      commandMs,
+      sessionDeadline: started + sessionMs,
+      pipelineWindow,
+      logger,
+      signal: opts.signal,
+    });
+    try {
+      const g = await conn.readGreeting();
+      if (g.status !== '+OK') {
+        const err = errorFromReply('greeting', g.text);
+        conn.fail(err);
+        throw err;
+      }
+      let tlsInfo = opts.tls === 'implicit' ? describeTls(socket as tls.TLSSocket) : null;
+      const probe = new Pop3Client(conn, opts, logger, { greeting: g.text, caps: null, tls: tlsInfo, session: latestSession });
+      client = probe;
+      probe.caps = await session.capa(probe.ctx);
+      if (opts.tls === 'starttls') {
+        if (!probe.caps?.has('STLS')) {
+          const err = new Pop3Error('ESTLS_UNAVAILABLE', 'server does not offer STLS; refusing to continue in cleartext');
+          conn.fail(err);
+          throw err;
+        }
+        const r = await conn.send({ name: 'STLS', line: 'STLS', multiline: false, barrier: true, exclusive: true });
+        if (r.status !== '+OK') {
+          const err = new Pop3Error('ESTLS_UNAVAILABLE', `STLS refused: -ERR ${r.text}`, { serverText: r.text });
+          conn.fail(err);
+          throw err;
+        }
+        const plain = conn.detachForUpgrade();
+        let secured: tls.TLSSocket;
+        try {
+          secured = await upgradeTransport(plain as import('node:net').Socket, {
+            tls: tlsParams,
+            timeoutMs: connectMs,
+            signal: opts.signal,
+            onSession,
+          });
+        } catch (e) {
+          conn.fail(e as Pop3Error);
+          throw e;
+        }
+        conn.attachUpgraded(secured);
+        probe.capsBeforeTls = probe.caps;
+        tlsInfo = describeTls(secured);
+        probe.tls = tlsInfo;
+        // RFC 2595: forget everything learned before the handshake.
+        probe.caps = await session.capa(probe.ctx);
+      }
+      probe.applyCapabilities();
+      logger.debug('connected', { tls: tlsInfo?.protocol ?? 'none', resumed: tlsInfo?.resumed ?? false });
+      return probe;
+    } catch (e) {
+      conn.destroy(e instanceof Pop3Error ? e : new Pop3Error('EPROTOCOL', String(e), { cause: e }));
+      throw e;
+    }
+  }
+
+  private applyCapabilities(): void {
+    this.conn.pipelining = this.opts.pipelining !== false && (this.caps?.has('PIPELINING') ?? false);
+    if (this.caps) this.ctx.topSupport = this.caps.has('TOP') ? 'yes' : 'no';
+    else if (this.ctx.topSupport === 'no') this.ctx.topSupport = 'no';
+  }
+
+  private requireState(command: string, allowed: readonly SessionState[]): void {
+    const fatal = this.conn.fatalError;
+    if (fatal) throw new Pop3Error('ECLOSED', `${command}: connection is closed (${fatal.code}: ${fatal.message})`, { cause: fatal });
+    const st = this.state;
+    if (!allowed.includes(st)) throw new Pop3Error('ESTATE', `${command} is not allowed in the ${st} state`);
+  }
+
+  get capabilities(): Capabilities | null {
+    return this.caps;
+  }
+
+  /** For 'starttls': what CAPA said in cleartext, before the upgrade (diagnostics only; not trusted). */
+  get capabilitiesBeforeTls(): Capabilities | null {
+    return this.capsBeforeTls;
+  }
+
+  get tlsInfo(): TlsInfo | null {
+    return this.tls;
+  }
+
+  get tlsSession(): Buffer | null {
+    return this.session;
+  }
+
+  get state(): SessionState {
+    if (this.conn.closed) return 'CLOSED';
+    return this.phase;
+  }
+
+  get stats(): Pop3Stats {
+    return { ...this.conn.stats };
+  }
+
+  /** The underlying socket is TLS (implicit, or upgraded by STLS). */
+  get secure(): boolean {
+    return this.tls !== null;
+  }
+
+  async capa(): Promise<Capabilities | null> {
+    this.caps = await session.capa(this.ctx);
+    this.applyCapabilities();
+    return this.caps;
+  }
+
+  async login(o: LoginOptions): Promise<{ mechanism: ConcreteMechanism; capabilities: Capabilities | null }> {
+    this.requireState('login', ['AUTHORIZATION']);
+    if (typeof o.username !== 'string' || o.username.length === 0) throw new Pop3Error('EINVALID', 'username is required');
+    registerSecret(o.password);
+    registerSecret(o.accessToken);
+    const mech = chooseMechanism({
+      requested: o.mechanism ?? 'auto',
+      secure: this.secure,
+      capabilities: this.caps,
+      apopTimestamp: this.apopTimestamp,
+      allowInsecureAuth: o.allowInsecureAuth === true,
+      hasPassword: typeof o.password === 'string',
+      hasToken: typeof o.accessToken === 'string' && o.accessToken.length > 0,
+    });
+    this.logger.debug('authenticating', { mechanism: mech });
+    await authenticate(this.conn, mech, o, { host: this.opts.host, port: this.opts.port, apopTimestamp: this.apopTimestamp });
+    this.phase = 'TRANSACTION';
+    if (this.caps !== null) {
+      this.caps = await session.capa(this.ctx);
+      this.applyCapabilities();
+    }
+    return { mechanism: mech, capabilities: this.caps };
+  }
+
+  stat(): Promise<{ count: number; size: number }> {
+    return this.run(() => maildrop.stat(this.ctx));
+  }
+
+  list(): Promise<Map<number, number>>;
+  list(msg: number): Promise<number | null>;
+  list(msg?: number): Promise<Map<number, number> | number | null> {
+    return msg === undefined ? this.run(() => maildrop.listAll(this.ctx)) : this.run(() => maildrop.listOne(this.ctx, msg));
+  }
+
+  uidl(): Promise<Map<number, string>>;
+  uidl(msg: number): Promise<string | null>;
+  uidl(msg?: number): Promise<Map<number, string> | string | null> {
+    return msg === undefined ? this.run(() => maildrop.uidlAll(this.ctx)) : this.run(() => maildrop.uidlOne(this.ctx, msg));
+  }
+
+  uidlMany(msgs: number[]): Promise<Map<number, string | null>> {
+    return this.run(() => maildrop.uidlMany(this.ctx, msgs));
+  }
+
+  top(msg: number, lines: number): Promise<Buffer> {
+    return this.run(() => fetch.top(this.ctx, msg, lines));
+  }
+
+  topMany(
+    msgs: number[],
+    lines: number,
+    onEach?: (msg: number, data: Buffer) => void | Promise<void>,
+  ): Promise<Map<number, Buffer | Pop3Error>> {
+    return this.run(() => fetch.topMany(this.ctx, msgs, lines, onEach));
+  }
+
+  retr(msg: number, o?: { maxBytes?: number }): Promise<Buffer> {
+    return this.run(() => fetch.retr(this.ctx, msg, o));
+  }
+
+  retrStream(msg: number, o?: { maxBytes?: number }): Promise<Readable> {
+    return this.run(() => fetch.retrStream(this.ctx, msg, o));
+  }
+
+  dele(msg: number): Promise<void> {
+    return this.run(() => session.dele(this.ctx, msg));
+  }
+
+  deleMany(msgs: number[]): Promise<Map<number, Pop3Error | null>> {
+    return this.run(() => session.deleMany(this.ctx, msgs));
+  }
+
+  rset(): Promise<void> {
+    return this.run(() => session.rset(this.ctx));
+  }
+
+  noop(): Promise<void> {
+    return this.run(() => session.noop(this.ctx));
+  }
+
+  /** QUIT: in TRANSACTION the session enters UPDATE and the server commits deletions; resolves once closed. */
+  async quit(): Promise<void> {
+    await session.quit(this.ctx, () => {
+      if (this.phase === 'TRANSACTION') this.phase = 'UPDATE';
+    });
+  }
+
+  /** Abort without QUIT: nothing marked deleted is removed. Safe to call any time, more than once. */
+  destroy(): void {
+    this.conn.destroy();
+  }
+
+  /** Run a command body, turning synchronous validation throws into rejections. */
+  private run<T>(f: () => Promise<T>): Promise<T> {
+    try {
+      return f();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+}
+
+export type { Pop3Socket };

@@ -1,0 +1,361 @@
+// One POP3 connection: the command queue (pipelined in a bounded window or one at a time), reply matching, deadlines, and fatal-error teardown.
+//
+// Deadlines:
+//  - greeting: absolute, from transport ready until the greeting line is complete;
+//  - command: while anything is outstanding, each complete line (status or data) must arrive within
+//    commandMs of the previous one; a server trickling bytes without ending lines cannot extend it;
+//  - session: absolute, from connect() on; bounds everything, including a server that trickles lines.
+// On any fatal error the socket is destroyed, every queued and outstanding command rejects with that same
+// error, and the connection stays closed. Nothing here ever throws from an event handler.
+import type * as net from 'node:net';
+import type * as tls from 'node:tls';
+import { Pop3Error } from './errors.js';
+import { MAX_COMMAND_OCTETS, QUIT_CLOSE_GRACE_MS } from './limits.js';
+import { ReplyReader, type DecodedReply, type ReplyExpectation, type ReplyStatus } from './reader.js';
+import type { Logger } from '../log.js';
+import type { Pop3Socket } from './transport.js';
+
+export interface CommandSpec extends ReplyExpectation {
+  /** Verb used in errors and logs ("TOP"). */
+  name: string;
+  /** The full command line without CRLF; undefined for the greeting (nothing is written). */
+  line?: string;
+  /** What the log shows instead of `line` (passwords, SASL payloads masked). */
+  logLine?: string;
+  /** Must be alone on the wire: sent only when nothing is outstanding, and nothing follows until its reply. */
+  barrier?: boolean;
+  /** Allow lines longer than RFC 2449's 255 octets (SASL responses, RFC 5034 allows them). */
+  longLine?: boolean;
+  /** The server closes the connection after replying (QUIT): a close is then not an error. */
+  expectClose?: boolean;
+  /** Called when the connection fails while this command is outstanding (streams use it). */
+  onFatal?: (err: Pop3Error) => void;
+}
+
+export interface ConnectionStats {
+  bytesIn: number;
+  bytesOut: number;
+  commands: number;
+  roundTrips: number;
+  topFallbacks: number;
+}
+
+export interface ConnectionOptions {
+  maxLineBytes: number;
+  maxReplyBytes: number;
+  greetingMs: number;
+  commandMs: number;
+  /** Epoch ms at which the whole session must be over. */
+  sessionDeadline: number;
+  pipelineWindow: number;
+  logger: Logger;
+  signal?: AbortSignal | undefined;
+}
+
+interface Pending {
+  spec: CommandSpec;
+  resolve: (r: DecodedReply) => void;
+  reject: (e: Pop3Error) => void;
+}
+
+export class Pop3Connection {
+  readonly stats: ConnectionStats = { bytesIn: 0, bytesOut: 0, commands: 0, roundTrips: 0, topFallbacks: 0 };
+  /** Pipelining allowed right now (server advertised it and the caller allows it). */
+  pipelining = false;
+
+  private socket: Pop3Socket;
+  private reader: ReplyReader;
+  private readonly waiting: Pending[] = [];
+  private readonly inflight: Pending[] = [];
+  private closedErr: Pop3Error | null = null;
+  private ended = false;
+  private quitting = false;
+  private inputPaused = false;
+  private commandTimer: NodeJS.Timeout | null = null;
+  private greetingTimer: NodeJS.Timeout | null = null;
+  private readonly sessionTimer: NodeJS.Timeout;
+  private closeWaiters: Array<() => void> = [];
+  private socketClosed = false;
+  private readonly onAbort = () => this.fail(new Pop3Error('EABORTED', 'aborted by caller'));
+  private readonly onSocketData = (chunk: Buffer) => {
+    this.stats.bytesIn += chunk.length;
+    this.reader.push(chunk);
+  };
+  private readonly onSocketError = (err: Error) => {
+    this.fail(new Pop3Error('ECLOSED', `connection lost: ${err.message}`, { cause: err }));
+  };
+  private readonly onSocketClose = () => {
+    this.socketClosed = true;
+    if (this.quitting) this.markEnded();
+    else this.fail(new Pop3Error('ECLOSED', this.describeClose()));
+    const w = this.closeWaiters;
+    this.closeWaiters = [];
+    for (const f of w) f();
+  };
+
+  constructor(
+    socket: Pop3Socket,
+    private readonly opts: ConnectionOptions,
+  ) {
+    this.socket = socket;
+    this.reader = this.newReader();
+    this.attach(socket);
+    const left = Math.max(0, opts.sessionDeadline - Date.now());
+    this.sessionTimer = setTimeout(() => this.fail(new Pop3Error('ETIMEOUT', 'session deadline passed')), left);
+    if (opts.signal) {
+      if (opts.signal.aborted) queueMicrotask(this.onAbort);
+      else opts.signal.addEventListener('abort', this.onAbort, { once: true });
+    }
+  }
+
+  get closed(): boolean {
+    return this.closedErr !== null || this.ended;
+  }
+
+  /** The error that ended the connection, or null (still open, or ended by QUIT). */
+  get fatalError(): Pop3Error | null {
+    return this.closedErr;
+  }
+
+  get currentSocket(): Pop3Socket {
+    return this.socket;
+  }
+
+  get outstanding(): number {
+    return this.inflight.length + this.waiting.length;
+  }
+
+  /** Wait for the greeting (absolute greeting deadline). */
+  readGreeting(): Promise<DecodedReply> {
+    const p = this.enqueue({ name: 'greeting', multiline: false });
+    this.greetingTimer = setTimeout(
+      () => this.fail(new Pop3Error('ETIMEOUT', `no greeting within ${this.opts.greetingMs} ms`)),
+      this.opts.greetingMs,
+    );
+    return p.finally(() => {
+      if (this.greetingTimer) clearTimeout(this.greetingTimer);
+      this.greetingTimer = null;
+    });
+  }
+
+  /** Queue a command; resolves with its reply ("-ERR" included), rejects only when the connection fails. */
+  send(spec: CommandSpec): Promise<DecodedReply> {
+    if (spec.line !== undefined) {
+      if (/[\r\n]/.test(spec.line)) {
+        return Promise.reject(new Pop3Error('EINVALID', `${spec.name}: argument contains CR or LF`));
+      }
+      if (!spec.longLine && Buffer.byteLength(spec.line) + 2 > MAX_COMMAND_OCTETS) {
+        return Promise.reject(new Pop3Error('EINVALID', `${spec.name}: command longer than ${MAX_COMMAND_OCTETS} octets`));
+      }
+    }
+    return this.enqueue(spec);
+  }
+
+  private enqueue(spec: CommandSpec): Promise<DecodedReply> {
+    if (this.closedErr) return Promise.reject(this.closedError());
+    if (this.ended || this.quitting) return Promise.reject(new Pop3Error('ESTATE', `${spec.name}: session already quit`));
+    return new Promise<DecodedReply>((resolve, reject) => {
+      const p: Pending = { spec, resolve, reject };
+      if (spec.line === undefined) {
+        this.inflight.push(p);
+        this.armCommandTimer();
+      } else {
+        this.waiting.push(p);
+        this.pump();
+      }
+    });
+  }
+
+  private closedError(): Pop3Error {
+    const e = this.closedErr!;
+    return new Pop3Error('ECLOSED', `connection is closed (${e.code}: ${e.message})`, { cause: e });
+  }
+
+  /** Write as many queued commands as the pipelining rules allow, in one TCP write. */
+  private pump(): void {
+    if (this.closed || this.waiting.length === 0) return;
+    const head = this.inflight[this.inflight.length - 1];
+    if (head?.spec.barrier) return;
+    const window = this.pipelining ? Math.max(1, this.opts.pipelineWindow) : 1;
+    const lines: string[] = [];
+    const idleBefore = this.inflight.length === 0;
+    while (this.waiting.length > 0 && this.inflight.length < window) {
+      const next = this.waiting[0]!;
+      if (next.spec.barrier && this.inflight.length > 0) break;
+      this.waiting.shift();
+      this.inflight.push(next);
+      lines.push(next.spec.line!);
+      this.stats.commands++;
+      this.opts.logger.debug(`C: ${next.spec.logLine ?? next.spec.line!}`);
+      if (next.spec.barrier) break;
+    }
+    if (lines.length === 0) return;
+    if (idleBefore) this.stats.roundTrips++;
+    const payload = Buffer.from(lines.join('\r\n') + '\r\n', 'utf8');
+    this.stats.bytesOut += payload.length;
+    this.socket.write(payload);
+    if (idleBefore) this.armCommandTimer();
+  }
+
+  private newReader(): ReplyReader {
+    return new ReplyReader(
+      { maxLineBytes: this.opts.maxLineBytes, maxReplyBytes: this.opts.maxReplyBytes },
+      {
+        expectation: () => this.inflight[0]?.spec,
+        onLine: () => this.armCommandTimer(),
+        onReply: (reply) => this.onReply(reply),
+        onError: (err) => this.fail(err),
+      },
+    );
+  }
+
+  private onReply(reply: DecodedReply): void {
+    const p = this.inflight.shift();
+    if (!p) return; // unreachable: the reader asks for an expectation first
+    this.logReply(p.spec, reply.status, reply.text, reply.dataBytes);
+    if (p.spec.expectClose) this.quitting = true;
+    if (p.spec.exclusive && reply.status === '+OK') {
+      // STLS: stop reading cleartext right now; the TLS layer takes the socket over.
+      this.socket.removeListener('data', this.onSocketData);
+      this.socket.pause();
+    }
+    this.armCommandTimer();
+    p.resolve(reply);
+    this.pump();
+  }
+
+  private logReply(spec: CommandSpec, status: ReplyStatus, text: string, dataBytes: number): void {
+    const l = this.opts.logger;
+    const shown = spec.continuation && status === '+' ? '+ ***' : `${status}${text ? ' ' + text : ''}`;
+    l.debug(`S: ${shown}${spec.multiline && status === '+OK' ? ` (${dataBytes} data bytes)` : ''}`);
+  }
+
+  private armCommandTimer(): void {
+    if (this.commandTimer) clearTimeout(this.commandTimer);
+    this.commandTimer = null;
+    if (this.closed || this.inflight.length === 0 || this.inputPaused) return;
+    if (this.inflight[0]!.spec.line === undefined) return; // greeting: its own absolute deadline
+    const name = this.inflight[0]!.spec.name;
+    this.commandTimer = setTimeout(
+      () => this.fail(new Pop3Error('ETIMEOUT', `${name}: no complete reply line within ${this.opts.commandMs} ms`)),
+      this.opts.commandMs,
+    );
+  }
+
+  /** Backpressure from a stream consumer: stop reading (the command deadline is suspended meanwhile). */
+  pauseInput(): void {
+    if (this.closed || this.inputPaused) return;
+    this.inputPaused = true;
+    this.socket.pause();
+    this.armCommandTimer();
+  }
+
+  resumeInput(): void {
+    if (!this.inputPaused) return;
+    this.inputPaused = false;
+    if (this.closed) return;
+    this.socket.resume();
+    this.armCommandTimer();
+  }
+
+  private attach(sock: Pop3Socket): void {
+    sock.on('data', this.onSocketData);
+    sock.on('error', this.onSocketError);
+    sock.on('close', this.onSocketClose);
+  }
+
+  /** For STLS: hand the plain socket to the caller for the upgrade; nothing must be outstanding. */
+  detachForUpgrade(): net.Socket {
+    const sock = this.socket as net.Socket;
+    sock.removeListener('data', this.onSocketData);
+    sock.removeListener('error', this.onSocketError);
+    sock.removeListener('close', this.onSocketClose);
+    sock.on('error', () => {});
+    return sock;
+  }
+
+  /** For STLS: continue on the upgraded socket with a fresh reader. */
+  attachUpgraded(sock: tls.TLSSocket): void {
+    this.socket = sock;
+    this.socketClosed = false;
+    this.reader = this.newReader();
+    this.attach(sock);
+    if (this.closedErr) sock.destroy();
+  }
+
+  private describeClose(): string {
+    const head = this.inflight[0];
+    return head ? `connection closed by server during ${head.spec.name}` : 'connection closed by server';
+  }
+
+  /** End the connection with a fatal error: destroy the socket, reject everything pending with `err`. */
+  fail(err: Pop3Error): void {
+    if (this.closedErr || this.ended) return;
+    this.closedErr = err;
+    this.opts.logger.debug(`connection failed: ${err.code} ${err.message}`);
+    this.teardown();
+    this.socket.destroy();
+    const all = [...this.inflight, ...this.waiting];
+    this.inflight.length = 0;
+    this.waiting.length = 0;
+    for (const p of all) {
+      p.spec.onFatal?.(err);
+      p.reject(err);
+    }
+  }
+
+  private teardown(): void {
+    if (this.commandTimer) clearTimeout(this.commandTimer);
+    if (this.greetingTimer) clearTimeout(this.greetingTimer);
+    clearTimeout(this.sessionTimer);
+    this.commandTimer = null;
+    this.greetingTimer = null;
+    this.opts.signal?.removeEventListener('abort', this.onAbort);
+  }
+
+  private markEnded(): void {
+    if (this.ended || this.closedErr) return;
+    this.ended = true;
+    this.teardown();
+    const all = [...this.inflight, ...this.waiting];
+    this.inflight.length = 0;
+    this.waiting.length = 0;
+    const err = new Pop3Error('ECLOSED', 'connection closed after QUIT');
+    for (const p of all) {
+      p.spec.onFatal?.(err);
+      p.reject(err);
+    }
+  }
+
+  /**
+   * Send QUIT and close: resolves with the QUIT reply once the socket is closed (the server closes
+   * after its reply; we half-close and destroy after a short grace).
+   */
+  async quit(spec: CommandSpec): Promise<DecodedReply> {
+    const reply = await this.send({ ...spec, barrier: true, expectClose: true });
+    await this.closeGracefully();
+    return reply;
+  }
+
+  /** Half-close and wait for the peer to close, bounded; then destroy. */
+  private closeGracefully(): Promise<void> {
+    this.quitting = true;
+    if (this.socketClosed) {
+      this.markEnded();
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => this.socket.destroy(), QUIT_CLOSE_GRACE_MS);
+      this.closeWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.socket.end();
+    });
+  }
+
+  /** Abort without QUIT. */
+  destroy(err: Pop3Error = new Pop3Error('EABORTED', 'destroyed by caller')): void {
+    this.fail(err);
+  }
+}

@@ -1,0 +1,234 @@
+// Incremental, binary-safe POP3 reply decoder: splits bytes into lines and multi-line replies, whatever the chunking, with size caps.
+//
+// Input may be split at any byte (inside CRLF, inside the ".\r\n" terminator, between the two dots of a
+// stuffed line); the output is the same as for unsplit input. Tolerances, on read only:
+//  - a bare LF ends a line like CRLF does; data lines are always handed out with CRLF;
+//  - a CR that is not directly before LF is data and passes through untouched, as do NUL and 8-bit bytes;
+//  - "+OK" / "-ERR" are matched case-insensitively.
+// A data line that starts with "." has that dot removed (RFC 1939 byte-stuffing); a line that is exactly
+// "." ends the reply. A server that forgets to stuff a lone "." therefore ends the reply early, and what
+// follows is then read as the next status line (EPROTOCOL unless it happens to be one).
+import { Pop3Error } from './errors.js';
+
+export type ReplyStatus = '+OK' | '-ERR' | '+';
+
+export interface ReplyExpectation {
+  /** "+OK" to this command is followed by dot-terminated data lines. */
+  multiline: boolean;
+  /** A SASL continuation ("+ base64") is a valid reply. */
+  continuation?: boolean;
+  /** Nothing may follow this reply until unseal() (STLS): further bytes fail with ESTLS_INJECTION. */
+  exclusive?: boolean;
+  /** Called once the status line is known, before any data line. */
+  onStatus?: (status: ReplyStatus, text: string) => void;
+  /** Receives each data line, unstuffed and CRLF-terminated. When absent, data is buffered under maxReplyBytes. */
+  onData?: (chunk: Buffer) => void;
+}
+
+export interface DecodedReply {
+  status: ReplyStatus;
+  /** Status text after "+OK " / "-ERR " / "+ ". */
+  text: string;
+  /** Buffered data of a multi-line "+OK" reply (undefined when single-line or streamed). */
+  data?: Buffer;
+  /** Decoded data bytes of a multi-line reply (also counted when streamed). */
+  dataBytes: number;
+}
+
+export interface ReaderHooks {
+  /** The expectation of the oldest outstanding command, or undefined when nothing is outstanding. */
+  expectation(): ReplyExpectation | undefined;
+  /** A reply is complete; the owner must drop the head expectation synchronously. */
+  onReply(reply: DecodedReply): void;
+  /** The decoder failed; the session is no longer in sync and must end. Called at most once. */
+  onError(err: Pop3Error): void;
+  /** A complete line arrived (progress for the command deadline). */
+  onLine?(): void;
+}
+
+export interface ReaderLimits {
+  maxLineBytes: number;
+  maxReplyBytes: number;
+}
+
+const LF = 0x0a;
+const CR = 0x0d;
+const DOT = 0x2e;
+const CRLF = Buffer.from('\r\n');
+
+interface InData {
+  exp: ReplyExpectation;
+  text: string;
+  chunks: Buffer[];
+  bytes: number;
+}
+
+function startsWithWord(content: Buffer, word: string): boolean {
+  if (content.length < word.length) return false;
+  for (let i = 0; i < word.length; i++) {
+    let c = content[i]!;
+    if (c >= 0x61 && c <= 0x7a) c -= 0x20;
+    if (c !== word.charCodeAt(i)) return false;
+  }
+  return content.length === word.length || content[word.length] === 0x20;
+}
+
+function preview(buf: Buffer): string {
+  return JSON.stringify(buf.subarray(0, 60).toString('latin1'));
+}
+
+export class ReplyReader {
+  private partial: Buffer[] = [];
+  private partialLen = 0;
+  private current: InData | null = null;
+  private failed = false;
+  private sealed = false;
+
+  constructor(
+    private readonly limits: ReaderLimits,
+    private readonly hooks: ReaderHooks,
+  ) {}
+
+  /** True when no partial line or unfinished multi-line reply is held. */
+  get idle(): boolean {
+    return this.partialLen === 0 && this.current === null;
+  }
+
+  get hasFailed(): boolean {
+    return this.failed;
+  }
+
+  /** Accept bytes again after an exclusive reply (STLS) once the transport was replaced. */
+  unseal(): void {
+    this.sealed = false;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.failed || chunk.length === 0) return;
+    if (this.sealed) {
+      this.fail(new Pop3Error('ESTLS_INJECTION', 'server sent data after +OK to STLS before the TLS handshake'));
+      return;
+    }
+    let pos = 0;
+    while (pos < chunk.length) {
+      const nl = chunk.indexOf(LF, pos);
+      if (nl < 0) {
+        const rest = chunk.length - pos;
+        // A line may hold maxLineBytes of content plus a CR still waiting for its LF.
+        if (this.partialLen + rest > this.limits.maxLineBytes + 1) {
+          this.failLineTooLong();
+          return;
+        }
+        this.partial.push(chunk.subarray(pos));
+        this.partialLen += rest;
+        return;
+      }
+      let line: Buffer;
+      if (this.partialLen > 0) {
+        this.partial.push(chunk.subarray(pos, nl + 1));
+        line = Buffer.concat(this.partial, this.partialLen + nl + 1 - pos);
+        this.partial = [];
+        this.partialLen = 0;
+      } else {
+        line = chunk.subarray(pos, nl + 1);
+      }
+      pos = nl + 1;
+      this.handleLine(line);
+      if (this.failed) return;
+      if (this.sealed && pos < chunk.length) {
+        this.fail(new Pop3Error('ESTLS_INJECTION', 'server sent data after +OK to STLS before the TLS handshake'));
+        return;
+      }
+    }
+  }
+
+  /** Fail the decoder from outside (e.g. connection closed); pending state is dropped. */
+  private fail(err: Pop3Error): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.partial = [];
+    this.partialLen = 0;
+    this.current = null;
+    this.hooks.onError(err);
+  }
+
+  private failLineTooLong(): void {
+    this.fail(new Pop3Error('ELIMIT', `line longer than ${this.limits.maxLineBytes} bytes`));
+  }
+
+  /** `line` includes its LF (and CR when present). */
+  private handleLine(line: Buffer): void {
+    const crlf = line.length >= 2 && line[line.length - 2] === CR;
+    const contentLen = line.length - (crlf ? 2 : 1);
+    if (contentLen > this.limits.maxLineBytes) {
+      this.failLineTooLong();
+      return;
+    }
+    this.hooks.onLine?.();
+    const cur = this.current;
+    if (cur) {
+      if (contentLen === 1 && line[0] === DOT) {
+        this.current = null;
+        const reply: DecodedReply = { status: '+OK', text: cur.text, dataBytes: cur.bytes };
+        if (!cur.exp.onData) reply.data = cur.chunks.length === 1 ? cur.chunks[0]! : Buffer.concat(cur.chunks, cur.bytes);
+        this.complete(cur.exp, reply);
+        return;
+      }
+      const start = contentLen > 0 && line[0] === DOT ? 1 : 0;
+      if (crlf) this.deliver(cur, line.subarray(start));
+      else {
+        this.deliver(cur, line.subarray(start, contentLen));
+        if (!this.failed) this.deliver(cur, CRLF);
+      }
+      return;
+    }
+    const content = line.subarray(0, contentLen);
+    const exp = this.hooks.expectation();
+    if (!exp) {
+      this.fail(new Pop3Error('EPROTOCOL', `reply received while no command was outstanding: ${preview(content)}`));
+      return;
+    }
+    let status: ReplyStatus;
+    let textStart: number;
+    if (startsWithWord(content, '+OK')) {
+      status = '+OK';
+      textStart = 4;
+    } else if (startsWithWord(content, '-ERR')) {
+      status = '-ERR';
+      textStart = 5;
+    } else if (exp.continuation && startsWithWord(content, '+')) {
+      status = '+';
+      textStart = 2;
+    } else {
+      this.fail(new Pop3Error('EPROTOCOL', `malformed status line: ${preview(content)}`));
+      return;
+    }
+    const text = contentLen > textStart ? content.subarray(textStart).toString('utf8') : '';
+    exp.onStatus?.(status, text);
+    if (this.failed) return;
+    if (status === '+OK' && exp.multiline) {
+      this.current = { exp, text, chunks: [], bytes: 0 };
+      return;
+    }
+    this.complete(exp, { status, text, dataBytes: 0 });
+  }
+
+  private deliver(cur: InData, piece: Buffer): void {
+    if (piece.length === 0) return;
+    cur.bytes += piece.length;
+    if (cur.exp.onData) {
+      cur.exp.onData(piece);
+      return;
+    }
+    if (cur.bytes > this.limits.maxReplyBytes) {
+      this.fail(new Pop3Error('ELIMIT', `multi-line reply larger than ${this.limits.maxReplyBytes} bytes`));
+      return;
+    }
+    cur.chunks.push(piece);
+  }
+
+  private complete(exp: ReplyExpectation, reply: DecodedReply): void {
+    if (exp.exclusive && reply.status === '+OK') this.sealed = true;
+    this.hooks.onReply(reply);
+  }
+}
