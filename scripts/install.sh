@@ -73,7 +73,14 @@ install_file() { # src dst mode
 # First existing file among the arguments.
 first_file() { local f; for f in "$@"; do [ -n "$f" ] && [ -f "$f" ] && { echo "$f"; return 0; }; done; return 1; }
 
+# The binary that fits this userland. dpkg's architecture first: a 32-bit Raspberry Pi OS on a 64-bit kernel says
+# aarch64 in uname -m, yet can only run the armv7l binary.
 host_target() {
+  local a
+  a="$(dpkg --print-architecture 2>/dev/null || true)"
+  case "$a" in
+    amd64) echo x64; return ;; arm64) echo arm64; return ;; armhf) echo armv7l; return ;;
+  esac
   case "$(uname -m)" in
     x86_64|amd64) echo x64 ;; aarch64|arm64) echo arm64 ;; armv7l|armv8l) echo armv7l ;;
     *) die "no pop2mqtt binary for CPU $(uname -m) (supported: x86_64, aarch64, armv7l)" ;;

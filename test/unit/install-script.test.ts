@@ -134,6 +134,30 @@ test('--uninstall removes binary and unit but keeps config and state; --purge re
   }
 });
 
+test('release layout: binary, unit and example found next to the script without flags', T, () => {
+  const f = fixture();
+  try {
+    const rel = path.join(f.dir, 'release');
+    cpSync(SCRIPT, path.join(rel, 'install.sh'));
+    cpSync(UNIT, path.join(rel, 'pop2mqtt.service'));
+    cpSync(f.example, path.join(rel, 'example.yaml'));
+    for (const t of ['x64', 'arm64', 'armv7l']) {
+      writeFileSync(path.join(rel, `pop2mqtt-linux-${t}`), `#!/bin/sh\necho "pop2mqtt ${t}"\n`, { mode: 0o755 });
+    }
+    const dpkg = spawnSync('dpkg', ['--print-architecture'], { encoding: 'utf8', timeout: 5_000 }).stdout?.trim();
+    const expected = ({ amd64: 'x64', arm64: 'arm64', armhf: 'armv7l' } as Record<string, string>)[dpkg ?? ''] ??
+      ({ x64: 'x64', arm64: 'arm64', arm: 'armv7l' } as Record<string, string>)[process.arch];
+    const r = spawnSync('bash', [path.join(rel, 'install.sh'), '--prefix', f.root], { encoding: 'utf8', timeout: 30_000 });
+    ok(r);
+    const p = paths(f);
+    assert.match(readFileSync(p.bin, 'utf8'), new RegExp(`pop2mqtt ${expected}\\n`));
+    assert.equal(readFileSync(p.unit, 'utf8'), readFileSync(UNIT, 'utf8'));
+    assert.match(readFileSync(p.conf, 'utf8'), /url: mqtt:\/\/broker:1883/);
+  } finally {
+    rmSync(f.dir, { recursive: true, force: true });
+  }
+});
+
 test('refuses a binary that does not run, and installs nothing', T, () => {
   const f = fixture({ binaryExit: 126 });
   try {
