@@ -25,6 +25,8 @@ export interface MailboxStateData {
   failures: Record<string, number>;
   /** Total bytes received from this server over the agent's life. */
   bytesTotal: number;
+  /** Times (ms) of recent failed logins, so the per-hour cap survives restarts. */
+  authFailures: number[];
 }
 
 export type LoadOutcome = 'new' | 'loaded' | 'recovered';
@@ -46,7 +48,7 @@ export class MailboxState {
   }
 
   static empty(mailbox: string): MailboxStateData {
-    return { mailbox, serverUids: [], stat: null, done: [], acked: {}, deletePending: [], failures: {}, bytesTotal: 0 };
+    return { mailbox, serverUids: [], stat: null, done: [], acked: {}, deletePending: [], failures: {}, bytesTotal: 0, authFailures: [] };
   }
 
   /**
@@ -109,6 +111,10 @@ export class MailboxState {
   confirmDeleted(uids: Iterable<string>): void {
     const gone = new Set(uids);
     this.data.deletePending = this.data.deletePending.filter((u) => !gone.has(u));
+    this.data.serverUids = this.data.serverUids.filter((u) => !gone.has(u));
+    this.data.done = this.data.done.filter((u) => !gone.has(u));
+    this.doneSet = new Set(this.data.done);
+    this.data.stat = null; // octets unknown after deletions: the next poll syncs without the STAT short-circuit
     this.dirty = true;
   }
 

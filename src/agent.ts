@@ -1,0 +1,232 @@
+// Wiring and lifecycle of the agent: config -> rules -> mailbox runners -> outbox -> MQTT link and bridge; start, poll, reload, stop.
+import { promises as fs, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { createLogger, type Logger, type LogLevel } from './log.js';
+import { loadConfig, type Config, type LoadedConfig, type MailboxConfig } from './config/index.js';
+import { compileRules, type RuleSet } from './rules/index.js';
+import { createRateLimiter } from './rules/rate-limit.js';
+import { explainMessage } from './rules/explain.js';
+import { Outbox } from './alerts/outbox.js';
+import { MailboxRunner, type PollOutcome } from './mailbox/runner.js';
+import type { PollTarget } from './mailbox/poll.js';
+import { MqttLink } from './mqtt/link.js';
+import { Bridge } from './mqtt/bridge.js';
+import type { BridgeInfo, HaModel, MailboxStatus } from './mqtt/types.js';
+import { VERSION } from './version.js';
+
+export interface AgentOptions {
+  logger?: Logger;
+  /** How long a poll waits inside its POP3 session for broker acknowledgements before leaving them to the outbox. */
+  ackTimeoutMs?: number;
+}
+
+export interface MailboxSummary {
+  mailbox: string;
+  ok: boolean;
+  error?: string;
+  code?: string;
+  messages?: number;
+  new?: number;
+  alerts?: number;
+  deleted?: number;
+  bytes?: number;
+  duration_ms?: number;
+}
+
+export class Agent {
+  private loaded: LoadedConfig;
+  private logger: Logger;
+  private link!: MqttLink;
+  private bridge!: Bridge;
+  private outbox!: Outbox;
+  private runners = new Map<string, MailboxRunner>();
+  private ruleSets = new Map<string, RuleSet>();
+  private rateLimiter = createRateLimiter();
+  private stopping = false;
+
+  constructor(loaded: LoadedConfig, private readonly opts: AgentOptions = {}) {
+    this.loaded = loaded;
+    this.logger = opts.logger ?? createLogger({ level: loaded.config.log_level as LogLevel });
+  }
+
+  get config(): Config {
+    return this.loaded.config;
+  }
+
+  private get stateDir(): string {
+    return path.resolve(this.loaded.dir, this.config.state_dir);
+  }
+
+  async start(opts: { schedule: boolean }): Promise<void> {
+    for (const w of this.loaded.warnings) this.logger.warn(w);
+    const cfg = this.config;
+    await fs.mkdir(this.stateDir, { recursive: true, mode: 0o700 });
+    this.outbox = await Outbox.open(path.join(this.stateDir, 'outbox'), {
+      maxMessages: cfg.outbox.max_messages, maxBytes: cfg.outbox.max_bytes, whenFull: cfg.outbox.when_full,
+    }, this.logger.child('outbox'));
+    this.link = new MqttLink(this.mqttSettings(cfg), { logger: this.logger, version: VERSION });
+    this.bridge = new Bridge(this.link, this.handlers(), { logger: this.logger, ha: cfg.homeassistant, version: VERSION });
+    this.outbox.attach(
+      (e) => this.link.publish(e.topic, e.payload, { qos: e.qos, retain: e.retain, properties: e.userProperties ? { userProperties: e.userProperties } : undefined }),
+      (e) => this.runners.get(e.mailbox)?.acknowledged(e) ?? Promise.resolve(),
+      (e) => this.runners.get(e.mailbox)?.dropped(e) ?? Promise.resolve(),
+    );
+    this.link.on('connect', () => this.outbox.kick());
+    this.buildRunners(cfg);
+    for (const r of this.runners.values()) await r.init();
+    await this.link.start();
+    await this.bridge.start();
+    this.outbox.kick();
+    if (opts.schedule) for (const r of this.runners.values()) r.schedule();
+    this.logger.info('pop2mqtt started', { version: VERSION, mailboxes: this.runners.size, rules: cfg.rules.length, broker_connected: this.link.connected });
+  }
+
+  private mqttSettings(cfg: Config) {
+    const m = cfg.mqtt;
+    return {
+      url: m.url, base_topic: m.base_topic, client_id: m.client_id, username: m.username, password: m.password,
+      ca_file: this.resolvePath(m.ca_file), cert_file: this.resolvePath(m.cert_file), key_file: this.resolvePath(m.key_file),
+      protocol_version: m.protocol_version, keepalive: m.keepalive, reconnect: m.reconnect, qos: m.qos,
+    };
+  }
+
+  private resolvePath(p: string | undefined): string | undefined {
+    return p === undefined ? undefined : path.resolve(this.loaded.dir, p);
+  }
+
+  private buildRunners(cfg: Config): void {
+    const keep = new Set<string>();
+    for (const mb of cfg.mailboxes) {
+      keep.add(mb.id);
+      const ruleSet = compileRules(cfg.rules, { trustedAuthservIds: cfg.trusted_authserv_ids, mailboxRuleNames: mb.rules });
+      this.ruleSets.set(mb.id, ruleSet);
+      const settings = {
+        target: this.pollTarget(mb), schedule: mb.schedule, ruleSet,
+        backoff: { minMs: mb.backoff.min, maxMs: mb.backoff.max, maxAuthAttemptsPerHour: mb.auth_backoff.max_attempts_per_hour },
+        ackTimeoutMs: this.opts.ackTimeoutMs ?? 10_000,
+      };
+      const existing = this.runners.get(mb.id);
+      if (existing) existing.update(settings);
+      else {
+        this.runners.set(mb.id, new MailboxRunner(settings, {
+          stateDir: this.stateDir, outbox: this.outbox, baseTopic: cfg.mqtt.base_topic, rateLimiter: this.rateLimiter,
+          logger: this.logger, onStatus: (id, st) => this.onStatus(id, st),
+        }));
+      }
+    }
+    for (const id of [...this.runners.keys()]) if (!keep.has(id)) this.runners.delete(id);
+  }
+
+  private pollTarget(mb: MailboxConfig): PollTarget {
+    const caFile = this.resolvePath(mb.ca_file);
+    return {
+      id: mb.id, host: mb.host, port: mb.port, tls: mb.tls,
+      ca: caFile ? readFileSync(caFile) : undefined,
+      servername: mb.servername, fingerprint: mb.fingerprint, minTlsVersion: mb.min_tls_version,
+      username: mb.username, password: mb.password, auth: mb.auth, allowInsecureAuth: mb.allow_insecure_auth,
+      keep: mb.keep, existing: mb.existing, maxMessageSize: mb.max_message_size,
+      timeouts: { connectMs: mb.timeouts.connect, greetingMs: mb.timeouts.greeting, commandMs: mb.timeouts.command, sessionMs: mb.timeouts.session },
+      pipelining: mb.pipelining, fastUidl: mb.fast_uidl,
+    };
+  }
+
+  private onStatus(id: string, status: MailboxStatus): void {
+    void this.bridge.publishMailboxStatus(id, status).catch((err) => this.logger.debug('status not published', { error: (err as Error).message }));
+  }
+
+  /** Poll one mailbox or all, now; resolves with a summary per mailbox. */
+  async pollNow(mailbox?: string, reason: 'request' | 'once' = 'request'): Promise<MailboxSummary[]> {
+    const targets = mailbox ? [this.runners.get(mailbox)] : [...this.runners.values()];
+    if (mailbox && !targets[0]) throw new Error(`unknown mailbox "${mailbox}"`);
+    const outcomes = await Promise.all(targets.map(async (r) => [r!.id, await r!.poll(reason)] as const));
+    return outcomes.map(([id, o]) => summarize(id, o));
+  }
+
+  /** Wait until the outbox is empty or the time is up; returns how many publications are still waiting. */
+  async drainOutbox(timeoutMs: number): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    this.outbox.kick();
+    while (this.outbox.size > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      if (this.link.connected) this.outbox.kick();
+    }
+    return this.outbox.size;
+  }
+
+  /** Re-read the config file; an invalid config throws and the running one stays. */
+  async reload(): Promise<{ mailboxes: number; rules: number }> {
+    const next = await loadConfig(this.loaded.file);
+    for (const w of next.warnings) this.logger.warn(w);
+    const cfg = next.config;
+    // Compile first so that nothing changes when the rules fail to compile.
+    for (const mb of cfg.mailboxes) compileRules(cfg.rules, { trustedAuthservIds: cfg.trusted_authserv_ids, mailboxRuleNames: mb.rules });
+    const removed = [...this.runners.values()].filter((r) => !cfg.mailboxes.some((m) => m.id === r.id));
+    for (const r of removed) await r.stop();
+    this.loaded = next;
+    const before = new Set(this.runners.keys());
+    this.buildRunners(cfg);
+    for (const [id, r] of this.runners) {
+      if (!before.has(id)) {
+        await r.init();
+        r.schedule();
+      }
+    }
+    await this.bridge.refresh();
+    this.logger.info('config reloaded', { mailboxes: cfg.mailboxes.length, rules: cfg.rules.length });
+    return { mailboxes: cfg.mailboxes.length, rules: cfg.rules.length };
+  }
+
+  private handlers() {
+    return {
+      poll: async (mailbox?: string) => this.pollNow(mailbox),
+      reload: async () => this.reload(),
+      status: () => this.statusObject(),
+      testRule: async (raw: Buffer) => {
+        const firstMailbox = this.config.mailboxes[0]!;
+        const rs = this.ruleSets.get(firstMailbox.id) ?? compileRules(this.config.rules, { trustedAuthservIds: this.config.trusted_authserv_ids });
+        return explainMessage(raw, rs, { mailbox: firstMailbox.id, baseTopic: this.config.mqtt.base_topic, maxMessageSize: firstMailbox.max_message_size });
+      },
+      info: (): BridgeInfo => ({
+        version: VERSION,
+        config_version: this.config.version,
+        mailboxes: this.config.mailboxes.map((m) => ({ id: m.id, host: m.host, name: m.name, schedule: m.schedule, tls: m.tls })),
+        rules: this.config.rules.map((r) => ({ name: r.name })),
+      }),
+      haEntities: (): HaModel => ({
+        mailboxes: this.config.mailboxes.map((m) => ({ id: m.id, name: m.name, host: m.host })),
+        rules: this.config.rules.map((r) => haRule(r as unknown as Record<string, unknown>)),
+      }),
+    };
+  }
+
+  statusObject(): Record<string, unknown> {
+    const mailboxes: Record<string, MailboxStatus> = {};
+    for (const [id, r] of this.runners) mailboxes[id] = r.status;
+    return { version: VERSION, broker_connected: this.link.connected, outbox: { size: this.outbox.size, bytes: this.outbox.byteSize, dropped: this.outbox.dropped }, mailboxes };
+  }
+
+  /** Stop polling, abort sessions without QUIT, flush state, publish offline, disconnect: bounded so the process exits within 10 s. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    await Promise.all([...this.runners.values()].map((r) => r.stop(3000)));
+    await this.bridge?.stop().catch(() => {});
+    await this.link?.stop().catch(() => {});
+    this.logger.info('pop2mqtt stopped');
+  }
+}
+
+function haRule(r: Record<string, unknown>): { name: string; image?: { content_type?: string } } {
+  const out: { name: string; image?: { content_type?: string } } = { name: String(r.name) };
+  if (r.attachments) out.image = { content_type: 'image/jpeg' };
+  return out;
+}
+
+function summarize(id: string, o: PollOutcome): MailboxSummary {
+  if (o.ok) {
+    const r = o.result;
+    return { mailbox: id, ok: true, messages: r.messages, new: r.newMessages, alerts: r.alerts, deleted: r.deleted, bytes: r.bytesIn, duration_ms: r.durationMs };
+  }
+  const code = (o.error as { code?: string }).code;
+  return { mailbox: id, ok: false, error: o.error.message, code: code ?? o.skipped };
+}

@@ -1,0 +1,47 @@
+// The `pop2mqtt` command: dispatches subcommands and turns their outcome into an exit code.
+import { VERSION } from '../version.js';
+import { COMMANDS, mainHelp, parseCommandArgs, UsageError } from './args.js';
+import { redact } from '../log.js';
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(mainHelp());
+    return name ? 0 : 2;
+  }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    process.stdout.write(`pop2mqtt ${VERSION}\n`);
+    return 0;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    process.stderr.write(`pop2mqtt: unknown command "${name}"\n\n${mainHelp()}`);
+    return 2;
+  }
+  let args;
+  try {
+    args = parseCommandArgs(cmd, rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`pop2mqtt ${name}: ${err.message}\n\n${cmd.help}`);
+      return 2;
+    }
+    throw err;
+  }
+  if (args.help) {
+    process.stdout.write(cmd.help);
+    return 0;
+  }
+  return cmd.run(args);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const msg = err instanceof Error ? (process.env.POP2MQTT_DEBUG ? err.stack ?? err.message : err.message) : String(err);
+    process.stderr.write(`pop2mqtt: ${redact(msg)}\n`);
+    process.exitCode = 2;
+  },
+);

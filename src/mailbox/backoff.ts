@@ -1,0 +1,67 @@
+// When a mailbox may be polled again after a failure: capped exponential backoff with jitter, and a hard cap on failed logins per hour.
+import { Pop3Error } from '../pop3/index.js';
+
+export interface BackoffPolicy {
+  minMs: number;
+  maxMs: number;
+  maxAuthAttemptsPerHour: number;
+}
+
+const HOUR = 3_600_000;
+
+export class PollBackoff {
+  private failures = 0;
+  private notBefore = 0;
+  /** Times of failed logins in the last hour (persisted by the caller so a restart loop cannot bypass the cap). */
+  authFailures: number[];
+
+  constructor(private policy: BackoffPolicy, authFailures: number[] = [], private random: () => number = Math.random) {
+    this.authFailures = authFailures.filter((t) => Date.now() - t < HOUR);
+    this.notBefore = this.authNotBefore(Date.now());
+  }
+
+  setPolicy(p: BackoffPolicy): void {
+    this.policy = p;
+  }
+
+  /** Milliseconds until the next attempt is allowed (0 = now). */
+  waitMs(now = Date.now()): number {
+    return Math.max(0, this.notBefore - now);
+  }
+
+  get consecutiveFailures(): number {
+    return this.failures;
+  }
+
+  succeeded(): void {
+    this.failures = 0;
+    this.notBefore = 0;
+  }
+
+  /** Records a failed poll and returns the delay before the next attempt. */
+  failed(err: unknown, now = Date.now(), loginDelaySec?: number): number {
+    this.failures++;
+    let delay: number;
+    const code = err instanceof Pop3Error ? err.code : undefined;
+    if (code === 'EAUTH' || (err instanceof Pop3Error && err.retry === 'backoff-hard')) {
+      this.authFailures = [...this.authFailures.filter((t) => now - t < HOUR), now];
+      // Spread the allowed attempts over the hour, and never exceed the cap inside any hour.
+      delay = Math.max(HOUR / this.policy.maxAuthAttemptsPerHour, this.authNotBefore(now) - now);
+    } else if (code === 'ELOGIN_DELAY') {
+      delay = Math.max((loginDelaySec ?? 300) * 1000, this.policy.minMs);
+    } else {
+      const base = Math.min(this.policy.maxMs, this.policy.minMs * 2 ** Math.min(30, this.failures - 1));
+      delay = Math.round(base * (0.5 + this.random()));
+      delay = Math.min(this.policy.maxMs, Math.max(this.policy.minMs / 2, delay));
+    }
+    this.notBefore = now + delay;
+    return delay;
+  }
+
+  private authNotBefore(now: number): number {
+    const recent = this.authFailures.filter((t) => now - t < HOUR).sort((a, b) => a - b);
+    if (recent.length < this.policy.maxAuthAttemptsPerHour) return 0;
+    // The oldest failure in the window must leave it before another attempt.
+    return recent[recent.length - this.policy.maxAuthAttemptsPerHour]! + HOUR;
+  }
+}

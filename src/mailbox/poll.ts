@@ -1,0 +1,360 @@
+// One poll of one mailbox: sync UIDs with the saved state, fetch the cheapest stage each rule needs, queue alerts, DELE after acks.
+import type { Logger } from '../log.js';
+import { Pop3Client, Pop3Error } from '../pop3/index.js';
+import type { RuleSet, MessageData, RuleMatch } from '../rules/index.js';
+import { parseHeaders } from '../message/headers.js';
+import { buildPublications } from '../alerts/build.js';
+import type { Outbox, OutboxItem } from '../alerts/outbox.js';
+import type { MailboxState } from '../state/mailbox-state.js';
+import { syncUids } from './uid-sync.js';
+import { fetchFull } from './fetch-full.js';
+import type { RateLimiter } from '../rules/rate-limit.js';
+
+/** What the poller needs to know about a mailbox, already resolved from the config. */
+export interface PollTarget {
+  id: string;
+  host: string;
+  port: number;
+  tls: 'implicit' | 'starttls' | 'none';
+  ca?: Buffer;
+  servername?: string;
+  fingerprint?: string;
+  minTlsVersion?: 'TLSv1.2' | 'TLSv1.3';
+  username: string;
+  password?: string;
+  accessToken?: () => Promise<string>;
+  auth: string;
+  allowInsecureAuth: boolean;
+  keep: boolean;
+  existing: 'skip' | 'process';
+  maxMessageSize: number;
+  timeouts: { connectMs: number; greetingMs: number; commandMs: number; sessionMs: number };
+  pipelining: boolean;
+  fastUidl: boolean;
+}
+
+export interface PollDeps {
+  target: PollTarget;
+  ruleSet: RuleSet;
+  state: MailboxState;
+  /** True on a first run or after the state file was rebuilt: the `existing` policy applies. */
+  firstRun: boolean;
+  outbox: Outbox;
+  baseTopic: string;
+  rateLimiter: RateLimiter;
+  logger: Logger;
+  signal?: AbortSignal;
+  /** How long to wait for broker acknowledgements inside the session before leaving the rest to the outbox. */
+  ackTimeoutMs: number;
+  tlsSession?: Buffer | null;
+  onTlsSession?: (s: Buffer) => void;
+  /** Messages evaluated per batch: bounds memory and lets alerts flow during a long first poll. */
+  batchSize?: number;
+  progressEveryMs?: number;
+}
+
+export interface PollResult {
+  mailbox: string;
+  messages: number;
+  octets: number;
+  newMessages: number;
+  alerts: number;
+  deleted: number;
+  failed: number;
+  bytesIn: number;
+  bytesOut: number;
+  durationMs: number;
+  shortCircuit: boolean;
+  topFetches: number;
+  retrFetches: number;
+  /** Messages left for a later poll (broker not acknowledging, outbox full, fetch errors). */
+  deferred: number;
+}
+
+export const MAX_ATTEMPTS = 5;
+
+export async function pollMailbox(d: PollDeps): Promise<PollResult> {
+  const t0 = Date.now();
+  const { target, state, logger } = d;
+  const result: PollResult = {
+    mailbox: target.id, messages: 0, octets: 0, newMessages: 0, alerts: 0, deleted: 0, failed: 0,
+    bytesIn: 0, bytesOut: 0, durationMs: 0, shortCircuit: false, topFetches: 0, retrFetches: 0, deferred: 0,
+  };
+  const client = await Pop3Client.connect({
+    host: target.host, port: target.port, tls: target.tls, ca: target.ca, servername: target.servername,
+    fingerprint: target.fingerprint, minTlsVersion: target.minTlsVersion, timeouts: target.timeouts,
+    pipelining: target.pipelining, tlsSession: d.tlsSession ?? undefined, logger: logger.child('pop3'), signal: d.signal,
+  });
+  let quitOk = false;
+  try {
+    await client.login({
+      username: target.username, password: target.password,
+      accessToken: target.accessToken ? await target.accessToken() : undefined,
+      mechanism: target.auth as never, allowInsecureAuth: target.allowInsecureAuth,
+    });
+    const stat = await client.stat();
+    result.messages = stat.count;
+    result.octets = stat.size;
+
+    const sync = await syncUids(client, state, stat, { fast: target.fastUidl, hasUnfinished: hasUnfinishedWork(d), logger });
+    if (sync.unchanged) {
+      result.shortCircuit = true;
+      await client.quit();
+      quitOk = true;
+      return result;
+    }
+    const uidByMsg = sync.uidByMsg;
+
+    if (d.firstRun && target.existing === 'skip') {
+      for (const uid of uidByMsg.values()) state.markDone(uid);
+      await state.flush();
+      logger.info('first run: existing mail marked as seen without alerts (existing: skip)', { messages: uidByMsg.size });
+    } else {
+      await processNewMessages(d, client, uidByMsg, result);
+    }
+
+    // Deletions: only messages whose alerts were all acknowledged (state.deletePending), in this same session.
+    const toDelete: Array<[number, string]> = [];
+    const pendingDel = new Set(state.data.deletePending);
+    for (const [msg, uid] of uidByMsg) if (pendingDel.has(uid)) toDelete.push([msg, uid]);
+    const deleted: string[] = [];
+    if (toDelete.length) {
+      const res = await client.deleMany(toDelete.map(([m]) => m));
+      for (const [msg, uid] of toDelete) {
+        const err = res.get(msg);
+        if (err) logger.warn('DELE refused; will retry next poll', { uid, error: err.message });
+        else deleted.push(uid);
+      }
+    }
+    await client.quit();
+    quitOk = true;
+    if (deleted.length) {
+      state.confirmDeleted(deleted);
+      result.deleted = deleted.length;
+    }
+    return result;
+  } finally {
+    if (!quitOk) client.destroy();
+    if (client.tlsSession && d.onTlsSession) d.onTlsSession(client.tlsSession);
+    result.bytesIn = client.stats.bytesIn;
+    result.bytesOut = client.stats.bytesOut;
+    result.durationMs = Date.now() - t0;
+    state.addBytes(result.bytesIn);
+    await state.flush().catch((err) => logger.error('saving state failed', { error: (err as Error).message }));
+  }
+}
+
+function hasUnfinished(d: PollDeps, uid: string): boolean {
+  return !d.state.isDone(uid) && (d.state.data.failures[uid] ?? 0) < MAX_ATTEMPTS;
+}
+
+function hasUnfinishedWork(d: PollDeps): boolean {
+  if (d.state.data.deletePending.length) return true;
+  return d.state.data.serverUids.some((uid) => hasUnfinished(d, uid) && !d.outbox.pendingFor(d.target.id).some((e) => e.uid === uid));
+}
+
+async function processNewMessages(d: PollDeps, client: Pop3Client, uidByMsg: Map<number, string>, result: PollResult): Promise<void> {
+  const { state, logger, outbox } = d;
+  const queued = new Set(outbox.pendingFor(d.target.id).map((e) => e.uid));
+  const fresh: Array<[number, string]> = [];
+  for (const [msg, uid] of uidByMsg) {
+    if (state.isDone(uid) || queued.has(uid)) continue;
+    const fails = state.data.failures[uid] ?? 0;
+    if (fails >= MAX_ATTEMPTS) continue;
+    fresh.push([msg, uid]);
+  }
+  fresh.sort((a, b) => a[0] - b[0]);
+  result.newMessages = fresh.length;
+  if (!fresh.length) return;
+
+  const sizes = await listSizes(client, fresh.map(([m]) => m), uidByMsg.size);
+  const batchSize = d.batchSize ?? 200;
+  const progressEvery = d.progressEveryMs ?? 5000;
+  let lastProgress = Date.now();
+  let previewed = 0;
+  for (let i = 0; i < fresh.length; i += batchSize) {
+    if (d.signal?.aborted) throw new Pop3Error('EABORTED', 'poll aborted');
+    if (!outbox.hasRoom()) {
+      result.deferred += fresh.length - i;
+      logger.warn('outbox full: stopping this poll; the rest waits for the broker', { left: fresh.length - i, outbox: outbox.size });
+      break;
+    }
+    const batch = fresh.slice(i, i + batchSize);
+    const datas = batch.map(([msg, uid]) => ({ mailbox: d.target.id, uid, msgNum: msg, size: sizes.get(msg) ?? 0 }) as MessageData);
+    await evaluateStaged(d, client, datas, result, () => {
+      previewed++;
+      if (Date.now() - lastProgress >= progressEvery) {
+        lastProgress = Date.now();
+        logger.info('progress', { previewed: `${previewed}/${fresh.length}` });
+      }
+    });
+    await state.flush();
+  }
+}
+
+async function listSizes(client: Pop3Client, msgs: number[], total: number): Promise<Map<number, number>> {
+  // One LIST when most messages are new; otherwise `LIST n` for the new ones only (pipelined by the client).
+  if (msgs.length * 4 >= total) return client.list();
+  const sizes = new Map<number, number>();
+  const res = await Promise.all(msgs.map((m) => client.list(m)));
+  msgs.forEach((m, i) => {
+    const v = res[i];
+    if (typeof v === 'number') sizes.set(m, v);
+  });
+  return sizes;
+}
+
+type Evaluated = { data: MessageData; matches: RuleMatch[]; failed: boolean };
+
+async function evaluateStaged(d: PollDeps, client: Pop3Client, datas: MessageData[], result: PollResult, onPreviewed: () => void): Promise<void> {
+  const { ruleSet, state, logger } = d;
+  const items: Evaluated[] = datas.map((data) => ({ data, matches: [], failed: false }));
+  const open = () => items.filter((it) => !it.failed && !ruleSet.evaluate(it.data).decided);
+  const fail = (it: Evaluated, why: string) => {
+    it.failed = true;
+    const n = state.recordFailure(it.data.uid);
+    result.failed++;
+    if (n >= MAX_ATTEMPTS) logger.error('giving up on a message after repeated failures; it stays on the server for a person', { uid: it.data.uid, attempts: n, error: why });
+    else logger.warn('message could not be handled; retrying next poll', { uid: it.data.uid, attempt: n, error: why });
+  };
+
+  // Stage 1: headers with TOP n 0, pipelined.
+  let need = open().filter((it) => needsStage(ruleSet, it.data, 'headers'));
+  if (need.length) {
+    const res = await client.topMany(need.map((it) => it.data.msgNum), 0);
+    result.topFetches += need.length;
+    for (const it of need) {
+      const r = res.get(it.data.msgNum);
+      onPreviewed();
+      if (!r || r instanceof Error) {
+        fail(it, r ? r.message : 'no TOP reply');
+        continue;
+      }
+      try {
+        it.data.headers = parseHeaders(r);
+      } catch (err) {
+        fail(it, (err as Error).message);
+      }
+    }
+  }
+  // Stage 2: preview lines with TOP n N.
+  need = open().filter((it) => needsStage(ruleSet, it.data, 'preview'));
+  if (need.length) {
+    const lines = ruleSet.maxPreviewLines;
+    const res = await client.topMany(need.map((it) => it.data.msgNum), lines);
+    result.topFetches += need.length;
+    for (const it of need) {
+      const r = res.get(it.data.msgNum);
+      if (!r || r instanceof Error) {
+        fail(it, r ? r.message : 'no TOP reply');
+        continue;
+      }
+      try {
+        const split = splitHeaderBody(r);
+        it.data.headers ??= parseHeaders(split.header);
+        it.data.preview = { lines, text: split.body.toString('utf8') };
+      } catch (err) {
+        fail(it, (err as Error).message);
+      }
+    }
+  }
+  // Stage 3: the whole message with RETR, one at a time (streamed), unless it is over the size guard.
+  need = open().filter((it) => needsStage(ruleSet, it.data, 'full'));
+  for (const it of need) {
+    if (it.data.size > d.target.maxMessageSize) {
+      it.data.oversize = true;
+      logger.info('message over max_message_size: not retrieved; rules see oversize', { uid: it.data.uid, size: it.data.size });
+      continue;
+    }
+    try {
+      it.data.full = await fetchFull(client, it.data.msgNum, d.target.maxMessageSize);
+      it.data.headers ??= it.data.full.headers;
+      result.retrFetches++;
+    } catch (err) {
+      if (err instanceof Pop3Error && err.code !== 'ERR') throw err;
+      fail(it, (err as Error).message);
+    }
+  }
+
+  // Alerts: queue publications on disk, wait (bounded) for acknowledgements.
+  const waitKeys: string[] = [];
+  for (const it of items) {
+    if (it.failed) continue;
+    const ev = ruleSet.evaluate(it.data);
+    if (!ev.decided) {
+      fail(it, 'rules still undecided after every fetch stage');
+      continue;
+    }
+    const now = new Date();
+    const toQueue: OutboxItem[] = [];
+    const keys: string[] = [];
+    let deleteAfter = ev.matched.length > 0;
+    const acked = state.ackedAlerts(it.data.uid);
+    for (const m of ev.matched) {
+      const rule = m.rule;
+      const then = rule.then ?? (d.target.keep ? 'keep' : 'delete');
+      if (then !== 'delete') deleteAfter = false;
+      const gate = rule.rateLimit ? d.rateLimiter.take(rule.name, rule.rateLimit, now) : { allowed: true, suppressed: 0 };
+      if (!gate.allowed) {
+        logger.info('rate limit: alert suppressed', { rule: rule.name, uid: it.data.uid });
+        continue;
+      }
+      const pubs = buildPublications(m, it.data, { baseTopic: d.baseTopic, suppressed: gate.suppressed || undefined, now });
+      pubs.forEach((p, idx) => {
+        const key = `${p.alertId}#${idx}`;
+        keys.push(key);
+        if (acked.has(key)) return;
+        toQueue.push({
+          key, mailbox: d.target.id, uid: it.data.uid, messageKeys: [], deleteAfter: false,
+          topic: p.topic, qos: p.qos, retain: p.retain, userProperties: p.properties?.userProperties, payload: p.payload,
+        });
+      });
+    }
+    if (!keys.length) {
+      // No rule matched (or every alert was rate-limited): done, and never deleted.
+      state.markDone(it.data.uid);
+      continue;
+    }
+    for (const q of toQueue) {
+      q.messageKeys = keys;
+      q.deleteAfter = deleteAfter;
+    }
+    result.alerts += toQueue.length ? ev.matched.length : 0;
+    if (!toQueue.length) {
+      state.markDone(it.data.uid, { deleteOnServer: deleteAfter });
+      continue;
+    }
+    await d.outbox.enqueue(toQueue);
+    waitKeys.push(...toQueue.map((q) => q.key));
+  }
+  await state.flush();
+  if (waitKeys.length) {
+    const left = await d.outbox.waitFor(waitKeys, d.ackTimeoutMs, d.signal);
+    if (left.length) {
+      const uids = new Set(items.filter((it) => !state.isDone(it.data.uid)).map((it) => it.data.uid));
+      result.deferred += uids.size;
+      logger.warn('broker has not acknowledged every alert yet; they stay in the outbox', { pending: left.length });
+    }
+  }
+}
+
+function needsStage(ruleSet: RuleSet, data: MessageData, stage: 'headers' | 'preview' | 'full'): boolean {
+  const ev = ruleSet.evaluate(data);
+  if (ev.decided) return false;
+  const needs = ev.pending.map((p) => p.needs);
+  if (stage === 'headers') return !data.headers && needs.some((n) => n === 'headers');
+  if (stage === 'preview') return !data.preview && needs.some((n) => typeof n === 'object');
+  return !data.full && !data.oversize && needs.some((n) => n === 'full');
+}
+
+/** Splits TOP output at the blank line that ends the header block. */
+export function splitHeaderBody(buf: Buffer): { header: Buffer; body: Buffer } {
+  let idx = buf.indexOf('\r\n\r\n');
+  let sep = 4;
+  if (idx < 0) {
+    idx = buf.indexOf('\n\n');
+    sep = 2;
+  }
+  if (idx < 0) return { header: buf, body: Buffer.alloc(0) };
+  return { header: buf.subarray(0, idx + sep / 2), body: buf.subarray(idx + sep) };
+}

@@ -1,0 +1,207 @@
+// Runs one mailbox over time: its schedule, no overlapping polls, backoff after failures, and its status for the bridge.
+import cron, { type ScheduledTask } from 'node-cron';
+import type { Logger } from '../log.js';
+import { Pop3Error } from '../pop3/index.js';
+import type { RuleSet } from '../rules/index.js';
+import type { RateLimiter } from '../rules/rate-limit.js';
+import type { Outbox, OutboxEntry } from '../alerts/outbox.js';
+import { MailboxState } from '../state/mailbox-state.js';
+import { pollMailbox, type PollResult, type PollTarget } from './poll.js';
+import { PollBackoff, type BackoffPolicy } from './backoff.js';
+import type { MailboxStatus } from '../mqtt/types.js';
+
+export type { MailboxStatus };
+
+
+export interface RunnerDeps {
+  stateDir: string;
+  outbox: Outbox;
+  baseTopic: string;
+  rateLimiter: RateLimiter;
+  logger: Logger;
+  onStatus: (id: string, status: MailboxStatus) => void;
+}
+
+export interface RunnerSettings {
+  target: PollTarget;
+  schedule: string;
+  ruleSet: RuleSet;
+  backoff: BackoffPolicy;
+  ackTimeoutMs: number;
+}
+
+export type PollOutcome = { ok: true; result: PollResult } | { ok: false; error: Error; skipped?: string };
+
+export class MailboxRunner {
+  readonly id: string;
+  private settings: RunnerSettings;
+  private state!: MailboxState;
+  private firstRun = false;
+  private running: Promise<PollOutcome> | null = null;
+  private task: ScheduledTask | null = null;
+  private abort = new AbortController();
+  private tlsSession: Buffer | null = null;
+  private backoff!: PollBackoff;
+  private readonly log: Logger;
+  private alertsToday = { day: '', count: 0 };
+  status: MailboxStatus;
+
+  constructor(settings: RunnerSettings, private readonly deps: RunnerDeps) {
+    this.id = settings.target.id;
+    this.settings = settings;
+    this.log = deps.logger.child(this.id);
+    this.status = {
+      last_poll: null, result: 'pending', messages: 0, new: 0, alerts: 0, alerts_today: 0,
+      bytes_last_poll: 0, bytes_total: 0, next_poll: null, connection_problem: false,
+    };
+  }
+
+  async init(): Promise<void> {
+    const { state, outcome } = await MailboxState.load(this.deps.stateDir, this.id, this.log);
+    this.state = state;
+    this.firstRun = outcome !== 'loaded';
+    this.backoff = new PollBackoff(this.settings.backoff, state.data.authFailures);
+    this.status.bytes_total = state.data.bytesTotal;
+  }
+
+  get mailboxState(): MailboxState {
+    return this.state;
+  }
+
+  /** Swap in new settings after a reload; a changed schedule is rescheduled. */
+  update(settings: RunnerSettings): void {
+    const reschedule = settings.schedule !== this.settings.schedule && this.task !== null;
+    this.settings = settings;
+    this.backoff.setPolicy(settings.backoff);
+    if (reschedule) {
+      this.unschedule();
+      this.schedule();
+    }
+  }
+
+  schedule(): void {
+    this.task = cron.createTask(this.settings.schedule, () => {
+      void this.poll('schedule');
+    }, { name: `poll-${this.id}`, noOverlap: true });
+    this.task.start();
+    this.status.next_poll = this.nextRun();
+  }
+
+  private unschedule(): void {
+    void this.task?.destroy();
+    this.task = null;
+  }
+
+  nextRun(): string | null {
+    const wait = this.backoff?.waitMs() ?? 0;
+    const next = this.task?.getNextRun() ?? null;
+    if (!next) return null;
+    const t = Math.max(next.getTime(), Date.now() + wait);
+    return new Date(t).toISOString();
+  }
+
+  /** Poll now, or join the poll already running. */
+  poll(reason: 'schedule' | 'request' | 'once'): Promise<PollOutcome> {
+    if (this.running) return this.running;
+    this.running = this.runPoll(reason).finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  private async runPoll(reason: string): Promise<PollOutcome> {
+    const wait = this.backoff.waitMs();
+    if (wait > 0 && reason === 'schedule') {
+      this.log.debug('poll skipped: backing off', { seconds: Math.ceil(wait / 1000) });
+      return { ok: false, error: new Error(`backing off for ${Math.ceil(wait / 1000)} s`), skipped: 'backoff' };
+    }
+    if (!this.deps.outbox.hasRoom()) {
+      const error = new Error(`outbox full (${this.deps.outbox.size} alerts waiting for the broker): polling paused`);
+      this.log.warn(error.message);
+      this.setStatus({ result: 'outbox_full', error: error.message });
+      return { ok: false, error, skipped: 'outbox_full' };
+    }
+    const started = new Date();
+    try {
+      const result = await pollMailbox({
+        target: this.settings.target, ruleSet: this.settings.ruleSet, state: this.state, firstRun: this.firstRun,
+        outbox: this.deps.outbox, baseTopic: this.deps.baseTopic, rateLimiter: this.deps.rateLimiter,
+        logger: this.log, signal: this.abort.signal, ackTimeoutMs: this.settings.ackTimeoutMs,
+        tlsSession: this.tlsSession, onTlsSession: (s) => (this.tlsSession = s),
+      });
+      this.firstRun = false;
+      this.backoff.succeeded();
+      this.countAlerts(result.alerts);
+      this.log.info('poll', {
+        messages: result.messages, new: result.newMessages, alerts: result.alerts, deleted: result.deleted || undefined,
+        failed: result.failed || undefined, deferred: result.deferred || undefined, bytes: result.bytesIn, duration_ms: result.durationMs,
+      });
+      this.setStatus({
+        last_poll: started.toISOString(), result: 'ok', error: undefined, messages: result.messages, new: result.newMessages,
+        alerts: result.alerts, bytes_last_poll: result.bytesIn, connection_problem: false,
+      });
+      return { ok: true, result };
+    } catch (e) {
+      const err = e instanceof Error ? e : new Error(String(e));
+      const code = err instanceof Pop3Error ? err.code : 'ERROR';
+      const delay = this.backoff.failed(err, Date.now());
+      if (err instanceof Pop3Error && (err.code === 'EAUTH' || err.retry === 'backoff-hard')) {
+        this.state.data.authFailures = this.backoff.authFailures;
+        await this.state.save().catch(() => {});
+      }
+      this.log.error('poll failed', { code, error: err.message, retry_in_s: Math.round(delay / 1000) });
+      this.setStatus({ last_poll: started.toISOString(), result: code, error: err.message, new: 0, alerts: 0, bytes_last_poll: 0, connection_problem: true });
+      return { ok: false, error: err };
+    }
+  }
+
+  private countAlerts(n: number): void {
+    const day = new Date().toISOString().slice(0, 10);
+    if (this.alertsToday.day !== day) this.alertsToday = { day, count: 0 };
+    this.alertsToday.count += n;
+  }
+
+  private setStatus(patch: Partial<MailboxStatus>): void {
+    this.status = {
+      ...this.status, ...patch,
+      alerts_today: this.alertsToday.count,
+      bytes_total: this.state?.data.bytesTotal ?? 0,
+      next_poll: this.nextRun(),
+      outbox: { size: this.deps.outbox.pendingFor(this.id).length, dropped: this.deps.outbox.dropped },
+    };
+    if (this.status.error === undefined) delete this.status.error;
+    this.deps.onStatus(this.id, this.status);
+  }
+
+  /** An alert of this mailbox was acknowledged by the broker (possibly long after its poll). */
+  async acknowledged(entry: OutboxEntry): Promise<void> {
+    const st = this.state;
+    if (st.isDone(entry.uid)) return;
+    st.recordAck(entry.uid, entry.key);
+    const acked = st.ackedAlerts(entry.uid);
+    if (entry.messageKeys.every((k) => acked.has(k))) st.markDone(entry.uid, { deleteOnServer: entry.deleteAfter });
+    await st.flush();
+  }
+
+  /** An alert was dropped from a full outbox (drop_oldest): the message counts as handled but is never deleted. */
+  async dropped(entry: OutboxEntry): Promise<void> {
+    if (!this.state.isDone(entry.uid)) this.state.markDone(entry.uid);
+    await this.state.flush();
+  }
+
+  /** Stop scheduling; abort a running session without QUIT (so nothing is deleted); wait for it, bounded. */
+  async stop(graceMs = 5000): Promise<void> {
+    this.unschedule();
+    const running = this.running;
+    if (running) {
+      const timer = setTimeout(() => this.abort.abort(), graceMs);
+      await running.catch(() => {});
+      clearTimeout(timer);
+    }
+    await this.state?.flush().catch(() => {});
+  }
+
+  abortNow(): void {
+    this.abort.abort();
+  }
+}

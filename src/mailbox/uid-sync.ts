@@ -1,0 +1,134 @@
+// Works out which UID sits at which message number with as few bytes as possible: STAT short-circuit, then fastuidl-style probes, else full UIDL.
+import type { Logger } from '../log.js';
+import { Pop3Error, syntheticUid, type Pop3Client } from '../pop3/index.js';
+import type { MailboxState } from '../state/mailbox-state.js';
+
+export interface UidSync {
+  /** Nothing changed since the last poll and nothing is left to do: the poll may end here. */
+  unchanged: boolean;
+  uidByMsg: Map<number, string>;
+  /** How the map was obtained, for statistics and tests. */
+  method: 'short-circuit' | 'incremental' | 'full' | 'synthetic' | 'empty';
+}
+
+export interface UidSyncOptions {
+  fast: boolean;
+  hasUnfinished: boolean;
+  logger: Logger;
+}
+
+export async function syncUids(client: Pop3Client, state: MailboxState, stat: { count: number; size: number }, o: UidSyncOptions): Promise<UidSync> {
+  const prev = state.data.serverUids;
+  const prevStat = state.data.stat;
+  const sameStat = !!prevStat && prevStat.count === stat.count && prevStat.size === stat.size && prev.length === stat.count;
+
+  if (stat.count === 0) {
+    const unchanged = sameStat && !o.hasUnfinished;
+    state.syncServer([], stat);
+    return { unchanged, uidByMsg: new Map(), method: 'empty' };
+  }
+
+  const uidlUsable = client.capabilities ? client.capabilities.has('UIDL') : true;
+  if (!uidlUsable) return synthetic(client, state, stat, o.logger);
+
+  // STAT short-circuit: same count and octets, and the last message still carries the last UID we saw.
+  if (sameStat && !o.hasUnfinished) {
+    const last = await probe(client, stat.count);
+    if (last === prev[prev.length - 1]) {
+      return { unchanged: true, uidByMsg: new Map(prev.map((u, i) => [i + 1, u])), method: 'short-circuit' };
+    }
+  }
+
+  if (o.fast && prev.length > 0) {
+    const inc = await incremental(client, prev, stat.count);
+    if (inc) {
+      state.syncServer(inc, stat);
+      return { unchanged: false, uidByMsg: new Map(inc.map((u, i) => [i + 1, u])), method: 'incremental' };
+    }
+    o.logger.debug('incremental UIDL assumptions failed; full UIDL');
+  }
+
+  let full: Map<number, string>;
+  try {
+    full = await client.uidl();
+  } catch (err) {
+    if (err instanceof Pop3Error && err.code === 'ERR') return synthetic(client, state, stat, o.logger);
+    throw err;
+  }
+  const ordered = [...full.entries()].sort((a, b) => a[0] - b[0]);
+  state.syncServer(ordered.map(([, u]) => u), stat);
+  return { unchanged: false, uidByMsg: new Map(ordered), method: 'full' };
+}
+
+async function probe(client: Pop3Client, msg: number): Promise<string | null> {
+  return client.uidl(msg);
+}
+
+/**
+ * fastuidl: messages keep their relative order and UIDs are never reused, so the survivors of the last poll sit at
+ * positions 1..s and new mail follows. Returns the full ordered UID list, or null when an assumption fails.
+ */
+async function incremental(client: Pop3Client, prev: string[], count: number): Promise<string[] | null> {
+  const p = prev.length;
+  const index = new Map(prev.map((u, i) => [u, i]));
+  const seen = new Map<number, string | null>();
+  const at = async (i: number) => {
+    if (!seen.has(i)) seen.set(i, await client.uidl(i));
+    return seen.get(i) ?? null;
+  };
+
+  let survivors: string[];
+  const lastPos = Math.min(count, p);
+  if (count >= p && (await at(p)) === prev[p - 1]) {
+    survivors = prev; // nothing before p moved: the common case, new mail appended
+  } else {
+    // The mailbox shrank (another client deleted mail): binary-search the number s of survivors.
+    let lo = 0;
+    let hi = lastPos;
+    while (lo < hi) {
+      const mid = Math.ceil((lo + hi) / 2);
+      const uid = await at(mid);
+      if (uid !== null && index.has(uid)) lo = mid;
+      else hi = mid - 1;
+    }
+    const s = lo;
+    if (s === 0) {
+      survivors = [];
+    } else {
+      // Survivors are contiguous in the old list only if the first and last line up; otherwise ask for the full list.
+      const first = await at(1);
+      const a = first === null ? -1 : (index.get(first) ?? -1);
+      const lastUid = await at(s);
+      if (a < 0 || p - a !== s || lastUid !== prev[p - 1]) return null;
+      survivors = prev.slice(a);
+    }
+  }
+  const newPositions: number[] = [];
+  for (let i = survivors.length + 1; i <= count; i++) if (!seen.has(i)) newPositions.push(i);
+  const got = newPositions.length ? await client.uidlMany(newPositions) : new Map<number, string | null>();
+  const fresh: string[] = [];
+  const known = new Set(survivors);
+  for (let i = survivors.length + 1; i <= count; i++) {
+    const uid = seen.has(i) ? seen.get(i)! : (got.get(i) ?? null);
+    if (uid === null || index.has(uid) || known.has(uid)) return null; // gap, reordering or a reused UID
+    known.add(uid);
+    fresh.push(uid);
+  }
+  return [...survivors, ...fresh];
+}
+
+/** No UIDL on this server: identify messages by a hash of Message-ID, Date, From and size (see README for the limits). */
+async function synthetic(client: Pop3Client, state: MailboxState, stat: { count: number; size: number }, logger: Logger): Promise<UidSync> {
+  logger.warn('server has no UIDL: using synthetic ids from Message-ID, Date, From and size (costs a TOP per message per poll)');
+  const sizes = await client.list();
+  const msgs = [...sizes.keys()].sort((a, b) => a - b);
+  const heads = await client.topMany(msgs, 0);
+  const map = new Map<number, string>();
+  for (const m of msgs) {
+    const h = heads.get(m);
+    if (!h || h instanceof Error) continue;
+    map.set(m, syntheticUid(h, sizes.get(m) ?? 0));
+  }
+  state.syncServer(msgs.filter((m) => map.has(m)).map((m) => map.get(m)!), stat);
+  return { unchanged: false, uidByMsg: map, method: 'synthetic' };
+}

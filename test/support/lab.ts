@@ -1,0 +1,118 @@
+// A complete test lab for the real CLI: private Dovecot + Mosquitto, a config file for the agent, and helpers to run pop2mqtt.
+import { mkdtemp, writeFile, rm } from 'node:fs/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startDovecot, type DovecotServer } from './dovecot.js';
+import { startMosquitto, type MosquittoServer } from './mosquitto.js';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const BIN = path.join(ROOT, 'bin', 'pop2mqtt.js');
+
+export const USER = 'alice';
+export const PASS = 'alice-Secret-pw-4711';
+
+export interface Lab {
+  dovecot: DovecotServer;
+  mosquitto: MosquittoServer;
+  dir: string;
+  /** Write a config file (YAML text) into the lab dir; returns its path. */
+  writeConfig(yaml: string, name?: string): Promise<string>;
+  /** Environment for the agent (POP3_PASSWORD etc.). */
+  env: NodeJS.ProcessEnv;
+  stop(): Promise<void>;
+}
+
+export async function startLab(opts: { mosquitto?: Parameters<typeof startMosquitto>[0] } = {}): Promise<Lab> {
+  const [dovecot, mosquitto] = await Promise.all([startDovecot({ users: [{ user: USER, pass: PASS }] }), startMosquitto(opts.mosquitto)]);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'p2m-lab-'));
+  return {
+    dovecot, mosquitto, dir,
+    env: { ...process.env, POP3_PASSWORD: PASS },
+    async writeConfig(yaml, name = 'config.yaml') {
+      const file = path.join(dir, name);
+      await writeFile(file, yaml, { mode: 0o600 });
+      return file;
+    },
+    async stop() {
+      await Promise.allSettled([dovecot.stop(), mosquitto.stop()]);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The minimal config from the README, pointed at the lab (implicit TLS port, the lab CA). */
+export function minimalConfig(lab: Lab, o: { keep?: boolean; existing?: 'skip' | 'process'; rules?: string; extra?: string; mailboxExtra?: string; schedule?: string; port?: number; stateDir?: string } = {}): string {
+  return `mqtt:
+  url: ${lab.mosquitto.url}
+  base_topic: pop2mqtt
+state_dir: ${o.stateDir ?? './data'}
+mailboxes:
+  - id: home
+    host: 127.0.0.1
+    port: ${o.port ?? lab.dovecot.tlsPort}
+    tls: implicit
+    ca_file: ${lab.dovecot.caFile}
+    username: ${USER}
+    password: \${POP3_PASSWORD}
+    schedule: "${o.schedule ?? '*/30 * * * * *'}"
+    keep: ${o.keep ?? true}
+    existing: ${o.existing ?? 'skip'}
+${o.mailboxExtra ?? ''}${o.extra ?? ''}rules:
+${o.rules ?? `  - name: camera-motion
+    when:
+      from: { contains: "@nvr.local" }
+      subject: { regex: "^ALARM: (?<event>.+?) (?<camera>Camera \\\\d+)$" }
+    publish:
+      topic: "alerts/{{camera}}"
+`}`;
+}
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the real CLI to completion, bounded in time. */
+export function runCli(args: string[], o: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; input?: string } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: o.cwd ?? ROOT, env: o.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`pop2mqtt ${args.join(' ')} timed out after ${o.timeoutMs ?? 60_000} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, o.timeoutMs ?? 60_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+    child.stdin.end(o.input ?? '');
+  });
+}
+
+/** Start the daemon (`run`) in the background; the caller stops it. */
+export function startDaemon(args: string[], o: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): { child: ChildProcess; output: () => string; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: o.cwd ?? ROOT, env: o.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  return { child, output: () => out, exited };
+}
+
+/** Wait until fn() is true, polling; throws after timeoutMs. */
+export async function until(fn: () => boolean | Promise<boolean>, timeoutMs: number, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await fn()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
