@@ -150,7 +150,7 @@ test('release layout: binary, unit and example found next to the script without 
     const r = spawnSync('bash', [path.join(rel, 'install.sh'), '--prefix', f.root], { encoding: 'utf8', timeout: 30_000 });
     ok(r);
     const p = paths(f);
-    assert.match(readFileSync(p.bin, 'utf8'), new RegExp(`pop2mqtt ${expected}\\n`));
+    assert.match(readFileSync(p.bin, 'utf8'), new RegExp(`"pop2mqtt ${expected}"`));
     assert.equal(readFileSync(p.unit, 'utf8'), readFileSync(UNIT, 'utf8'));
     assert.match(readFileSync(p.conf, 'utf8'), /url: mqtt:\/\/broker:1883/);
   } finally {
