@@ -37,9 +37,14 @@ export function parseYaml(text: string): { source?: YamlSource; issues: ConfigIs
   });
   const issues: ConfigIssue[] = [];
   const at = (pos: number) => lineCounter.linePos(pos);
-  for (const e of doc.errors) {
+  // One mistake often derails the parser for the rest of the file: report the first few only.
+  const MAX_SYNTAX_ERRORS = 3;
+  for (const e of doc.errors.slice(0, MAX_SYNTAX_ERRORS)) {
     const { line, col } = at(e.pos[0]);
     issues.push({ path: '', message: `YAML syntax error: ${e.message}`, line, column: col });
+  }
+  if (doc.errors.length > MAX_SYNTAX_ERRORS) {
+    issues.push({ path: '', message: `(${doc.errors.length - MAX_SYNTAX_ERRORS} more YAML errors after these, probably caused by the first)` });
   }
   for (const w of doc.warnings) {
     const { line, col } = at(w.pos[0]);
