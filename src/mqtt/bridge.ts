@@ -273,11 +273,8 @@ export class Bridge {
     switch (req.cmd) {
       case 'poll':
         return this.handlers.poll(req.mailbox);
-      case 'reload': {
-        const data = await this.handlers.reload();
-        await this.refresh();
-        return data;
-      }
+      case 'reload':
+        return this.handlers.reload(); // the agent's reload calls refresh()
       case 'status':
         return this.handlers.status();
       case 'test_rule':

@@ -58,7 +58,7 @@ export interface HaModel {
 export interface BridgeHandlers {
   /** runs a poll now (one mailbox or all); resolves when done with per-mailbox summaries */
   poll(mailbox?: string): Promise<unknown>;
-  /** reloads the config; rejects with an Error whose message is shown to the user when the config is invalid */
+  /** reloads the config and then calls Bridge.refresh(); rejects with an Error whose message is shown to the user when the config is invalid */
   reload(): Promise<unknown>;
   /** current status object */
   status(): unknown;
