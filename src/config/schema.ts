@@ -21,7 +21,7 @@ function duration(description: string) {
         return z.NEVER;
       }
     })
-    .describe(description);
+    .describe(`${description} (duration: "250ms", "30s", "5m", "1h", "1h30m"; a number is milliseconds)`);
 }
 
 function size(description: string) {
@@ -35,7 +35,7 @@ function size(description: string) {
         return z.NEVER;
       }
     })
-    .describe(description);
+    .describe(`${description} (size: "512KB", "25MB", "1GiB", 1024-based; a number is bytes)`);
 }
 
 const nonEmpty = () => z.string().min(1, 'must not be empty');
