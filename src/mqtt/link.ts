@@ -91,6 +91,10 @@ export class MqttLink extends EventEmitter {
     client.on('connect', () => this.onConnect());
     client.on('close', () => this.onClose());
     client.on('error', (err) => this.onError(err));
+    client.on('disconnect', (packet) => {
+      // MQTT 5 server-side DISCONNECT, e.g. 0x8E "session taken over" when another client uses the same client_id.
+      this.log.warn('broker sent DISCONNECT', { reason: packet.reasonCode, client_id: this.clientId });
+    });
     client.on('message', (topic, payload, packet) => this.dispatch(topic, payload, { retain: !!packet.retain }));
     this.log.info('connecting', { url: safeUrl(url), client_id: this.clientId, protocol: this.protocolVersion });
     client.connect();
