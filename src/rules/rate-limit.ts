@@ -34,9 +34,15 @@ export interface RateDecision {
   suppressed: number;
 }
 
+/** What the limiter needs from a rule: its name and its rate_limit (a CompiledRule fits). */
+export interface RateLimitedRule { name: string; rateLimit?: RateLimitSpec }
+
 export interface RateLimiter {
-  /** Ask whether one more alert of `rule` may go out at `now`; a denied call counts as suppressed. */
-  take(rule: string, spec: RateLimitSpec, now?: Date): RateDecision;
+  /**
+   * Ask whether one more alert of `rule` may go out at `now`; a denied call counts as suppressed.
+   * A rule without rateLimit is always allowed (suppressed 0).
+   */
+  take(rule: RateLimitedRule, now?: Date): RateDecision;
   /** Suppressed alerts not yet reported, per rule. */
   pendingSuppressed(rule: string): number;
   /**
@@ -52,7 +58,10 @@ interface Window { start: number; used: number; suppressed: number }
 export function createRateLimiter(): RateLimiter {
   const windows = new Map<string, Window>();
   return {
-    take(rule, spec, now = new Date()) {
+    take(r, now = new Date()) {
+      const spec = r.rateLimit;
+      if (!spec) return { allowed: true, suppressed: 0 };
+      const rule = r.name;
       const t = now.getTime();
       let w = windows.get(rule);
       if (!w || t - w.start >= spec.windowMs || t < w.start) {

@@ -1,0 +1,250 @@
+// Full-message parsing (after RETR) with mailparser's streaming MailParser: charset-aware text, HTML→text, attachments streamed with caps.
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { MailParser } from 'mailparser';
+import { convert as htmlToText } from 'html-to-text';
+import { MessageParseError } from './errors.js';
+import { findHeaderEnd, parseHeaders, type ParsedHeaders, DEFAULT_HEADER_LIMITS } from './headers.js';
+
+export interface AttachmentInfo {
+  filename?: string;
+  contentType: string;
+  /** Decoded size in bytes. */
+  size: number;
+  /** Hex SHA-256 of the decoded content. */
+  sha256: string;
+  partId?: string;
+  contentId?: string;
+  disposition?: string;
+  /**
+   * The decoded bytes, when they were kept: only if no onAttachment callback was given, keepAttachment allowed it
+   * and the attachment is not larger than maxAttachmentBytes.
+   */
+  content?: Buffer;
+}
+
+export interface ParsedMessage {
+  headers: ParsedHeaders;
+  /** Decoded text of the text/plain parts, or of the HTML converted to text when there is none; capped at maxTextBytes. */
+  text: string;
+  /** Metadata of every attachment within maxAttachments (content only as described on AttachmentInfo). */
+  attachments: AttachmentInfo[];
+  /** Names of the limits this message broke: parts, depth, attachments, attachment_bytes, text, html, mime_error. */
+  limitsExceeded: string[];
+}
+
+export interface BodyLimits {
+  /** Most MIME parts (default 256); beyond it MIME parsing stops and 'parts' is reported. */
+  maxParts?: number;
+  /** Deepest multipart nesting reported as fine (default 20); deeper is reported as 'depth'. */
+  maxDepth?: number;
+  /** Largest attachment whose bytes are kept or handed to onAttachment (default 10 MiB); larger: metadata only. */
+  maxAttachmentBytes?: number;
+  /** Most attachments recorded (default 32). */
+  maxAttachments?: number;
+  /** Longest body text kept, in characters (default 1 MiB). */
+  maxTextBytes?: number;
+  /** Longest HTML converted to text (default 2 MiB); longer HTML is cut first. */
+  maxHtmlBytes?: number;
+  /** Largest header block (default 256 KiB). */
+  maxHeaderBytes?: number;
+  /** Decide from type/filename whether to keep an attachment's bytes at all (default: keep). RuleSet.wantsAttachment fits. */
+  keepAttachment?: (a: Pick<AttachmentInfo, 'filename' | 'contentType' | 'disposition'>) => boolean;
+}
+
+const DEFAULTS = {
+  maxParts: 256,
+  maxDepth: 20,
+  maxAttachmentBytes: 10 * 1024 * 1024,
+  maxAttachments: 32,
+  maxTextBytes: 1024 * 1024,
+  maxHtmlBytes: 2 * 1024 * 1024,
+  maxHeaderBytes: DEFAULT_HEADER_LIMITS.maxBytes,
+};
+
+interface MailParserAttachment {
+  type: 'attachment';
+  content: Readable;
+  contentType: string;
+  filename?: string;
+  partId?: string;
+  contentId?: string;
+  contentDisposition?: string;
+  release: (() => void) | null;
+}
+interface MailParserText { type: 'text'; text?: string; html?: string | false }
+interface TreeNode { children?: TreeNode[] }
+
+/** Depth of the MIME tree mailparser built (internal `tree`, present in the pinned mailparser 3.9.x). */
+function treeDepth(node: TreeNode | undefined): number {
+  if (!node) return 0;
+  let max = 0;
+  const stack: [TreeNode, number][] = [[node, 1]];
+  while (stack.length) {
+    const [n, d] = stack.pop()!;
+    if (d > max) max = d;
+    for (const c of n.children ?? []) stack.push([c, d + 1]);
+  }
+  return max;
+}
+
+/**
+ * Parse a whole message. Attachments are streamed: each is hashed and measured, and its bytes are buffered only up
+ * to maxAttachmentBytes, then either handed to `onAttachment` (awaited, so it applies backpressure) or kept on
+ * `AttachmentInfo.content` when no callback is given. Broken MIME never throws: what could be read is returned and
+ * 'mime_error' is reported; only an unparseable or oversized top-level header block throws MessageParseError.
+ */
+export async function parseMessage(
+  input: Buffer | Readable,
+  limits: BodyLimits = {},
+  onAttachment?: (a: AttachmentInfo, content: Buffer) => Promise<void>,
+): Promise<ParsedMessage> {
+  const L = { ...DEFAULTS, ...limits };
+  const limitsExceeded = new Set<string>();
+  const attachments: AttachmentInfo[] = [];
+  let plainText: string | undefined;
+  let html: string | undefined;
+  let attachmentCount = 0;
+
+  // collect the top-level header block while streaming
+  const headChunks: Buffer[] = [];
+  let headLen = 0;
+  let headDone = false;
+  let headBlock: Buffer | undefined;
+  const watchHead = (chunk: Buffer) => {
+    if (headDone) return;
+    headChunks.push(chunk);
+    headLen += chunk.length;
+    const joined = headChunks.length === 1 ? chunk : Buffer.concat(headChunks, headLen);
+    headChunks.length = 0;
+    headChunks.push(joined);
+    const end = findHeaderEnd(joined);
+    if (end) {
+      headDone = true;
+      headBlock = joined.subarray(0, end.headerEnd);
+    } else if (headLen > L.maxHeaderBytes) {
+      headDone = true;
+      headBlock = joined; // parseHeaders reports HEADER_TOO_LARGE
+    }
+  };
+
+  const parser = new MailParser({
+    skipHtmlToText: true,
+    skipTextToHtml: true,
+    skipImageLinks: true,
+    skipTextLinks: true,
+    maxChildNodes: L.maxParts,
+    maxHeadSize: L.maxHeaderBytes,
+  } as ConstructorParameters<typeof MailParser>[0]);
+
+  const pending: Promise<void>[] = [];
+  let callbackError: unknown;
+
+  parser.on('data', (data: MailParserAttachment | MailParserText) => {
+    if (data.type === 'text') {
+      if (typeof data.text === 'string') plainText = data.text;
+      if (typeof data.html === 'string') html = data.html;
+      return;
+    }
+    attachmentCount++;
+    const recorded = attachmentCount <= L.maxAttachments;
+    if (!recorded) limitsExceeded.add('attachments');
+    const info: AttachmentInfo = { contentType: data.contentType || 'application/octet-stream', size: 0, sha256: '' };
+    if (data.filename) info.filename = data.filename;
+    if (data.partId) info.partId = data.partId;
+    if (data.contentId) info.contentId = data.contentId;
+    if (data.contentDisposition) info.disposition = data.contentDisposition;
+    let keep = recorded && (L.keepAttachment ? L.keepAttachment(info) : true);
+    const hash = createHash('sha256');
+    const chunks: Buffer[] = [];
+    let size = 0;
+    pending.push(
+      new Promise<void>((resolve) => {
+        data.content.on('data', (chunk: Buffer) => {
+          hash.update(chunk);
+          size += chunk.length;
+          if (keep) {
+            if (size > L.maxAttachmentBytes) {
+              keep = false;
+              chunks.length = 0;
+              limitsExceeded.add('attachment_bytes');
+            } else chunks.push(chunk);
+          }
+        });
+        const finish = async () => {
+          info.size = size;
+          info.sha256 = hash.digest('hex');
+          if (recorded) attachments.push(info);
+          try {
+            if (keep) {
+              const content = Buffer.concat(chunks, size);
+              if (onAttachment) await onAttachment(info, content);
+              else info.content = content;
+            }
+          } catch (e) {
+            callbackError ??= e;
+          }
+          data.release?.();
+          resolve();
+        };
+        data.content.once('end', () => void finish());
+        data.content.once('error', () => {
+          limitsExceeded.add('mime_error');
+          data.release?.();
+          resolve();
+        });
+      }),
+    );
+  });
+
+  const done = new Promise<void>((resolve) => {
+    parser.once('end', () => resolve());
+    parser.on('error', (err: Error & { code?: string }) => {
+      limitsExceeded.add(/child nodes/i.test(err.message) ? 'parts' : 'mime_error');
+      resolve();
+    });
+  });
+
+  const source = Buffer.isBuffer(input) ? Readable.from([input]) : input;
+  try {
+    for await (const chunk of source) {
+      const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
+      watchHead(buf);
+      if (!parser.write(buf)) await new Promise<void>((r) => parser.once('drain', () => r()));
+    }
+  } finally {
+    parser.end();
+  }
+  await done;
+  // after a MIME error an attachment stream may never end: keep what finished, do not wait for the rest
+  if (!limitsExceeded.has('mime_error') && !limitsExceeded.has('parts')) await Promise.all(pending);
+  if (callbackError) throw callbackError;
+
+  if (!headBlock) headBlock = headChunks[0] ?? Buffer.alloc(0);
+  const headers = parseHeaders(headBlock, { maxBytes: L.maxHeaderBytes });
+
+  const depth = treeDepth((parser as unknown as { tree?: TreeNode }).tree);
+  if (depth > L.maxDepth + 1) limitsExceeded.add('depth');
+
+  let text = plainText ?? '';
+  if (!text.trim() && html) {
+    let h = html;
+    if (h.length > L.maxHtmlBytes) {
+      h = h.slice(0, L.maxHtmlBytes);
+      limitsExceeded.add('html');
+    }
+    try {
+      text = htmlToText(h, { wordwrap: false, selectors: [{ selector: 'img', format: 'skip' }, { selector: 'a', options: { ignoreHref: true } }] });
+    } catch {
+      limitsExceeded.add('html');
+      text = '';
+    }
+  }
+  if (text.length > L.maxTextBytes) {
+    text = text.slice(0, L.maxTextBytes);
+    limitsExceeded.add('text');
+  }
+  return { headers, text, attachments, limitsExceeded: [...limitsExceeded] };
+}
+
+export { MessageParseError };

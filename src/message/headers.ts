@@ -1,0 +1,378 @@
+// The lightest correct parser for a header block (TOP n 0 output): unfolding, RFC 2047 words via libmime, addresses, dates.
+import libmime from 'libmime';
+import { MessageParseError } from './errors.js';
+
+export interface Address {
+  /** Display name, RFC 2047-decoded ('' when none). */
+  name: string;
+  /** The bare address local@domain as written ('' when the entry has none). */
+  address: string;
+  localpart: string;
+  /** The part after the last '@', lower-cased ('' when none). */
+  domain: string;
+}
+
+export interface ParsedHeaders {
+  /** Decoded (unfolded, RFC 2047) values of every instance of a header, top to bottom; [] when absent. */
+  get(name: string): string[];
+  /** Unfolded values as written (no RFC 2047 decoding), for structured headers. */
+  getRaw(name: string): string[];
+  first(name: string): string | undefined;
+  has(name: string): boolean;
+  /** Header names in order of first appearance, as written. */
+  names(): string[];
+  subject: string;
+  from: Address[];
+  to: Address[];
+  cc: Address[];
+  replyTo: Address[];
+  sender: Address[];
+  messageId?: string;
+  /** Parsed Date header; undefined when missing or unparseable (never "now"). */
+  date?: Date;
+  dateRaw?: string;
+  /** The header block as received (without the blank line that ends it). */
+  raw: Buffer;
+}
+
+export interface HeaderLimits {
+  /** Largest header block accepted (default 256 KiB). */
+  maxBytes?: number;
+  /** Most header fields accepted (default 1000). */
+  maxHeaders?: number;
+}
+
+export const DEFAULT_HEADER_LIMITS: Required<HeaderLimits> = { maxBytes: 256 * 1024, maxHeaders: 1000 };
+
+/** Index just past the header block: the end of the first empty line, or -1 when the buffer holds no complete block. */
+export function findHeaderEnd(buf: Buffer): { headerEnd: number; bodyStart: number } | null {
+  if (buf[0] === 0x0a) return { headerEnd: 0, bodyStart: 1 };
+  if (buf[0] === 0x0d && buf[1] === 0x0a) return { headerEnd: 0, bodyStart: 2 };
+  let i = buf.indexOf(0x0a);
+  while (i >= 0 && i + 1 < buf.length) {
+    if (buf[i + 1] === 0x0a) return { headerEnd: i + 1, bodyStart: i + 2 };
+    if (buf[i + 1] === 0x0d && buf[i + 2] === 0x0a) return { headerEnd: i + 1, bodyStart: i + 3 };
+    i = buf.indexOf(0x0a, i + 1);
+  }
+  return null;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Decode header bytes: UTF-8 when valid (RFC 6532), otherwise Latin-1 so that every byte survives as one character. */
+function decodeBytes(b: Buffer): string {
+  try {
+    return utf8.decode(b);
+  } catch {
+    return b.toString('latin1');
+  }
+}
+
+/** RFC 2047 decoding that never throws: on a broken word the text stays as written. */
+export function decodeWords(value: string): string {
+  if (!value.includes('=?')) return value;
+  try {
+    return libmime.decodeWords(value);
+  } catch {
+    return value;
+  }
+}
+
+const FIELD_NAME = /^[!-9;-~]+$/;
+
+interface Field { name: string; key: string; raw: string }
+
+/** Parse a header block. Accepts the block alone, or a whole message (parsing stops at the first empty line). */
+export function parseHeaders(block: Buffer, limits: HeaderLimits = {}): ParsedHeaders {
+  const maxBytes = limits.maxBytes ?? DEFAULT_HEADER_LIMITS.maxBytes;
+  const maxHeaders = limits.maxHeaders ?? DEFAULT_HEADER_LIMITS.maxHeaders;
+  const end = findHeaderEnd(block);
+  const raw = end ? block.subarray(0, end.headerEnd) : block;
+  if (raw.length > maxBytes) throw new MessageParseError('HEADER_TOO_LARGE', `header block of ${raw.length} bytes exceeds the limit of ${maxBytes}`);
+
+  const fields: Field[] = [];
+  let current: { name: string; parts: string[] } | null = null;
+  let junkLines = 0;
+  const flush = () => {
+    if (!current) return;
+    if (fields.length >= maxHeaders) throw new MessageParseError('TOO_MANY_HEADERS', `more than ${maxHeaders} header fields`);
+    fields.push({ name: current.name, key: current.name.toLowerCase(), raw: current.parts.join('').trim() });
+    current = null;
+  };
+  let pos = 0;
+  let lineNo = 0;
+  while (pos < raw.length) {
+    let nl = raw.indexOf(0x0a, pos);
+    if (nl < 0) nl = raw.length;
+    let lineEnd = nl;
+    if (lineEnd > pos && raw[lineEnd - 1] === 0x0d) lineEnd--;
+    const line = decodeBytes(raw.subarray(pos, lineEnd));
+    pos = nl + 1;
+    lineNo++;
+    if (line.length === 0) continue;
+    if (line[0] === ' ' || line[0] === '\t') {
+      if (current) current.parts.push(line);
+      else junkLines++;
+      continue;
+    }
+    flush();
+    const colon = line.indexOf(':');
+    const name = colon > 0 ? line.slice(0, colon).trimEnd() : '';
+    if (!name || !FIELD_NAME.test(name)) {
+      if (!(lineNo === 1 && line.startsWith('From '))) junkLines++; // mbox separator line is tolerated
+      continue;
+    }
+    current = { name, parts: [line.slice(colon + 1)] };
+  }
+  flush();
+  if (fields.length === 0 && junkLines > 0) {
+    throw new MessageParseError('MALFORMED_HEADERS', 'no header field could be parsed');
+  }
+  return new HeaderSet(fields, Buffer.from(raw));
+}
+
+class HeaderSet implements ParsedHeaders {
+  readonly raw: Buffer;
+  readonly subject: string;
+  readonly from: Address[];
+  readonly to: Address[];
+  readonly cc: Address[];
+  readonly replyTo: Address[];
+  readonly sender: Address[];
+  readonly messageId?: string;
+  readonly date?: Date;
+  readonly dateRaw?: string;
+  private readonly byKey = new Map<string, Field[]>();
+  private readonly order: string[] = [];
+  private readonly decoded = new Map<string, string[]>();
+
+  constructor(fields: Field[], raw: Buffer) {
+    this.raw = raw;
+    for (const f of fields) {
+      let list = this.byKey.get(f.key);
+      if (!list) {
+        list = [];
+        this.byKey.set(f.key, list);
+        this.order.push(f.name);
+      }
+      list.push(f);
+    }
+    this.subject = this.first('subject') ?? '';
+    this.from = this.addresses('from');
+    this.to = this.addresses('to');
+    this.cc = this.addresses('cc');
+    this.replyTo = this.addresses('reply-to');
+    this.sender = this.addresses('sender');
+    const mid = this.getRaw('message-id')[0];
+    if (mid !== undefined) this.messageId = mid.trim();
+    const d = this.getRaw('date')[0];
+    if (d !== undefined) {
+      this.dateRaw = d;
+      this.date = parseMailDate(d);
+    }
+  }
+
+  get(name: string): string[] {
+    const key = name.toLowerCase();
+    let v = this.decoded.get(key);
+    if (!v) {
+      v = this.getRaw(key).map(decodeWords);
+      this.decoded.set(key, v);
+    }
+    return v;
+  }
+  getRaw(name: string): string[] {
+    return (this.byKey.get(name.toLowerCase()) ?? []).map((f) => f.raw);
+  }
+  first(name: string): string | undefined {
+    return this.get(name)[0];
+  }
+  has(name: string): boolean {
+    return this.byKey.has(name.toLowerCase());
+  }
+  names(): string[] {
+    return [...this.order];
+  }
+  private addresses(key: string): Address[] {
+    return this.getRaw(key).flatMap(parseAddressList);
+  }
+}
+
+/** Remove RFC 5322 comments (nested parentheses), respecting quoted strings; returns the text and the comments. */
+export function stripComments(s: string): { text: string; comments: string[] } {
+  let text = '';
+  const comments: string[] = [];
+  let depth = 0;
+  let cur = '';
+  let inQuote = false;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i]!;
+    if (depth === 0) {
+      if (inQuote) {
+        text += ch;
+        if (ch === '\\' && i + 1 < s.length) text += s[++i];
+        else if (ch === '"') inQuote = false;
+      } else if (ch === '"') {
+        inQuote = true;
+        text += ch;
+      } else if (ch === '(') {
+        depth = 1;
+        cur = '';
+      } else {
+        text += ch;
+      }
+    } else if (ch === '\\' && i + 1 < s.length) {
+      cur += s[++i];
+    } else if (ch === '(') {
+      depth++;
+      cur += ch;
+    } else if (ch === ')') {
+      depth--;
+      if (depth === 0) {
+        comments.push(cur);
+        text += ' ';
+      } else cur += ch;
+    } else {
+      cur += ch;
+    }
+  }
+  if (depth > 0) comments.push(cur);
+  return { text, comments };
+}
+
+function unquote(s: string): string {
+  let out = '';
+  let inQuote = false;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i]!;
+    if (inQuote && ch === '\\' && i + 1 < s.length) out += s[++i];
+    else if (ch === '"') inQuote = !inQuote;
+    else out += ch;
+  }
+  return out;
+}
+
+function makeAddress(name: string, address: string): Address {
+  const at = address.lastIndexOf('@');
+  return {
+    name,
+    address,
+    localpart: at >= 0 ? address.slice(0, at) : address,
+    domain: at >= 0 ? address.slice(at + 1).toLowerCase().replace(/\.$/, '') : '',
+  };
+}
+
+/**
+ * Parse an address-list header value (raw, not RFC 2047-decoded, so encoded words cannot inject "<", "," or "@").
+ * Tolerant: groups ("team: a@x, b@y;") are flattened, comments dropped (or used as the name in "a@x (Name)").
+ */
+export function parseAddressList(value: string): Address[] {
+  const out: Address[] = [];
+  const { text } = stripComments(value);
+  // split into mailbox chunks at top-level , ; and group-opening :
+  const chunks: string[] = [];
+  let cur = '';
+  let inQuote = false;
+  let inAngle = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (inQuote) {
+      cur += ch;
+      if (ch === '\\' && i + 1 < text.length) cur += text[++i];
+      else if (ch === '"') inQuote = false;
+      continue;
+    }
+    if (ch === '"') inQuote = true;
+    else if (ch === '<') inAngle = true;
+    else if (ch === '>') inAngle = false;
+    else if (!inAngle && (ch === ',' || ch === ';')) {
+      chunks.push(cur);
+      cur = '';
+      continue;
+    } else if (!inAngle && ch === ':' && !cur.includes('@')) {
+      cur = ''; // group name: drop it
+      continue;
+    }
+    cur += ch;
+  }
+  chunks.push(cur);
+  for (const chunkRaw of chunks) {
+    const chunk = chunkRaw.trim();
+    if (!chunk) continue;
+    const lt = chunk.lastIndexOf('<');
+    if (lt >= 0) {
+      const gt = chunk.indexOf('>', lt);
+      const address = chunk.slice(lt + 1, gt >= 0 ? gt : undefined).trim().replace(/^@[^:]*:/, ''); // drop obsolete route
+      const name = decodeWords(unquote(chunk.slice(0, lt)).replace(/\s+/g, ' ').trim());
+      out.push(makeAddress(name, address));
+    } else {
+      // bare address, maybe with a comment as the name (comments were removed from `text`: recover them per chunk)
+      const bare = unquote(chunk).trim();
+      if (bare.includes('@') && !/\s/.test(bare)) {
+        const commentName = stripComments(valueChunkWithComments(value, bare)).comments.join(' ').trim();
+        out.push(makeAddress(decodeWords(commentName), bare));
+      } else {
+        out.push(makeAddress(decodeWords(bare.replace(/\s+/g, ' ')), ''));
+      }
+    }
+  }
+  return out;
+}
+
+/** Find the original text around a bare address so its trailing "(Name)" comment can be used as display name. */
+function valueChunkWithComments(value: string, bare: string): string {
+  const i = value.indexOf(bare);
+  if (i < 0) return '';
+  const rest = value.slice(i + bare.length);
+  const m = /^\s*\((?:[^()\\]|\\.)*\)/.exec(rest);
+  return m ? m[0] : '';
+}
+
+/** Format an address as "Name <addr>" (or just the address) for full-form matching and alerts. */
+export function formatAddress(a: Address): string {
+  if (!a.address) return a.name;
+  return a.name ? `${a.name} <${a.address}>` : a.address;
+}
+
+const MONTHS: Record<string, number> = { jan: 0, feb: 1, mar: 2, apr: 3, may: 4, jun: 5, jul: 6, aug: 7, sep: 8, oct: 9, nov: 10, dec: 11 };
+const ZONES: Record<string, number> = { ut: 0, utc: 0, gmt: 0, z: 0, est: -300, edt: -240, cst: -360, cdt: -300, mst: -420, mdt: -360, pst: -480, pdt: -420 };
+
+/**
+ * Parse an RFC 5322 date (with obsolete forms: 2-digit years, named zones, comments) or an ISO 8601 timestamp.
+ * Returns undefined for anything else or for out-of-range fields: an unknown date is never replaced by "now".
+ */
+export function parseMailDate(value: string): Date | undefined {
+  const s = stripComments(value).text.replace(/\s+/g, ' ').trim();
+  const m = /^(?:[A-Za-z]{2,9},? ?)?(\d{1,2}) ?-?([A-Za-z]{3})[A-Za-z]*\.? ?-?(\d{2,4}),? (\d{1,2}):(\d{2})(?::(\d{2}))?(?:\.\d+)? ?([+-]\d{4}|[+-]\d{2}:\d{2}|[A-Za-z]{1,5})?$/.exec(s);
+  if (m) {
+    const day = Number(m[1]);
+    const month = MONTHS[m[2]!.toLowerCase()];
+    let year = Number(m[3]);
+    if (m[3]!.length === 2) year += year < 50 ? 2000 : 1900;
+    else if (m[3]!.length === 3) year += 1900;
+    const hour = Number(m[4]);
+    const minute = Number(m[5]);
+    const second = m[6] ? Number(m[6]) : 0;
+    if (month === undefined || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return undefined;
+    let offset = 0;
+    const z = m[7];
+    if (z && /^[+-]/.test(z)) {
+      const digits = z.replace(':', '');
+      const hh = Number(digits.slice(1, 3));
+      const mm = Number(digits.slice(3, 5));
+      if (hh > 23 || mm > 59) return undefined;
+      offset = (z[0] === '-' ? -1 : 1) * (hh * 60 + mm);
+    } else if (z) {
+      offset = ZONES[z.toLowerCase()] ?? 0; // unknown and military zones mean -0000 (RFC 5322 4.3)
+    }
+    const t = Date.UTC(year, month, day, hour, minute, Math.min(second, 59));
+    const check = new Date(t);
+    if (check.getUTCDate() !== day || check.getUTCMonth() !== month) return undefined; // e.g. 31 Feb
+    return new Date(t - offset * 60_000);
+  }
+  if (/^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/i.test(s)) {
+    const t = Date.parse(s.replace(' ', 'T'));
+    return Number.isNaN(t) ? undefined : new Date(t);
+  }
+  return undefined;
+}

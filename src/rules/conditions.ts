@@ -1,0 +1,282 @@
+// Compiles a rule's `when:` tree into condition nodes, each leaf tagged with the fetch stage its data comes from.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Address } from '../message/headers.js';
+import { formatAddress } from '../message/headers.js';
+import { decideAuthenticated } from '../message/auth-results.js';
+import { decodePreview, firstLines } from '../message/preview.js';
+import { parseDuration, parseSize } from '../units.js';
+import { compileGlob } from './glob.js';
+import { compileMatch, describeMatch, hasMatchKeys, type MatchSpec, type Matcher } from './match.js';
+import type { ConditionConfig, AddressConditionConfig, HeaderConditionConfig } from './schema.js';
+import type { CondNode, EvalContext, LeafResult, Stage } from './types.js';
+
+/** Longest value shown in a trace. */
+const SEEN_LIMIT = 200;
+
+export function short(s: string): string {
+  const flat = s.replace(/[\r\n\t]+/g, ' ');
+  return flat.length > SEEN_LIMIT ? flat.slice(0, SEEN_LIMIT) + '…' : flat;
+}
+
+const UNKNOWN: LeafResult = { result: 'unknown' };
+
+function tri(ok: boolean): 'true' | 'false' {
+  return ok ? 'true' : 'false';
+}
+
+type AddressField = 'from' | 'to' | 'cc' | 'reply_to' | 'sender';
+const ADDRESS_PROP: Record<AddressField, 'from' | 'to' | 'cc' | 'replyTo' | 'sender'> = {
+  from: 'from', to: 'to', cc: 'cc', reply_to: 'replyTo', sender: 'sender',
+};
+
+function leaf(path: string, stage: Stage, describe: string, test: (ctx: EvalContext) => LeafResult, previewLines?: number): CondNode {
+  return previewLines === undefined ? { kind: 'leaf', path, stage, describe, test } : { kind: 'leaf', path, stage, describe, test, previewLines };
+}
+
+/** Evaluate a header-stage leaf only when headers are there. */
+function needHeaders(fn: (ctx: EvalContext, h: NonNullable<EvalContext['headers']>) => LeafResult) {
+  return (ctx: EvalContext): LeafResult => (ctx.headers ? fn(ctx, ctx.headers) : { result: 'unknown', seen: 'headers not fetched yet' });
+}
+
+/** Evaluate a full-stage leaf: unknown before RETR, false when RETR was refused (oversize). */
+function needFull(fn: (ctx: EvalContext, full: NonNullable<EvalContext['msg']['full']>) => LeafResult) {
+  return (ctx: EvalContext): LeafResult => {
+    if (ctx.msg.full) return fn(ctx, ctx.msg.full);
+    if (ctx.msg.oversize) return { result: 'false', seen: 'oversize: message not retrieved' };
+    return { result: 'unknown', seen: 'body not fetched yet' };
+  };
+}
+
+/** Match one string list: true when some value matches (Sieve semantics); the first matching value's captures. */
+function matchAny(values: string[], m: Matcher): LeafResult {
+  for (const v of values) {
+    const r = m(v);
+    if (r.ok) return { result: 'true', seen: short(v), ...(r.captures ? { captures: r.captures } : {}) };
+  }
+  return { result: 'false', seen: values.length ? short(values.join(' | ')) : '(absent)' };
+}
+
+function addressLeaf(field: AddressField, cfg: AddressConditionConfig, path: string): CondNode {
+  const full = hasMatchKeys(cfg) ? compileMatch(cfg) : undefined;
+  const parts: [keyof Address, Matcher][] = [];
+  for (const k of ['address', 'localpart', 'domain', 'name'] as const) {
+    const sub = cfg[k];
+    if (sub) parts.push([k, compileMatch(sub)]);
+  }
+  const desc = [full ? describeMatch(cfg) : '', ...(['address', 'localpart', 'domain', 'name'] as const).filter((k) => cfg[k]).map((k) => `${k} ${describeMatch(cfg[k]!)}`)]
+    .filter(Boolean)
+    .join('; ');
+  return leaf(path, 'headers', desc, needHeaders((_ctx, h) => {
+    const list = h[ADDRESS_PROP[field]];
+    for (const a of list) {
+      let captures: Record<string, string> | undefined;
+      let ok = true;
+      if (full) {
+        const r = full(formatAddress(a));
+        ok = r.ok;
+        if (r.captures) captures = { ...r.captures };
+      }
+      for (const [k, m] of parts) {
+        if (!ok) break;
+        const r = m(a[k]);
+        ok = r.ok;
+        if (r.captures) captures = { ...(captures ?? {}), ...r.captures };
+      }
+      if (ok) return { result: 'true', seen: short(formatAddress(a)), ...(captures ? { captures } : {}) };
+    }
+    return { result: 'false', seen: list.length ? short(list.map(formatAddress).join(', ')) : '(no address)' };
+  }));
+}
+
+function headerLeaf(cfg: HeaderConditionConfig, path: string): CondNode {
+  const m = compileMatch(cfg);
+  return leaf(path, 'headers', `${cfg.name}: ${describeMatch(cfg)}`, needHeaders((_ctx, h) => matchAny(h.get(cfg.name), m)));
+}
+
+function sizeRange(over: string | number | undefined, under: string | number | undefined) {
+  const o = over === undefined ? undefined : parseSize(over);
+  const u = under === undefined ? undefined : parseSize(under);
+  const describe = [o !== undefined ? `over ${o}` : '', u !== undefined ? `under ${u}` : ''].filter(Boolean).join(' and ');
+  return { describe, test: (n: number) => (o === undefined || n > o) && (u === undefined || n < u) };
+}
+
+/** Constant-time equality of two strings (hashing first makes the lengths equal). */
+export function constantTimeEqual(a: string, b: string): boolean {
+  const ha = createHash('sha256').update(a).digest();
+  const hb = createHash('sha256').update(b).digest();
+  return timingSafeEqual(ha, hb);
+}
+
+function asList(v: string | string[]): string[] {
+  return Array.isArray(v) ? v : [v];
+}
+
+/** Compile a condition object into an AND node of its keys (a single key becomes that node). */
+export function compileCondition(cfg: ConditionConfig, path: string): CondNode {
+  const children: CondNode[] = [];
+  for (const field of ['from', 'to', 'cc', 'reply_to', 'sender'] as const) {
+    const a = cfg[field];
+    if (a) children.push(addressLeaf(field, a, `${path}.${field}`));
+  }
+  if (cfg.subject) {
+    const m = compileMatch(cfg.subject);
+    children.push(leaf(`${path}.subject`, 'headers', describeMatch(cfg.subject), needHeaders((_c, h) =>
+      h.has('subject') ? matchAny([h.subject], m) : { result: 'false', seen: '(no Subject)' })));
+  }
+  if (cfg.header) {
+    const list = Array.isArray(cfg.header) ? cfg.header : [cfg.header];
+    list.forEach((hc, i) => children.push(headerLeaf(hc, Array.isArray(cfg.header) ? `${path}.header[${i}]` : `${path}.header`)));
+  }
+  if (cfg.message_id) {
+    const m = compileMatch(cfg.message_id);
+    children.push(leaf(`${path}.message_id`, 'headers', describeMatch(cfg.message_id), needHeaders((_c, h) =>
+      h.messageId !== undefined ? matchAny([h.messageId], m) : { result: 'false', seen: '(no Message-ID)' })));
+  }
+  if (cfg.date) {
+    const newer = cfg.date.newer_than === undefined ? undefined : parseDuration(cfg.date.newer_than);
+    const older = cfg.date.older_than === undefined ? undefined : parseDuration(cfg.date.older_than);
+    const describe = [newer !== undefined ? `newer than ${cfg.date.newer_than}` : '', older !== undefined ? `older than ${cfg.date.older_than}` : ''].filter(Boolean).join(' and ');
+    children.push(leaf(`${path}.date`, 'headers', describe, needHeaders((ctx, h) => {
+      if (!h.date) return { result: 'false', seen: h.dateRaw === undefined ? '(no Date)' : `unparseable: ${short(h.dateRaw)}` };
+      const age = ctx.now.getTime() - h.date.getTime();
+      const ok = (newer === undefined || age < newer) && (older === undefined || age > older);
+      return { result: tri(ok), seen: h.date.toISOString() };
+    })));
+  }
+  if (cfg.size) {
+    const r = sizeRange(cfg.size.over, cfg.size.under);
+    children.push(leaf(`${path}.size`, 'size', r.describe, (ctx) => ({ result: tri(r.test(ctx.msg.size)), seen: String(ctx.msg.size) })));
+  }
+  if (cfg.exists !== undefined) {
+    const names = asList(cfg.exists);
+    children.push(leaf(`${path}.exists`, 'headers', names.join(', '), needHeaders((_c, h) => {
+      const missing = names.filter((n) => !h.has(n));
+      return { result: tri(missing.length === 0), seen: missing.length ? `missing ${missing.join(', ')}` : 'all present' };
+    })));
+  }
+  if (cfg.not_exists !== undefined) {
+    const names = asList(cfg.not_exists);
+    children.push(leaf(`${path}.not_exists`, 'headers', names.join(', '), needHeaders((_c, h) => {
+      const present = names.filter((n) => h.has(n));
+      return { result: tri(present.length === 0), seen: present.length ? `present ${present.join(', ')}` : 'none present' };
+    })));
+  }
+  if (cfg.preview) {
+    const lines = cfg.preview.lines;
+    const m = compileMatch(cfg.preview);
+    children.push(leaf(`${path}.preview`, 'preview', `first ${lines} lines: ${describeMatch(cfg.preview)}`, (ctx) => {
+      const text = previewText(ctx, lines);
+      return text === undefined ? { result: 'unknown', seen: 'preview not fetched yet' } : matchAny([text], m);
+    }, lines));
+  }
+  if (cfg.body) {
+    const m = compileMatch(cfg.body);
+    children.push(leaf(`${path}.body`, 'full', describeMatch(cfg.body), needFull((_c, full) => matchAny([full.text], m))));
+  }
+  if (cfg.attachment) {
+    const a = cfg.attachment;
+    const typeM = a.type === undefined ? undefined : typeof a.type === 'string' ? globMatcher(a.type) : compileMatch(a.type);
+    const nameM = a.filename === undefined ? undefined : typeof a.filename === 'string' ? globMatcher(a.filename) : compileMatch(a.filename);
+    const sizeR = a.size ? sizeRange(a.size.over, a.size.under) : undefined;
+    const describe = [a.type !== undefined ? `type ${JSON.stringify(a.type)}` : '', a.filename !== undefined ? `filename ${JSON.stringify(a.filename)}` : '', sizeR ? `size ${sizeR.describe}` : '']
+      .filter(Boolean).join(', ') || 'any attachment';
+    children.push(leaf(`${path}.attachment`, 'full', describe, needFull((_c, full) => {
+      for (const att of full.attachments) {
+        if (typeM && !typeM(att.contentType).ok) continue;
+        if (nameM && !nameM(att.filename ?? '').ok) continue;
+        if (sizeR && !sizeR.test(att.size)) continue;
+        return { result: 'true', seen: short(`${att.filename ?? '(unnamed)'} ${att.contentType} ${att.size} bytes`) };
+      }
+      return { result: 'false', seen: full.attachments.length ? short(full.attachments.map((x) => `${x.filename ?? '(unnamed)'} ${x.contentType} ${x.size}`).join(', ')) : '(no attachments)' };
+    })));
+  }
+  if (cfg.authenticated !== undefined) {
+    const want = cfg.authenticated;
+    children.push(leaf(`${path}.authenticated`, 'headers', String(want), needHeaders((ctx, h) => {
+      let d = ctx.memo.get('auth') as ReturnType<typeof decideAuthenticated> | undefined;
+      if (!d) {
+        d = decideAuthenticated(h, ctx.trustedAuthservIds);
+        ctx.memo.set('auth', d);
+      }
+      return { result: tri(d.authenticated === want), seen: short(d.reason) };
+    })));
+  }
+  if (cfg.shared_secret) {
+    const { secret, header } = cfg.shared_secret;
+    children.push(leaf(`${path}.shared_secret`, 'headers', header ? `token in ${header}` : 'token in Subject', needHeaders((_c, h) => {
+      const candidates = header ? h.get(header).map((v) => v.trim()) : h.subject.split(/\s+/).filter(Boolean);
+      let found = false;
+      for (const c of candidates) if (constantTimeEqual(c, secret)) found = true; // no early exit: same work either way
+      return { result: tri(found), seen: found ? 'token present' : 'token absent' };
+    })));
+  }
+  (cfg.all ?? []).forEach((c, i) => children.push(compileCondition(c, `${path}.all[${i}]`)));
+  if (cfg.any) children.push({ kind: 'any', path: `${path}.any`, children: cfg.any.map((c, i) => compileCondition(c, `${path}.any[${i}]`)) });
+  if (cfg.not) children.push({ kind: 'not', path: `${path}.not`, child: compileCondition(cfg.not, `${path}.not`) });
+  if (children.length === 1) return children[0]!;
+  return { kind: 'all', path, children };
+}
+
+function globMatcher(g: string): Matcher {
+  const f = compileGlob(g, false);
+  return (v) => ({ ok: f(v) });
+}
+
+/** The preview text a preview leaf of `lines` lines can see, or undefined when not fetched (falls back to RETR text). */
+function previewText(ctx: EvalContext, lines: number): string | undefined {
+  const key = `preview:${lines}`;
+  if (ctx.memo.has(key)) return ctx.memo.get(key) as string | undefined;
+  let out: string | undefined;
+  const p = ctx.msg.preview;
+  if (p && p.lines >= lines) out = decodePreview(firstLines(p.text, lines), ctx.headers);
+  else if (ctx.msg.full) out = firstLines(ctx.msg.full.text, lines);
+  ctx.memo.set(key, out);
+  return out;
+}
+
+/** Evaluate a node with Kleene three-valued logic; every leaf is evaluated so the trace is complete. */
+export interface NodeTrace { path: string; result: 'true' | 'false' | 'unknown'; test?: string; seen?: string; stage?: Stage; previewLines?: number }
+
+export function evalNode(node: CondNode, ctx: EvalContext, trace: (t: NodeTrace) => void): { result: 'true' | 'false' | 'unknown'; captures: Record<string, string> } {
+  if (node.kind === 'leaf') {
+    const r = node.test(ctx);
+    trace({
+      path: node.path, result: r.result, test: node.describe, stage: node.stage,
+      ...(r.seen !== undefined ? { seen: r.seen } : {}),
+      ...(node.previewLines !== undefined ? { previewLines: node.previewLines } : {}),
+    });
+    return { result: r.result, captures: r.result === 'true' && r.captures ? r.captures : {} };
+  }
+  if (node.kind === 'not') {
+    const r = evalNode(node.child, ctx, trace);
+    const result = r.result === 'true' ? 'false' : r.result === 'false' ? 'true' : 'unknown';
+    trace({ path: node.path, result });
+    return { result, captures: {} };
+  }
+  const results = node.children.map((c) => evalNode(c, ctx, trace));
+  let result: 'true' | 'false' | 'unknown';
+  if (node.kind === 'all') {
+    result = results.some((r) => r.result === 'false') ? 'false' : results.every((r) => r.result === 'true') ? 'true' : 'unknown';
+  } else {
+    result = results.some((r) => r.result === 'true') ? 'true' : results.every((r) => r.result === 'false') ? 'false' : 'unknown';
+  }
+  const captures: Record<string, string> = {};
+  if (result === 'true') {
+    for (const r of results) {
+      if (r.result !== 'true') continue;
+      for (const [k, v] of Object.entries(r.captures)) if (!(k in captures)) captures[k] = v;
+    }
+  }
+  if (node.kind === 'any' || node.children.length > 1) trace({ path: node.path, result });
+  return { result, captures };
+}
+
+/** Every leaf of the tree (for computing what a rule can need). */
+export function leaves(node: CondNode | undefined): Extract<CondNode, { kind: 'leaf' }>[] {
+  if (!node) return [];
+  if (node.kind === 'leaf') return [node];
+  if (node.kind === 'not') return leaves(node.child);
+  return node.children.flatMap(leaves);
+}
+
+export type { MatchSpec };

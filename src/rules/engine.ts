@@ -1,0 +1,215 @@
+// Compiles validated rules into a RuleSet and evaluates a message in stages with Kleene logic, saying what data is still needed.
+import { registerSecret } from '../log.js';
+import { parseSize } from '../units.js';
+import { compileGlob } from './glob.js';
+import { compileCondition, evalNode, leaves, type NodeTrace } from './conditions.js';
+import { parseRateLimit } from './rate-limit.js';
+import { RulesSchema, type RuleConfig, type ConditionConfig } from './schema.js';
+import { templateVariables } from './template.js';
+import type { AttachmentInfo } from '../message/body.js';
+import type {
+  AttachmentPublishSpec, CompiledRule, ConditionTrace, EvalContext, Evaluation, MessageData, Need, PendingNeed, PublishSpec, RuleMatch, RuleTrace, Stage,
+} from './types.js';
+
+export interface CompileOptions {
+  /** authserv-ids whose Authentication-Results are trusted (config trusted_authserv_ids); empty: nobody is authenticated. */
+  trustedAuthservIds: string[];
+  /** Only these rules (by name, kept in configured order); undefined: all rules. */
+  mailboxRuleNames?: string[];
+}
+
+export interface RuleSet {
+  rules: CompiledRule[];
+  /** The most preview lines any rule asks for (what TOP n N should fetch); 0 when no rule uses a preview. */
+  maxPreviewLines: number;
+  evaluate(msg: MessageData, now?: Date): Evaluation;
+  /** Whether any rule publishes attachments of this type/name (use as parseMessage's keepAttachment). */
+  wantsAttachment(a: Pick<AttachmentInfo, 'filename' | 'contentType'>): boolean;
+}
+
+/** Default preview lines when a template uses {{preview}} but no preview condition says how many. */
+export const DEFAULT_PREVIEW_LINES = 20;
+const DEFAULT_TOPIC = 'alerts/{{rule}}';
+const DEFAULT_ATTACHMENT_MAX = 2 * 1024 * 1024;
+const DEFAULT_ATTACHMENT_COUNT = 10;
+
+const STAGE_ORDER: Record<Stage, number> = { size: 0, headers: 1, preview: 2, full: 3 };
+
+function maxNeed(a: Need, b: Need): Need {
+  const rank = (n: Need) => (typeof n === 'object' ? STAGE_ORDER.preview : STAGE_ORDER[n]);
+  if (typeof a === 'object' && typeof b === 'object') return { preview: Math.max(a.preview, b.preview) };
+  return rank(b) > rank(a) ? b : a;
+}
+
+function compileRule(cfg: RuleConfig, index: number): CompiledRule {
+  const condition = cfg.when ? compileCondition(cfg.when as ConditionConfig, 'when') : undefined;
+  const pubCfgs = cfg.publish === undefined ? [{}] : Array.isArray(cfg.publish) ? cfg.publish : [cfg.publish];
+  const publish: PublishSpec[] = pubCfgs.map((p: { topic?: string; payload?: string; qos?: 0 | 1 | 2; retain?: boolean; properties?: Record<string, string> }) => ({
+    topic: p.topic ?? DEFAULT_TOPIC,
+    payload: p.payload ?? 'default',
+    qos: p.qos ?? 1,
+    retain: p.retain ?? false,
+    properties: p.properties ?? {},
+  }));
+  let attachments: AttachmentPublishSpec | undefined;
+  if (cfg.attachments) {
+    const a = cfg.attachments;
+    attachments = {
+      topic: a.topic,
+      types: (a.types ?? ['*/*']).map((g) => compileGlob(g, false)),
+      ...(a.filename !== undefined ? { filename: compileGlob(a.filename, false) } : {}),
+      maxSize: a.max_size === undefined ? DEFAULT_ATTACHMENT_MAX : parseSize(a.max_size),
+      maxCount: a.max_count ?? DEFAULT_ATTACHMENT_COUNT,
+      qos: a.qos ?? 1,
+      retain: a.retain ?? false,
+    };
+  }
+  const templates = publish.flatMap((p) => [p.topic, p.payload === 'default' ? '' : p.payload, ...Object.values(p.properties)]);
+  if (attachments) templates.push(attachments.topic);
+  const vars = new Set(templates.flatMap((t) => templateVariables(t)));
+  const leafList = leaves(condition);
+  const conditionPreview = Math.max(0, ...leafList.map((l) => l.previewLines ?? 0));
+  const fullForPublish = cfg.body === true || attachments !== undefined || vars.has('body');
+  const previewLines = vars.has('preview') ? conditionPreview || DEFAULT_PREVIEW_LINES : 0;
+
+  let needs: Need = 'size';
+  for (const l of leafList) needs = maxNeed(needs, l.stage === 'preview' ? { preview: l.previewLines ?? 1 } : l.stage);
+  if (publish.length > 0) needs = maxNeed(needs, 'headers');
+  if (previewLines) needs = maxNeed(needs, { preview: previewLines });
+  if (fullForPublish) needs = maxNeed(needs, 'full');
+
+  const shared = collectSecrets(cfg.when as ConditionConfig | undefined);
+  for (const s of shared) registerSecret(s);
+
+  return {
+    name: cfg.name,
+    index,
+    needs,
+    publish,
+    ...(attachments ? { attachments } : {}),
+    stop: cfg.stop === true,
+    ...(cfg.then ? { then: cfg.then } : {}),
+    ...(cfg.rate_limit ? { rateLimit: parseRateLimit(cfg.rate_limit) } : {}),
+    action: cfg.action === true,
+    fullForPublish,
+    publishUsesPreview: previewLines > 0,
+    previewLines: Math.max(previewLines, conditionPreview),
+    ...(condition ? { condition } : {}),
+    config: cfg,
+  };
+}
+
+function collectSecrets(c: ConditionConfig | undefined): string[] {
+  if (!c) return [];
+  return [
+    ...(c.shared_secret ? [c.shared_secret.secret] : []),
+    ...(c.all ?? []).flatMap(collectSecrets),
+    ...(c.any ?? []).flatMap(collectSecrets),
+    ...collectSecrets(c.not),
+  ];
+}
+
+/**
+ * Validate (again: cheap, and callers may pass plain objects) and compile the rules. Throws a ZodError for invalid
+ * rules and an Error for a mailbox rule name that does not exist. Shared secrets are registered for masking.
+ */
+export function compileRules(rules: RuleConfig[], opts: CompileOptions): RuleSet {
+  const valid = RulesSchema.parse(rules);
+  let selected = valid.map((r, i) => ({ r, i }));
+  if (opts.mailboxRuleNames) {
+    const names = new Set(opts.mailboxRuleNames);
+    for (const n of names) if (!valid.some((r) => r.name === n)) throw new Error(`mailbox refers to unknown rule "${n}"`);
+    selected = selected.filter(({ r }) => names.has(r.name));
+  }
+  const compiled = selected.map(({ r, i }) => compileRule(r, i));
+  const trusted = [...opts.trustedAuthservIds];
+  const maxPreviewLines = Math.max(0, ...compiled.map((r) => r.previewLines));
+  const cache = new WeakMap<MessageData, { refs: unknown[]; at: number; ev: Evaluation }>();
+
+  const evaluateNow = (msg: MessageData, now: Date): Evaluation => {
+    const headers = msg.headers ?? msg.full?.headers;
+    const ctx: EvalContext = { msg, now, trustedAuthservIds: trusted, memo: new Map(), ...(headers ? { headers } : {}) };
+    const matched: RuleMatch[] = [];
+    const pending: Evaluation['pending'] = [];
+    const trace: RuleTrace[] = [];
+    let stoppedBy: string | undefined;
+    for (const rule of compiled) {
+      if (stoppedBy) {
+        trace.push({ rule: rule.name, result: 'skipped', note: `rule "${stoppedBy}" matched with stop: true`, conditions: [] });
+        continue;
+      }
+      const conditions: ConditionTrace[] = [];
+      const unknownStages: NodeTrace[] = [];
+      const r = rule.condition
+        ? evalNode(rule.condition, ctx, (t) => {
+            conditions.push({ path: t.path, result: t.result === 'true' ? 'matched' : t.result === 'false' ? 'failed' : 'unknown', ...(t.test !== undefined ? { test: t.test } : {}), ...(t.seen !== undefined ? { seen: t.seen } : {}) });
+            if (t.result === 'unknown' && t.stage) unknownStages.push(t);
+          })
+        : { result: 'true' as const, captures: {} };
+      if (r.result === 'false') {
+        trace.push({ rule: rule.name, result: 'failed', conditions });
+        continue;
+      }
+      if (r.result === 'unknown') {
+        const need = nextNeed(unknownStages, rule);
+        pending.push({ rule: rule.name, needs: need });
+        trace.push({ rule: rule.name, result: 'unknown', note: `needs ${describeNeed(need)}`, conditions });
+        continue;
+      }
+      const publishNeed = missingForPublish(rule, msg, headers !== undefined);
+      if (publishNeed) {
+        pending.push({ rule: rule.name, needs: publishNeed });
+        trace.push({ rule: rule.name, result: 'unknown', note: `conditions hold; publishing needs ${describeNeed(publishNeed)}`, conditions });
+        continue;
+      }
+      matched.push({ rule, captures: r.captures });
+      const oversizeNote = msg.oversize && rule.fullForPublish ? 'oversize: published without the body' : undefined;
+      trace.push({ rule: rule.name, result: 'matched', ...(oversizeNote ? { note: oversizeNote } : {}), conditions });
+      if (rule.stop) stoppedBy = rule.name;
+    }
+    return { matched, pending, decided: pending.length === 0, trace };
+  };
+
+  return {
+    rules: compiled,
+    maxPreviewLines,
+    evaluate(msg, now) {
+      if (now) return evaluateNow(msg, now);
+      // The poller asks again after each fetch stage; reuse the answer while the data is the same (and for 1 s).
+      const refs = [msg.headers, msg.preview, msg.full, msg.oversize, msg.size];
+      const t = Date.now();
+      const hit = cache.get(msg);
+      if (hit && t - hit.at < 1000 && hit.refs.every((v, i) => v === refs[i])) return hit.ev;
+      const ev = evaluateNow(msg, new Date(t));
+      cache.set(msg, { refs, at: t, ev });
+      return ev;
+    },
+    wantsAttachment(a) {
+      return compiled.some((r) => r.attachments && r.attachments.types.some((f) => f(a.contentType)) && (!r.attachments.filename || r.attachments.filename(a.filename ?? '')));
+    },
+  };
+}
+
+/** The cheapest stage that can settle the rule's unknown leaves. */
+function nextNeed(unknown: NodeTrace[], rule: CompiledRule): PendingNeed {
+  let best: Stage = 'full';
+  for (const u of unknown) if (u.stage && STAGE_ORDER[u.stage] < STAGE_ORDER[best]) best = u.stage;
+  if (best === 'preview') return { preview: Math.max(1, rule.previewLines) };
+  if (best === 'size') return 'headers'; // cannot happen: the size is always known
+  return best;
+}
+
+/** What a rule whose conditions hold still needs before its publications can be built, if anything. */
+function missingForPublish(rule: CompiledRule, msg: MessageData, haveHeaders: boolean): PendingNeed | undefined {
+  if (rule.publish.length > 0 && !haveHeaders) return 'headers';
+  if (rule.publishUsesPreview && !msg.preview && !msg.full) {
+    return { preview: rule.previewLines };
+  }
+  if (rule.fullForPublish && !msg.full && !msg.oversize) return 'full';
+  return undefined;
+}
+
+export function describeNeed(n: Need): string {
+  if (typeof n === 'object') return `TOP n ${n.preview} (preview)`;
+  return n === 'size' ? 'nothing (LIST size)' : n === 'headers' ? 'TOP n 0 (headers)' : 'RETR (full message)';
+}
