@@ -22,6 +22,13 @@ await build({
   sourcemap: false,
   legalComments: 'none',
   logLevel: 'warning',
-  // Optional native add-ons of ws and debug: never needed, and absent in a single binary.
-  alias: { bufferutil: stub, 'utf-8-validate': stub, 'supports-color': stub },
+  // Prefer packages' CommonJS builds: ESM builds may use import.meta.url, which is undefined in a CJS bundle.
+  mainFields: ['main', 'module'],
+  conditions: ['require', 'node', 'default'],
+  alias: {
+    // Optional native add-ons of ws and debug: never needed, and absent in a single binary.
+    bufferutil: stub, 'utf-8-validate': stub, 'supports-color': stub,
+    // node-cron's package exports pick its ESM build (import.meta.url at load); force the CommonJS one.
+    'node-cron': path.join(root, 'node_modules', 'node-cron', 'dist', 'node-cron.cjs'),
+  },
 });
