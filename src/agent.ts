@@ -12,6 +12,9 @@ import type { PollTarget } from './mailbox/poll.js';
 import { MqttLink } from './mqtt/link.js';
 import { Bridge } from './mqtt/bridge.js';
 import type { BridgeInfo, HaModel, MailboxStatus } from './mqtt/types.js';
+import { eventPayload, eventTopic, imageTopic } from './mqtt/topics.js';
+import type { Publication } from './alerts/build.js';
+import type { MessageData, RuleMatch } from './rules/index.js';
 import { VERSION } from './version.js';
 
 export interface AgentOptions {
@@ -111,6 +114,7 @@ export class Agent {
         this.runners.set(mb.id, new MailboxRunner(settings, {
           stateDir: this.stateDir, outbox: this.outbox, baseTopic: cfg.mqtt.base_topic, rateLimiter: this.rateLimiter,
           logger: this.logger, onStatus: (id, st) => this.onStatus(id, st),
+          extraPublications: (m, data, pubs) => this.homeAssistantPublications(m, data, pubs),
         }));
       }
     }
@@ -128,6 +132,25 @@ export class Agent {
       timeouts: { connectMs: mb.timeouts.connect, greetingMs: mb.timeouts.greeting, commandMs: mb.timeouts.command, sessionMs: mb.timeouts.session },
       pipelining: mb.pipelining, fastUidl: mb.fast_uidl,
     };
+  }
+
+  /** Home Assistant entities read fixed topics: an event per alert, and the latest attachment image per rule. */
+  private homeAssistantPublications(m: RuleMatch, data: MessageData, pubs: Publication[]): Publication[] {
+    if (!this.config.homeassistant.discovery) return [];
+    const base = this.config.mqtt.base_topic;
+    const alert = pubs.find((p) => p.kind === 'alert');
+    const h = data.headers ?? data.full?.headers;
+    const out: Publication[] = [{
+      topic: eventTopic(base, m.rule.name),
+      payload: Buffer.from(eventPayload({
+        rule: m.rule.name, mailbox: data.mailbox, id: alert?.alertId, event: m.captures.event,
+        subject: h?.subject.slice(0, 255), from: h?.from[0]?.address, date: h?.date?.toISOString(),
+      })),
+      qos: 1, retain: false, kind: 'alert', alertId: alert?.alertId ?? '',
+    }];
+    const image = pubs.find((p) => p.kind === 'attachment');
+    if (image) out.push({ ...image, topic: imageTopic(base, m.rule.name), retain: true });
+    return out;
   }
 
   private onStatus(id: string, status: MailboxStatus): void {

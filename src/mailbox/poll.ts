@@ -3,7 +3,7 @@ import type { Logger } from '../log.js';
 import { Pop3Client, Pop3Error } from '../pop3/index.js';
 import type { RuleSet, MessageData, RuleMatch } from '../rules/index.js';
 import { parseHeaders } from '../message/headers.js';
-import { buildPublications } from '../alerts/build.js';
+import { buildPublications, type Publication } from '../alerts/build.js';
 import type { Outbox, OutboxItem } from '../alerts/outbox.js';
 import type { MailboxState } from '../state/mailbox-state.js';
 import { syncUids } from './uid-sync.js';
@@ -48,6 +48,8 @@ export interface PollDeps {
   ackTimeoutMs: number;
   tlsSession?: Buffer | null;
   onTlsSession?: (s: Buffer) => void;
+  /** Extra publications per match (Home Assistant event and image topics), queued with the rule's own. */
+  extraPublications?: (match: RuleMatch, data: MessageData, pubs: Publication[]) => Publication[];
   /** Messages evaluated per batch: bounds memory and lets alerts flow during a long first poll. */
   batchSize?: number;
   progressEveryMs?: number;
@@ -267,7 +269,7 @@ async function evaluateStaged(d: PollDeps, client: Pop3Client, datas: MessageDat
       continue;
     }
     try {
-      it.data.full = await fetchFull(client, it.data.msgNum, d.target.maxMessageSize);
+      it.data.full = await fetchFull(client, it.data.msgNum, d.target.maxMessageSize, ruleSet);
       it.data.headers ??= it.data.full.headers;
       result.retrFetches++;
     } catch (err) {
@@ -294,12 +296,13 @@ async function evaluateStaged(d: PollDeps, client: Pop3Client, datas: MessageDat
       const rule = m.rule;
       const then = rule.then ?? (d.target.keep ? 'keep' : 'delete');
       if (then !== 'delete') deleteAfter = false;
-      const gate = rule.rateLimit ? d.rateLimiter.take(rule.name, rule.rateLimit, now) : { allowed: true, suppressed: 0 };
+      const gate = d.rateLimiter.take(rule, now);
       if (!gate.allowed) {
         logger.info('rate limit: alert suppressed', { rule: rule.name, uid: it.data.uid });
         continue;
       }
       const pubs = buildPublications(m, it.data, { baseTopic: d.baseTopic, suppressed: gate.suppressed || undefined, now });
+      if (d.extraPublications) pubs.push(...d.extraPublications(m, it.data, pubs));
       pubs.forEach((p, idx) => {
         const key = `${p.alertId}#${idx}`;
         keys.push(key);

@@ -6,7 +6,7 @@ import type { RuleSet } from '../rules/index.js';
 import type { RateLimiter } from '../rules/rate-limit.js';
 import type { Outbox, OutboxEntry } from '../alerts/outbox.js';
 import { MailboxState } from '../state/mailbox-state.js';
-import { pollMailbox, type PollResult, type PollTarget } from './poll.js';
+import { pollMailbox, type PollDeps, type PollResult, type PollTarget } from './poll.js';
 import { PollBackoff, type BackoffPolicy } from './backoff.js';
 import type { MailboxStatus } from '../mqtt/types.js';
 
@@ -20,6 +20,7 @@ export interface RunnerDeps {
   rateLimiter: RateLimiter;
   logger: Logger;
   onStatus: (id: string, status: MailboxStatus) => void;
+  extraPublications?: PollDeps['extraPublications'];
 }
 
 export interface RunnerSettings {
@@ -127,7 +128,7 @@ export class MailboxRunner {
         target: this.settings.target, ruleSet: this.settings.ruleSet, state: this.state, firstRun: this.firstRun,
         outbox: this.deps.outbox, baseTopic: this.deps.baseTopic, rateLimiter: this.deps.rateLimiter,
         logger: this.log, signal: this.abort.signal, ackTimeoutMs: this.settings.ackTimeoutMs,
-        tlsSession: this.tlsSession, onTlsSession: (s) => (this.tlsSession = s),
+        tlsSession: this.tlsSession, onTlsSession: (s) => (this.tlsSession = s), extraPublications: this.deps.extraPublications,
       });
       this.firstRun = false;
       this.backoff.succeeded();
