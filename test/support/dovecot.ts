@@ -21,6 +21,11 @@ export interface DovecotOptions {
   extraConf?: string;
   /** Reuse TLS material (e.g. to test a specific cert); default: a fresh CA + localhost cert in dir. */
   certs?: TestCerts;
+  /**
+   * Delay before a failed login is answered (auth_failure_delay); default '0' so tests stay fast.
+   * Dovecot's own default is '2 secs'. The per-IP auth penalty of anvil is always disabled here.
+   */
+  authFailureDelay?: string;
   /** Time allowed for both ports to accept connections; default 10 s. */
   startTimeoutMs?: number;
 }
@@ -105,7 +110,7 @@ export function parseLogoutLines(text: string): LogoutStats[] {
 }
 
 function buildConf(o: {
-  dir: string; port: number; tlsPort: number; certs: TestCerts; mechs: string; uid: number; extra: string;
+  dir: string; port: number; tlsPort: number; certs: TestCerts; mechs: string; uid: number; extra: string; failDelay: string;
 }): string {
   const d = o.dir;
   return `# pop2mqtt test harness: private Dovecot instance, never the system one
@@ -130,6 +135,7 @@ disable_plaintext_auth = no
 auth_mechanisms = ${o.mechs}
 auth_verbose = yes
 auth_cache_size = 0
+auth_failure_delay = ${o.failDelay}
 passdb {
   driver = passwd-file
   args = scheme=PLAIN username_format=%u ${d}/users.passwd
@@ -150,6 +156,12 @@ service pop3-login {
     address = 127.0.0.1
     port = ${o.tlsPort}
     ssl = yes
+  }
+}
+# no growing per-IP penalty after failed logins (every test client is 127.0.0.1)
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
   }
 }
 service imap-login {
@@ -237,7 +249,7 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotSe
     [port, tlsPort] = (await freePorts(2)) as [number, number];
     await writeFile(
       confFile,
-      buildConf({ dir, port, tlsPort, certs, mechs: opts.authMechanisms ?? DEFAULT_MECHS, uid: mailUser.uid, extra: opts.extraConf ?? '' }),
+      buildConf({ dir, port, tlsPort, certs, mechs: opts.authMechanisms ?? DEFAULT_MECHS, uid: mailUser.uid, extra: opts.extraConf ?? '', failDelay: opts.authFailureDelay ?? '0' }),
     );
     try {
       await launch();
