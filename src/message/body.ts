@@ -234,7 +234,8 @@ export async function parseMessage(
       limitsExceeded.add('html');
     }
     try {
-      text = htmlToText(h, { wordwrap: false, selectors: [{ selector: 'img', format: 'skip' }, { selector: 'a', options: { ignoreHref: true } }] });
+      text = htmlToText(h, { wordwrap: false, selectors: [{ selector: 'img', format: 'skip' }, { selector: 'a', options: { ignoreHref: true } }] })
+        .replace(/\u00a0/g, ' '); // &nbsp; matches a typed space
     } catch {
       limitsExceeded.add('html');
       text = '';

@@ -6,6 +6,9 @@ import { namedGroups, validateRegex } from './regex.js';
 import { parseRateLimit } from './rate-limit.js';
 import { isKnownVariable, templateVariables, validateTopicTemplate, parseTemplate } from './template.js';
 
+/** Run an object-level check only when the object has no other issue (so an unknown key is not also "empty"). */
+const IF_CLEAN = { when: (payload: { issues: unknown[] }) => payload.issues.length === 0 };
+
 const MATCH_KEYS = ['is', 'contains', 'glob', 'regex', 'one_of'] as const;
 
 const GlobString = z.string().superRefine((s, ctx) => {
@@ -36,9 +39,7 @@ const NEEDS_MATCHER = 'needs at least one of is, contains, glob, regex, one_of';
 
 export const MatchSchema = z
   .strictObject(matchShape)
-  .superRefine((o, ctx) => {
-    if (!hasMatcher(o)) ctx.addIssue({ code: 'custom', message: NEEDS_MATCHER });
-  })
+  .refine((o) => hasMatcher(o), { message: NEEDS_MATCHER, ...IF_CLEAN })
   .describe('a string match: is, contains, glob, regex, one_of (ANDed when several), case_sensitive');
 export type MatchConfig = z.infer<typeof MatchSchema>;
 
@@ -55,19 +56,16 @@ export const AddressConditionSchema = z
     domain: MatchSchema.optional().describe('match the part after @'),
     name: MatchSchema.optional().describe('match the display name'),
   })
-  .superRefine((o, ctx) => {
-    if (!hasMatcher(o) && !o.address && !o.localpart && !o.domain && !o.name) {
-      ctx.addIssue({ code: 'custom', message: `${NEEDS_MATCHER}, address, localpart, domain, name` });
-    }
+  .refine((o) => hasMatcher(o) || !!(o.address || o.localpart || o.domain || o.name), {
+    message: `${NEEDS_MATCHER}, address, localpart, domain, name`,
+    ...IF_CLEAN,
   })
   .describe('true when some address in the field satisfies every given match; plain match keys see the full "Name <addr>"');
 export type AddressConditionConfig = z.infer<typeof AddressConditionSchema>;
 
 export const HeaderConditionSchema = z
   .strictObject({ name: HeaderName, ...matchShape })
-  .superRefine((o, ctx) => {
-    if (!hasMatcher(o)) ctx.addIssue({ code: 'custom', message: `${NEEDS_MATCHER} (use exists: to test presence)` });
-  })
+  .refine((o) => hasMatcher(o), { message: `${NEEDS_MATCHER} (use exists: to test presence)`, ...IF_CLEAN })
   .describe('true when some instance of the named header matches (decoded, unfolded)');
 export type HeaderConditionConfig = z.infer<typeof HeaderConditionSchema>;
 
@@ -90,18 +88,14 @@ export const SizeRangeSchema = z
     over: Size.optional().describe('strictly larger than'),
     under: Size.optional().describe('strictly smaller than'),
   })
-  .superRefine((o, ctx) => {
-    if (o.over === undefined && o.under === undefined) ctx.addIssue({ code: 'custom', message: 'needs over or under' });
-  });
+  .refine((o) => !(o.over === undefined && o.under === undefined), { message: 'needs over or under', ...IF_CLEAN });
 
 export const DateConditionSchema = z
   .strictObject({
     newer_than: Duration.optional().describe('the Date header is less than this long ago'),
     older_than: Duration.optional().describe('the Date header is more than this long ago'),
   })
-  .superRefine((o, ctx) => {
-    if (o.newer_than === undefined && o.older_than === undefined) ctx.addIssue({ code: 'custom', message: 'needs newer_than or older_than' });
-  })
+  .refine((o) => !(o.newer_than === undefined && o.older_than === undefined), { message: 'needs newer_than or older_than', ...IF_CLEAN })
   .describe('age of the message by its Date header; false when Date is missing or unparseable');
 
 const HeaderNames = z.union([HeaderName, z.array(HeaderName).min(1)]);
@@ -111,9 +105,7 @@ export const PreviewConditionSchema = z
     lines: z.int().min(1).max(1000).describe('how many body lines to fetch with TOP n lines'),
     ...matchShape,
   })
-  .superRefine((o, ctx) => {
-    if (!hasMatcher(o)) ctx.addIssue({ code: 'custom', message: NEEDS_MATCHER });
-  })
+  .refine((o) => hasMatcher(o), { message: NEEDS_MATCHER, ...IF_CLEAN })
   .describe('match the first N raw body lines (TOP n N), without downloading the whole message');
 
 const GlobOrMatch = z.union([GlobString, MatchSchema]);
@@ -189,8 +181,9 @@ export const ConditionSchema: z.ZodType<ConditionConfig> = z
       return ConditionSchema.optional().describe('the condition does not hold');
     },
   })
-  .superRefine((o, ctx) => {
-    if (Object.keys(o).length === 0) ctx.addIssue({ code: 'custom', message: 'empty condition (omit when: to match every message)' });
+  .refine((o) => Object.keys(o).length > 0, {
+    message: 'empty condition (omit when: to match every message)',
+    when: (payload) => payload.issues.length === 0, // an unknown key is reported as such, not as "empty"
   })
   .describe('condition: keys at one level are ANDed; nest with all/any/not');
 
