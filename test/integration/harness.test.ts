@@ -1,7 +1,7 @@
 // Proves the real-server test harness: private Dovecot, GNU Mailutils pop3d and Mosquitto start, accept logins over plain/STLS/TLS, see delivered mail, report stats; the relay counts and cuts; sample mail parses.
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -128,8 +128,9 @@ function tlsHandshake(port: number, ca: string): Promise<string> {
 }
 
 describe('certs', () => {
-  test('valid cert verifies for localhost and 127.0.0.1; expired and wrong-name certs are rejected', T, async () => {
+  test('valid cert verifies for localhost and 127.0.0.1; expired and wrong-name certs are rejected', T, async (t) => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'p2m-certs-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
     const good = await makeTestCA(dir);
     const expired = await makeExpiredCert(dir);
     const wrong = await makeWrongNameCert(dir);

@@ -64,23 +64,37 @@ let hookInstalled = false;
 function installExitHook(): void {
   if (hookInstalled) return;
   hookInstalled = true;
-  process.once('exit', () => {
-    for (const [p, o] of exitPids) {
-      try {
-        process.kill(o.group ? -p : p, o.signal);
-      } catch {
-        /* already gone */
-      }
+  process.once('exit', cleanupNow);
+  // A test process ended by a signal (runner cancelled, Ctrl-C) emits no 'exit': clean up, then let the
+  // signal do what it would have done, unless someone else handles it.
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    const onSignal = () => {
+      cleanupNow();
+      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+    };
+    process.once(sig, onSignal);
+  }
+}
+
+/** Kill every registered daemon and remove registered temp dirs, synchronously. */
+function cleanupNow(): void {
+  for (const [p, o] of exitPids) {
+    try {
+      process.kill(o.group ? -p : p, o.signal);
+    } catch {
+      /* already gone */
     }
-    if (process.env.P2M_KEEP_TEST_DIRS) return;
-    for (const d of exitDirs) {
-      try {
-        rmSync(d, { recursive: true, force: true });
-      } catch {
-        /* best effort */
-      }
+  }
+  exitPids.clear();
+  if (process.env.P2M_KEEP_TEST_DIRS) return;
+  for (const d of exitDirs) {
+    try {
+      rmSync(d, { recursive: true, force: true });
+    } catch {
+      /* best effort */
     }
-  });
+  }
+  exitDirs.clear();
 }
 
 /**
