@@ -237,12 +237,18 @@ describe('dovecot', () => {
     await b.quit();
   });
 
-  test('wrong password is refused', T, async () => {
+  test('wrong password is refused; APOP works with the {PLAIN} passdb', T, async () => {
     const p = await RawPop3.connect(dc.port);
     await p.line();
     assert.match(await p.cmd('USER alice'), /^\+OK/);
     assert.match(await p.cmd('PASS nope'), /^-ERR/);
     await p.quit();
+
+    const a = await RawPop3.connect(dc.port);
+    const stamp = /<[^>]+>/.exec(await a.line())![0];
+    const digest = crypto.createHash('md5').update(stamp + 'alice-pw').digest('hex');
+    assert.match(await a.cmd(`APOP alice ${digest}`), /^\+OK/);
+    await a.quit();
   });
 
   test('DELE + QUIT expunges the file; restart keeps ports and mail', T, async () => {

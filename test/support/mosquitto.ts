@@ -30,7 +30,7 @@ export interface MosquittoServer {
   /** mqtt://127.0.0.1:PORT */
   url: string;
   tlsPort?: number;
-  /** mqtts://localhost:TLSPORT (the cert is for localhost and 127.0.0.1) */
+  /** mqtts://127.0.0.1:TLSPORT (the cert is valid for 127.0.0.1 and localhost) */
   tlsUrl?: string;
   wsPort?: number;
   /** ws://127.0.0.1:WSPORT */
@@ -146,7 +146,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
     port,
     url: `mqtt://127.0.0.1:${port}`,
     tlsPort,
-    tlsUrl: tlsPort ? `mqtts://localhost:${tlsPort}` : undefined,
+    tlsUrl: tlsPort ? `mqtts://127.0.0.1:${tlsPort}` : undefined,
     wsPort,
     wsUrl: wsPort ? `ws://127.0.0.1:${wsPort}` : undefined,
     caFile: certs?.caFile,
