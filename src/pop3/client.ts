@@ -174,6 +174,8 @@ export class Pop3Client {
           conn.fail(err);
           throw err;
         }
+        // The reader fails the connection if anything followed "+OK" in the same read (ESTLS_INJECTION).
+        if (conn.fatalError) throw conn.fatalError;
         const plain = conn.detachForUpgrade();
         let secured: tls.TLSSocket;
         try {
@@ -231,6 +233,11 @@ export class Pop3Client {
 
   get tlsSession(): Buffer | null {
     return this.session;
+  }
+
+  /** The error that ended the session (null while open or after a clean QUIT). */
+  get fatalError(): Pop3Error | null {
+    return this.conn.fatalError;
   }
 
   get state(): SessionState {

@@ -229,6 +229,14 @@ export function retrStream(ctx: SessionContext, msg: number, o: { maxBytes?: num
   const max = o.maxBytes ?? Infinity;
   let bytes = 0;
   let discarding = false;
+  // The stream is handed out when "+OK" arrives, but data (and a failure) may follow in the same read,
+  // before the caller could attach an 'error' listener: errors are raised one macrotask later.
+  const failLater = (err: Pop3Error) => {
+    discarding = true;
+    setImmediate(() => {
+      if (!stream.destroyed) stream.destroy(err);
+    });
+  };
   const stream = new Readable({
     read() {
       conn.resumeInput();
@@ -251,15 +259,12 @@ export function retrStream(ctx: SessionContext, msg: number, o: { maxBytes?: num
         if (discarding) return;
         bytes += chunk.length;
         if (bytes > max) {
-          discarding = true;
-          stream.destroy(new Pop3Error('ELIMIT', `RETR ${msg}: message larger than ${max} bytes`));
+          failLater(new Pop3Error('ELIMIT', `RETR ${msg}: message larger than ${max} bytes`));
           return;
         }
         if (!stream.push(chunk)) conn.pauseInput();
       },
-      onFatal: (err) => {
-        if (!stream.destroyed) stream.destroy(err);
-      },
+      onFatal: (err) => failLater(err),
     };
     conn.send(spec).then(
       (r) => {

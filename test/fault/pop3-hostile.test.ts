@@ -1,0 +1,945 @@
+// Fault tests of the POP3 client against a scripted hostile peer: every misbehaviour ends in the right typed error, in time, without leaks.
+import { test, before, after, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { X509Certificate } from 'node:crypto';
+import { Pop3Client, Pop3Error, type Pop3Options, type Pop3ErrorCode } from '../../src/pop3/index.js';
+import { makeExpiredCert, makeTestCA, makeWrongNameCert, type TestCerts } from '../support/certs.js';
+import { freePort } from '../support/ports.js';
+import {
+  message,
+  serveMailbox,
+  sleep,
+  startHostilePop3,
+  tlsMaterial,
+  type HostileServer,
+  type PeerConn,
+  type TlsMaterial,
+} from '../support/hostile-pop3.js';
+
+const T = { timeout: 20_000 };
+
+// ---- harness: unhandled rejections and leaked handles fail the test ----
+
+const unhandled: unknown[] = [];
+const onUnhandled = (e: unknown) => unhandled.push(e);
+let baseline: Map<string, number>;
+const servers: HostileServer[] = [];
+
+function resources(): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const r of process.getActiveResourcesInfo()) m.set(r, (m.get(r) ?? 0) + 1);
+  return m;
+}
+
+async function assertNoLeaks(): Promise<void> {
+  const deadline = Date.now() + 3000;
+  let now = resources();
+  const leaked = () =>
+    ['TCPSocketWrap', 'TCPServerWrap', 'Timeout'].filter((k) => (now.get(k) ?? 0) > (baseline.get(k) ?? 0));
+  while (leaked().length > 0 && Date.now() < deadline) {
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setTimeout(r, 20).unref());
+    now = resources();
+  }
+  assert.deepEqual(leaked(), [], `leaked handles: ${JSON.stringify([...now])} vs baseline ${JSON.stringify([...baseline])}`);
+}
+
+before(() => {
+  process.on('unhandledRejection', onUnhandled);
+});
+after(() => {
+  process.removeListener('unhandledRejection', onUnhandled);
+});
+beforeEach(() => {
+  unhandled.length = 0;
+  baseline = resources();
+});
+afterEach(async () => {
+  for (const s of servers.splice(0)) await s.close();
+  await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(unhandled, [], 'unhandled rejections');
+  await assertNoLeaks();
+});
+
+async function peer(script: (c: PeerConn) => Promise<void>, o: { implicitTls?: TlsMaterial } = {}): Promise<HostileServer> {
+  const s = await startHostilePop3(script, o);
+  servers.push(s);
+  return s;
+}
+
+function opts(port: number, extra: Partial<Pop3Options> = {}): Pop3Options {
+  return { host: '127.0.0.1', port, tls: 'none', timeouts: { connectMs: 2000, greetingMs: 2000, commandMs: 2000, sessionMs: 10_000 }, ...extra };
+}
+
+/** Assert `p` rejects with a Pop3Error of `code` and return it with the time it took. */
+async function rejectsWith(p: Promise<unknown>, code: Pop3ErrorCode): Promise<{ err: Pop3Error; ms: number }> {
+  const t0 = Date.now();
+  try {
+    await p;
+  } catch (e) {
+    const ms = Date.now() - t0;
+    assert.ok(e instanceof Pop3Error, `expected Pop3Error, got ${String(e)}`);
+    assert.equal(e.code, code, `expected ${code}, got ${e.code}: ${e.message}`);
+    return { err: e, ms };
+  }
+  assert.fail(`expected rejection with ${code}`);
+}
+
+async function loggedIn(port: number, extra: Partial<Pop3Options> = {}): Promise<Pop3Client> {
+  const c = await Pop3Client.connect(opts(port, extra));
+  await c.login({ username: 'user', password: 'pass', allowInsecureAuth: true });
+  return c;
+}
+
+// ---- certificates ----
+
+let dir: string;
+let good: TestCerts;
+let expired: TestCerts;
+let wrongName: TestCerts;
+let untrusted: TestCerts;
+let ca: string;
+
+before(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'pop3-hostile-'));
+  good = await makeTestCA(path.join(dir, 'a'));
+  expired = await makeExpiredCert(path.join(dir, 'a'));
+  wrongName = await makeWrongNameCert(path.join(dir, 'a'));
+  untrusted = await makeTestCA(path.join(dir, 'b'));
+  ca = await readFile(good.caFile, 'utf8');
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+// ---- greeting and connect ----
+
+test('garbage greeting -> EPROTOCOL', T, async () => {
+  const s = await peer(async (c) => c.write('SSH-2.0-OpenSSH_9.2\r\n'));
+  await rejectsWith(Pop3Client.connect(opts(s.port)), 'EPROTOCOL');
+});
+
+test('-ERR greeting with response code maps to the typed error', T, async () => {
+  const s = await peer(async (c) => c.write('-ERR [SYS/TEMP] overloaded, try later\r\n'));
+  const { err } = await rejectsWith(Pop3Client.connect(opts(s.port)), 'ESYS_TEMP');
+  assert.equal(err.retry, 'later');
+  assert.equal(err.respCode, 'SYS/TEMP');
+});
+
+test('greeting never comes -> ETIMEOUT at the greeting deadline', T, async () => {
+  const s = await peer(async (c) => void (await c.waitClosed(10_000)));
+  const { ms } = await rejectsWith(Pop3Client.connect(opts(s.port, { timeouts: { greetingMs: 300 } })), 'ETIMEOUT');
+  assert.ok(ms >= 250 && ms < 2000, `took ${ms} ms`);
+});
+
+test('greeting trickled one byte at a time cannot extend the greeting deadline', T, async () => {
+  const s = await peer(async (c) => c.trickle('+OK ' + 'x'.repeat(200) + '\r\n', 1, 50));
+  const { ms } = await rejectsWith(Pop3Client.connect(opts(s.port, { timeouts: { greetingMs: 400 } })), 'ETIMEOUT');
+  assert.ok(ms >= 350 && ms < 2000, `took ${ms} ms`);
+});
+
+test('connection refused -> ECONNECT', T, async () => {
+  const port = await freePort();
+  await rejectsWith(Pop3Client.connect(opts(port)), 'ECONNECT');
+});
+
+test('implicit TLS to a peer that never handshakes -> ETIMEOUT at the connect deadline', T, async () => {
+  const s = await peer(async (c) => void (await c.waitClosed(10_000)));
+  const { ms } = await rejectsWith(Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, timeouts: { connectMs: 300 } })), 'ETIMEOUT');
+  assert.ok(ms >= 250 && ms < 2000, `took ${ms} ms`);
+});
+
+test('abort signal ends the session with EABORTED, pending commands included', T, async () => {
+  const s = await peer(async (c) => {
+    await serveMailbox(c, {
+      handle: (_c, verb) => verb === 'NOOP' || verb === 'STAT', // never answers
+    });
+  });
+  const ac = new AbortController();
+  const c = await loggedIn(s.port, { signal: ac.signal });
+  const p = c.noop();
+  const q = c.stat();
+  setTimeout(() => ac.abort(), 50);
+  await rejectsWith(p, 'EABORTED');
+  await rejectsWith(q, 'EABORTED');
+  assert.equal(c.state, 'CLOSED');
+});
+
+// ---- -ERR everywhere ----
+
+test('-ERR to everything: typed errors, the session stays usable', T, async () => {
+  const s = await peer(async (c) => {
+    c.write('+OK hi\r\n');
+    for (;;) {
+      const l = await c.readLine().catch(() => null);
+      if (l === null) return;
+      if (l === 'QUIT') return c.end('+OK\r\n');
+      if (l.startsWith('PASS')) c.write('+OK in\r\n');
+      else if (l.startsWith('USER')) c.write('+OK\r\n');
+      else c.write('-ERR no way\r\n');
+    }
+  });
+  const c = await Pop3Client.connect(opts(s.port));
+  assert.equal(c.capabilities, null, 'CAPA -ERR means an RFC 1939 server');
+  await c.login({ username: 'user', password: 'pass', allowInsecureAuth: true });
+  await rejectsWith(c.stat(), 'ERR');
+  await rejectsWith(c.list(), 'ERR');
+  assert.equal(await c.list(1), null);
+  await rejectsWith(c.uidl(), 'ERR');
+  assert.equal(await c.uidl(1), null);
+  assert.deepEqual([...(await c.uidlMany([1, 2]))], [[1, null], [2, null]]);
+  await rejectsWith(c.top(1, 0), 'ERR');
+  await rejectsWith(c.retr(1), 'ERR');
+  await rejectsWith(c.retrStream(1), 'ERR');
+  await rejectsWith(c.dele(1), 'ERR');
+  const dm = await c.deleMany([1, 2]);
+  assert.equal(dm.get(1)?.code, 'ERR');
+  await rejectsWith(c.rset(), 'ERR');
+  await rejectsWith(c.noop(), 'ERR');
+  assert.equal(c.state, 'TRANSACTION');
+  await c.quit();
+  assert.equal(c.state, 'CLOSED');
+});
+
+test('RESP-CODES and AUTH-RESP-CODE map to typed errors with retry hints', T, async () => {
+  const cases: Array<[string, Pop3ErrorCode, string]> = [
+    ['-ERR [IN-USE] maildrop locked', 'EIN_USE', 'later'],
+    ['-ERR [LOGIN-DELAY] wait 10 minutes', 'ELOGIN_DELAY', 'later'],
+    ['-ERR [SYS/TEMP] disk busy', 'ESYS_TEMP', 'later'],
+    ['-ERR [SYS/PERM] mailbox corrupt', 'ESYS_PERM', 'never'],
+    ['-ERR [AUTH] invalid credentials', 'EAUTH', 'backoff-hard'],
+    ['-ERR invalid credentials', 'EAUTH', 'backoff-hard'],
+    ['-ERR [SYS/TEMP/QUOTA] vendor extension', 'ESYS_TEMP', 'later'],
+  ];
+  for (const [reply, code, retry] of cases) {
+    const s = await peer(async (c) => {
+      await serveMailbox(c, {
+        handle: (cc, verb) => {
+          if (verb !== 'PASS') return false;
+          cc.write(reply + '\r\n');
+          return true;
+        },
+      });
+    });
+    const c = await Pop3Client.connect(opts(s.port));
+    const { err } = await rejectsWith(c.login({ username: 'user', password: 'pass', allowInsecureAuth: true }), code);
+    assert.equal(err.retry, retry, reply);
+    assert.equal(err.serverText, reply.slice(5));
+    await c.quit();
+  }
+});
+
+test('server text in errors never contains the password', T, async () => {
+  const s = await peer(async (c) => {
+    await serveMailbox(c, {
+      handle: (cc, verb, args) => {
+        if (verb !== 'PASS') return false;
+        cc.write(`-ERR [AUTH] bad password ${args[0]}\r\n`);
+        return true;
+      },
+    });
+  });
+  const c = await Pop3Client.connect(opts(s.port));
+  const { err } = await rejectsWith(c.login({ username: 'user', password: 'hunter2-secret', allowInsecureAuth: true }), 'EAUTH');
+  assert.ok(!err.message.includes('hunter2-secret'), err.message);
+  assert.ok(!err.serverText!.includes('hunter2-secret'), err.serverText);
+  c.destroy();
+});
+
+// ---- broken multi-line replies ----
+
+test('connection closed in the middle of a multi-line reply -> ECLOSED for it and everything queued', T, async () => {
+  const s = await peer(async (c) => {
+    await serveMailbox(c, {
+      messages: [message('a', 'x\r\n')],
+      handle: (cc, verb) => {
+        if (verb !== 'RETR') return false;
+        cc.write('+OK\r\nSubject: half\r\n');
+        setTimeout(() => cc.destroy(), 30);
+        return true;
+      },
+    });
+  });
+  const c = await loggedIn(s.port);
+  const p = c.retr(1);
+  const q = c.noop();
+  await rejectsWith(p, 'ECLOSED');
+  await rejectsWith(q, 'ECLOSED');
+  assert.equal(c.state, 'CLOSED');
+  await rejectsWith(c.stat(), 'ECLOSED');
+});
+
+test('missing terminator then close -> ECLOSED (not a truncated success)', T, async () => {
+  const s = await peer(async (c) => {
+    await serveMailbox(c, {
+      messages: [message('a', 'x\r\n')],
+      handle: (cc, verb) => {
+        if (verb !== 'TOP') return false;
+        cc.end('+OK\r\nSubject: a\r\n\r\n');
+        return true;
+      },
+    });
+  });
+  const c = await loggedIn(s.port);
+  await rejectsWith(c.top(1, 0), 'ECLOSED');
+});
+
+test('a 10 MB line ends the session with ELIMIT as soon as the cap is passed', T, async () => {
+  const s = await peer(async (c) => {
+    await serveMailbox(c, {
+      messages: [message('a', 'x\r\n')],
+      handle: async (cc, verb) => {
+        if (verb !== 'RETR') return false;
+        cc.write('+OK\r\n');
+        const chunk = Buffer.alloc(1024 * 1024, 0x61);
+        for (let i = 0; i < 10 && cc.isOpen; i++) {
+          cc.write(chunk);
+          await sleep(5);
+        }
+        cc.write('\r\n.\r\n');
+        return true;
+      },
+    });
+  });
+  const c = await loggedIn(s.port);
+  const { err } = await rejectsWith(c.retr(1), 'ELIMIT');
+  assert.match(err.message, /line longer than 65536/);
+  assert.ok(c.stats.bytesIn < 10 * 1024 * 1024, `read ${c.stats.bytesIn} bytes before giving up`);
+  assert.equal(c.state, 'CLOSED');
+});
+
+test('a huge status line is ELIMIT too', T, async () => {
+  const s = await peer(async (c) => {
+    c.write('+OK ' + 'g'.repeat(200_000) + '\r\n');
+    await c.waitClosed();
+  });
+  await rejectsWith(Pop3Client.connect(opts(s.port)), 'ELIMIT');
+});
+
+test('multi-line reply over maxReplyBytes -> ELIMIT, session ends', T, async () => {
+  const big = Buffer.from(('y'.repeat(998) + '\r\n').repeat(2048)); // ~2 MB
+  const s = await peer(async (c) => {
+    await serveMailbox(c, { messages: [Buffer.concat([Buffer.from('Subject: big\r\n\r\n'), big])] });
+  });
+  const c = await loggedIn(s.port, { limits: { maxReplyBytes: 1024 * 1024 } });
+  const { err } = await rejectsWith(c.retr(1), 'ELIMIT');
+  assert.match(err.message, /larger than 1048576/);
+  assert.equal(c.state, 'CLOSED');
+});
+
+test('retr maxBytes: a larger message is ELIMIT but the session stays usable', T, async () => {
+  const big = Buffer.from('Subject: big\r\n\r\n' + ('z'.repeat(98) + '\r\n').repeat(100));
+  const s = await peer(async (c) => void (await serveMailbox(c, { messages: [big, message('small', 'ok\r\n')] })));
+  const c = await loggedIn(s.port);
+  await rejectsWith(c.retr(1, { maxBytes: 1000 }), 'ELIMIT');
+  assert.equal((await c.retr(2, { maxBytes: 1000 })).toString(), message('small', 'ok\r\n').toString());
+  const stream = await c.retrStream(1, { maxBytes: 1000 });
+  const streamErr = await new Promise<unknown>((resolve) => {
+    stream.on('error', resolve);
+    stream.on('end', () => resolve(null));
+    stream.resume();
+  });
+  assert.ok(streamErr instanceof Pop3Error && streamErr.code === 'ELIMIT');
+  assert.deepEqual(await c.stat(), { count: 2, size: big.length + message('small', 'ok\r\n').length });
+  await c.quit();
+});
+
+test('NUL and 8-bit bytes pass through RETR, TOP and retrStream untouched', T, async () => {
+  const raw = Buffer.concat([Buffer.from('Subject: bin\r\n\r\n'), Buffer.from([0, 1, 0xff, 0x80, 0xe9, 0x0d, 0x41]), Buffer.from('\r\n.leading dot\r\n')]);
+  const s = await peer(async (c) => void (await serveMailbox(c, { messages: [raw] })));
+  const c = await loggedIn(s.port);
+  assert.deepEqual(await c.retr(1), raw);
+  assert.deepEqual(await c.top(1, 5), raw);
+  const chunks: Buffer[] = [];
+  for await (const ch of await c.retrStream(1)) chunks.push(ch as Buffer);
+  assert.deepEqual(Buffer.concat(chunks), raw);
+  await c.quit();
+});
+
+test('a lone "." the server forgot to stuff ends the reply; what follows is EPROTOCOL', T, async () => {
+  const s = await peer(async (c) => {
+    await serveMailbox(c, {
+      messages: [message('a', 'x\r\n')],
+      handle: (cc, verb) => {
+        if (verb !== 'RETR') return false;
+        cc.write('+OK\r\nSubject: a\r\n\r\nbefore\r\n.\r\nafter the bad dot\r\n.\r\n');
+        return true;
+      },
+    });
+  });
+  const c = await loggedIn(s.port);
+  const first = await c.retr(1);
+  assert.equal(first.toString(), 'Subject: a\r\n\r\nbefore\r\n');
+  await sleep(100);
+  assert.equal(c.state, 'CLOSED');
+  assert.equal(c.fatalError?.code, 'EPROTOCOL');
+  await rejectsWith(c.noop(), 'ECLOSED');
+});
+
+test('a reply to a command never sent -> EPROTOCOL, session closed', T, async () => {
+  const s = await peer(async (c) => {
+    await serveMailbox(c, {
+      handle: (cc, verb) => {
+        if (verb !== 'NOOP') return false;
+        cc.write('+OK\r\n+OK and another one\r\n');
+        return true;
+      },
+    });
+  });
+  const c = await loggedIn(s.port);
+  await c.noop();
+  await sleep(100);
+  assert.equal(c.state, 'CLOSED');
+  assert.equal(c.fatalError?.code, 'EPROTOCOL');
+});
+
+test('unsolicited data while idle -> EPROTOCOL', T, async () => {
+  const s = await peer(async (c) => {
+    await serveMailbox(c, {
+      handle: (cc, verb) => {
+        if (verb !== 'STAT') return false;
+        cc.write('+OK 0 0\r\n');
+        setTimeout(() => cc.write('* surprise\r\n'), 50);
+        return true;
+      },
+    });
+  });
+  const c = await loggedIn(s.port);
+  await c.stat();
+  await sleep(200);
+  assert.equal(c.fatalError?.code, 'EPROTOCOL');
+});
+
+// ---- deadlines against slow and silent servers ----
+
+test('accept-and-hang after a command -> ETIMEOUT at the command deadline', T, async () => {
+  const s = await peer(async (c) => void (await serveMailbox(c, { handle: (_c, verb) => verb === 'STAT' })));
+  const c = await loggedIn(s.port, { timeouts: { commandMs: 300, sessionMs: 10_000 } });
+  const { ms } = await rejectsWith(c.stat(), 'ETIMEOUT');
+  assert.ok(ms >= 250 && ms < 2000, `took ${ms} ms`);
+  assert.equal(c.state, 'CLOSED');
+});
+
+test('slow-loris status line (one byte per 50 ms, never a line end in time) -> ETIMEOUT at the command deadline', T, async () => {
+  const s = await peer(async (c) => {
+    await serveMailbox(c, {
+      handle: async (cc, verb) => {
+        if (verb !== 'STAT') return false;
+        await cc.trickle('+OK 1 ' + '1'.repeat(100) + '\r\n', 1, 50);
+        return true;
+      },
+    });
+  });
+  const c = await loggedIn(s.port, { timeouts: { commandMs: 400, sessionMs: 10_000 } });
+  const { ms } = await rejectsWith(c.stat(), 'ETIMEOUT');
+  assert.ok(ms >= 350 && ms < 2000, `took ${ms} ms`);
+});
+
+test('slow-loris data lines (each line in time) are cut off by the session deadline', T, async () => {
+  const s = await peer(async (c) => {
+    await serveMailbox(c, {
+      handle: async (cc, verb) => {
+        if (verb !== 'RETR') return false;
+        cc.write('+OK\r\n');
+        for (let i = 0; i < 200 && cc.isOpen; i++) {
+          cc.write(`line ${i}\r\n`);
+          await sleep(50);
+        }
+        cc.write('.\r\n');
+        return true;
+      },
+    });
+  });
+  const started = Date.now();
+  const c = await loggedIn(s.port, { timeouts: { commandMs: 1000, sessionMs: 1200 } });
+  await rejectsWith(c.retr(1), 'ETIMEOUT');
+  const total = Date.now() - started;
+  assert.ok(total >= 1100 && total < 3000, `session lasted ${total} ms`);
+  assert.match(c.fatalError!.message, /session deadline/);
+});
+
+// ---- STLS ----
+
+test('starttls when STLS is not offered -> ESTLS_UNAVAILABLE, nothing sent in cleartext', T, async () => {
+  const s = await peer(async (c) => void (await serveMailbox(c, { capa: ['USER', 'TOP', 'UIDL'] })));
+  await rejectsWith(Pop3Client.connect(opts(s.port, { tls: 'starttls', ca })), 'ESTLS_UNAVAILABLE');
+  await s.settled();
+  assert.deepEqual(s.conns[0]!.received, ['CAPA']);
+});
+
+test('starttls against a server without CAPA -> ESTLS_UNAVAILABLE', T, async () => {
+  const s = await peer(async (c) => void (await serveMailbox(c, { capa: null })));
+  await rejectsWith(Pop3Client.connect(opts(s.port, { tls: 'starttls', ca })), 'ESTLS_UNAVAILABLE');
+});
+
+test('STLS offered but refused -> ESTLS_UNAVAILABLE', T, async () => {
+  const s = await peer(async (c) => void (await serveMailbox(c, { capa: ['STLS', 'USER'] })));
+  await rejectsWith(Pop3Client.connect(opts(s.port, { tls: 'starttls', ca })), 'ESTLS_UNAVAILABLE');
+});
+
+test('STLS reply followed by injected plaintext -> ESTLS_INJECTION', T, async () => {
+  const s = await peer(async (c) => {
+    await serveMailbox(c, {
+      capa: ['STLS', 'USER'],
+      handle: (cc, verb) => {
+        if (verb !== 'STLS') return false;
+        cc.write('+OK begin TLS\r\n+OK injected reply to the CAPA the client will send\r\n');
+        return true;
+      },
+    });
+  });
+  await rejectsWith(Pop3Client.connect(opts(s.port, { tls: 'starttls', ca })), 'ESTLS_INJECTION');
+});
+
+test('STLS works, and capabilities are read again after the handshake (pre-TLS ones are not trusted)', T, async () => {
+  const mat = tlsMaterial(good);
+  const s = await peer(async (c) => {
+    let upgraded = false;
+    await serveMailbox(c, {
+      messages: [message('a', 'hello\r\n')],
+      tlsForStls: mat,
+      handle: async (cc, verb) => {
+        if (verb === 'STLS') {
+          cc.write('+OK go\r\n');
+          await cc.startTls(mat);
+          upgraded = true;
+          return true;
+        }
+        if (verb !== 'CAPA') return false;
+        cc.write(upgraded ? '+OK\r\nUSER\r\nTOP\r\nUIDL\r\n.\r\n' : '+OK\r\nSTLS\r\nSASL PLAIN\r\nPIPELINING\r\n.\r\n');
+        return true;
+      },
+    });
+  });
+  const c = await Pop3Client.connect(opts(s.port, { tls: 'starttls', ca, servername: 'localhost' }));
+  assert.equal(c.secure, true);
+  assert.ok(c.tlsInfo && /^TLSv1\.[23]$/.test(c.tlsInfo.protocol));
+  assert.deepEqual(c.capabilities?.lines, ['USER', 'TOP', 'UIDL']);
+  assert.deepEqual(c.capabilitiesBeforeTls?.lines, ['STLS', 'SASL PLAIN', 'PIPELINING']);
+  const r = await c.login({ username: 'user', password: 'pass' });
+  assert.equal(r.mechanism, 'user', 'TLS allows USER without opt-in; spoofed pre-TLS SASL PLAIN is ignored');
+  assert.equal((await c.top(1, 0)).toString(), 'From: cam@example.com\r\nSubject: a\r\nMessage-ID: <a@x>\r\n\r\n');
+  await c.quit();
+});
+
+// ---- certificates ----
+
+async function tlsPeer(material: TlsMaterial): Promise<HostileServer> {
+  return peer(async (c) => void (await serveMailbox(c, {})), { implicitTls: material });
+}
+
+test('implicit TLS with a trusted certificate works; tlsInfo is filled', T, async () => {
+  const s = await tlsPeer(tlsMaterial(good));
+  const c = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca }));
+  assert.equal(c.tlsInfo?.authorized, true);
+  assert.match(c.tlsInfo!.peerCertificate.subject, /CN=localhost/);
+  assert.match(c.tlsInfo!.peerCertificate.fingerprint256, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+  await c.quit();
+});
+
+test('untrusted certificate (unknown CA) -> ECERT, implicit and STLS', T, async () => {
+  const s = await tlsPeer(tlsMaterial(untrusted));
+  await rejectsWith(Pop3Client.connect(opts(s.port, { tls: 'implicit', ca })), 'ECERT');
+  const mat = tlsMaterial(untrusted);
+  const s2 = await peer(async (c) => void (await serveMailbox(c, { capa: ['STLS', 'USER'], tlsForStls: mat })));
+  await rejectsWith(Pop3Client.connect(opts(s2.port, { tls: 'starttls', ca })), 'ECERT');
+});
+
+test('expired certificate -> ECERT', T, async () => {
+  const s = await tlsPeer(tlsMaterial(expired));
+  const { err } = await rejectsWith(Pop3Client.connect(opts(s.port, { tls: 'implicit', ca })), 'ECERT');
+  assert.match(err.message, /expired/i);
+});
+
+test('certificate for another name -> ECERT; servername selects the name checked', T, async () => {
+  const s = await tlsPeer(tlsMaterial(wrongName));
+  await rejectsWith(Pop3Client.connect(opts(s.port, { tls: 'implicit', ca })), 'ECERT');
+  const c = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, servername: 'wrong.example.invalid' }));
+  await c.quit();
+});
+
+test('fingerprint pin: mismatch -> EFINGERPRINT; match (any case, colons optional) connects', T, async () => {
+  const s = await tlsPeer(tlsMaterial(good));
+  const fp = new X509Certificate(await readFile(good.certFile)).fingerprint256;
+  const wrong = createHash('sha256').update('other').digest('hex');
+  await rejectsWith(Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, fingerprint: wrong })), 'EFINGERPRINT');
+  const c1 = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, fingerprint: fp.toLowerCase() }));
+  await c1.quit();
+  const c2 = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, fingerprint: fp.replace(/:/g, '') }));
+  await c2.quit();
+});
+
+test('a pin does not replace chain verification: pinned but untrusted -> ECERT', T, async () => {
+  const s = await tlsPeer(tlsMaterial(untrusted));
+  const fp = new X509Certificate(await readFile(untrusted.certFile)).fingerprint256;
+  await rejectsWith(Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, fingerprint: fp })), 'ECERT');
+});
+
+test('minTlsVersion TLSv1.3 against a TLS 1.2-only server -> ETLS', T, async () => {
+  const mat = tlsMaterial(good);
+  const s = await peer(async (c) => void (await serveMailbox(c, {})), { implicitTls: { ...mat, maxVersion: 'TLSv1.2' } });
+  await rejectsWith(Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, minTlsVersion: 'TLSv1.3' })), 'ETLS');
+});
+
+// ---- authentication policy ----
+
+test('cleartext auth is refused without opt-in, before anything is sent', T, async () => {
+  const s = await peer(async (c) => void (await serveMailbox(c, { greeting: '+OK ready <123.456@host>', capa: ['USER', 'SASL PLAIN LOGIN CRAM-MD5'] })));
+  const c = await Pop3Client.connect(opts(s.port));
+  await rejectsWith(c.login({ username: 'user', password: 'pass' }), 'EINSECURE');
+  for (const m of ['user', 'plain', 'login', 'cram-md5', 'apop'] as const) {
+    await rejectsWith(c.login({ username: 'user', password: 'pass', mechanism: m }), 'EINSECURE');
+  }
+  await rejectsWith(c.login({ username: 'user', accessToken: 'tok', mechanism: 'xoauth2' }), 'ENO_MECHANISM');
+  assert.equal(c.state, 'AUTHORIZATION');
+  await c.quit();
+  await s.settled();
+  assert.deepEqual(s.conns[0]!.received, ['CAPA', 'QUIT']);
+});
+
+test('with allowInsecureAuth the strongest offered mechanism is used', T, async () => {
+  const s = await peer(async (c) => {
+    await serveMailbox(c, {
+      greeting: '+OK ready <1.2@h>',
+      capa: ['USER', 'SASL PLAIN LOGIN'],
+      handle: async (cc, verb, args, st) => {
+        if (verb !== 'AUTH') return false;
+        assert.equal(args[0], 'PLAIN');
+        assert.equal(Buffer.from(args[1]!, 'base64').toString(), '\0user\0pass');
+        st.loggedIn = true;
+        cc.write('+OK\r\n');
+        return true;
+      },
+    });
+  });
+  const c = await Pop3Client.connect(opts(s.port));
+  const r = await c.login({ username: 'user', password: 'pass', allowInsecureAuth: true });
+  assert.equal(r.mechanism, 'plain');
+  await c.quit();
+});
+
+test('no usable mechanism -> ENO_MECHANISM', T, async () => {
+  const s = await peer(async (c) => void (await serveMailbox(c, { capa: ['TOP', 'SASL GSSAPI'] })));
+  const c = await Pop3Client.connect(opts(s.port));
+  await rejectsWith(c.login({ username: 'user', password: 'pass', allowInsecureAuth: true }), 'ENO_MECHANISM');
+  await rejectsWith(c.login({ username: 'user', password: 'pass', mechanism: 'apop', allowInsecureAuth: true }), 'ENO_MECHANISM');
+  await c.quit();
+});
+
+test('commands in the wrong state -> ESTATE', T, async () => {
+  const s = await peer(async (c) => void (await serveMailbox(c, { messages: [message('a', 'b\r\n')] })));
+  const c = await Pop3Client.connect(opts(s.port));
+  await rejectsWith(c.stat(), 'ESTATE');
+  await rejectsWith(c.top(1, 0), 'ESTATE');
+  await rejectsWith(c.dele(1), 'ESTATE');
+  await c.login({ username: 'user', password: 'pass', allowInsecureAuth: true });
+  await rejectsWith(c.login({ username: 'user', password: 'pass', allowInsecureAuth: true }), 'ESTATE');
+  await rejectsWith(c.top(0, 0), 'EINVALID');
+  await rejectsWith(c.top(1.5, 0), 'EINVALID');
+  await c.quit();
+  await rejectsWith(c.stat(), 'ESTATE');
+});
+
+test('CR/LF in arguments is refused (no command injection)', T, async () => {
+  const s = await peer(async (c) => void (await serveMailbox(c, {})));
+  const c = await Pop3Client.connect(opts(s.port));
+  await rejectsWith(c.login({ username: 'user\r\nDELE 1', password: 'pass', allowInsecureAuth: true }), 'EINVALID');
+  await c.quit();
+  await s.settled();
+  assert.ok(!s.conns[0]!.received.some((l) => l.startsWith('DELE')));
+});
+
+// ---- SCRAM against a hostile server ----
+
+function scramPeer(mode: 'good' | 'bad-signature' | 'no-final', password = 'pass'): (c: PeerConn) => Promise<void> {
+  return async (c) => {
+    await serveMailbox(c, {
+      capa: ['SASL SCRAM-SHA-256', 'TOP', 'UIDL'],
+      handle: async (cc, verb, args, st) => {
+        if (verb !== 'AUTH') return false;
+        assert.equal(args[0], 'SCRAM-SHA-256');
+        const clientFirst = Buffer.from(args[1]!, 'base64').toString();
+        assert.ok(clientFirst.startsWith('n,,'));
+        const bare = clientFirst.slice(3);
+        const cnonce = /r=([^,]+)/.exec(bare)![1]!;
+        const salt = randomBytes(16);
+        const serverFirst = `r=${cnonce}SRV${randomBytes(6).toString('hex')},s=${salt.toString('base64')},i=4096`;
+        cc.write(`+ ${Buffer.from(serverFirst).toString('base64')}\r\n`);
+        const clientFinal = Buffer.from(await cc.readLine(), 'base64').toString();
+        const without = clientFinal.slice(0, clientFinal.indexOf(',p='));
+        const proof = Buffer.from(clientFinal.slice(clientFinal.indexOf(',p=') + 3), 'base64');
+        const authMessage = `${bare},${serverFirst},${without}`;
+        const salted = pbkdf2Sync(password, salt, 4096, 32, 'sha256');
+        const clientKey = createHmac('sha256', salted).update('Client Key').digest();
+        const stored = createHash('sha256').update(clientKey).digest();
+        const sig = createHmac('sha256', stored).update(authMessage).digest();
+        const expectedProof = Buffer.from(clientKey.map((b, i) => b ^ sig[i]!));
+        if (!expectedProof.equals(proof)) {
+          cc.write('-ERR [AUTH] bad proof\r\n');
+          return true;
+        }
+        const serverSig = createHmac('sha256', createHmac('sha256', salted).update('Server Key').digest()).update(authMessage).digest();
+        if (mode === 'no-final') {
+          st.loggedIn = true;
+          cc.write('+OK trust me\r\n');
+          return true;
+        }
+        const v = mode === 'good' ? serverSig : randomBytes(32);
+        cc.write(`+ ${Buffer.from(`v=${v.toString('base64')}`).toString('base64')}\r\n`);
+        const last = await cc.readLine();
+        if (last === '*') cc.write('-ERR cancelled\r\n');
+        else {
+          assert.equal(last, '');
+          st.loggedIn = true;
+          cc.write('+OK welcome\r\n');
+        }
+        return true;
+      },
+    });
+  };
+}
+
+test('SCRAM-SHA-256 over cleartext needs no opt-in and verifies the server', T, async () => {
+  const s = await peer(scramPeer('good'));
+  const c = await Pop3Client.connect(opts(s.port));
+  const r = await c.login({ username: 'user', password: 'pass' });
+  assert.equal(r.mechanism, 'scram-sha-256');
+  await c.quit();
+});
+
+test('SCRAM with a bad server signature -> ESCRAM_SERVER_SIGNATURE (exchange cancelled)', T, async () => {
+  const s = await peer(scramPeer('bad-signature'));
+  const c = await Pop3Client.connect(opts(s.port));
+  await rejectsWith(c.login({ username: 'user', password: 'pass' }), 'ESCRAM_SERVER_SIGNATURE');
+  c.destroy();
+  await s.settled();
+  assert.equal(s.conns[0]!.received.at(-1), '*', 'the client cancels the exchange');
+});
+
+test('SCRAM success without a server signature -> ESCRAM_SERVER_SIGNATURE and the session is dropped', T, async () => {
+  const s = await peer(scramPeer('no-final'));
+  const c = await Pop3Client.connect(opts(s.port));
+  await rejectsWith(c.login({ username: 'user', password: 'pass' }), 'ESCRAM_SERVER_SIGNATURE');
+  assert.equal(c.state, 'CLOSED');
+});
+
+test('SCRAM with a wrong password -> EAUTH', T, async () => {
+  const s = await peer(scramPeer('good', 'other'));
+  const c = await Pop3Client.connect(opts(s.port));
+  await rejectsWith(c.login({ username: 'user', password: 'pass' }), 'EAUTH');
+  await c.quit();
+});
+
+// ---- pipelining ----
+
+const mailbox = Array.from({ length: 40 }, (_, i) => message(`m${i + 1}`, `body ${i + 1}\r\n.dot line\r\n`));
+
+async function runWorkload(port: number, o: Partial<Pop3Options> = {}) {
+  const c = await loggedIn(port, o);
+  const seen: number[] = [];
+  const tops = await c.topMany(
+    mailbox.map((_, i) => i + 1).concat([99]),
+    1,
+    (m) => void seen.push(m),
+  );
+  const uids = await c.uidlMany([1, 5, 40, 41]);
+  const dels = await c.deleMany([2, 3, 77]);
+  const stat = await c.stat();
+  const stats = c.stats;
+  await c.quit();
+  return {
+    tops: [...tops].map(([k, v]) => [k, v instanceof Pop3Error ? v.code : v.toString('latin1')]),
+    seen,
+    uids: [...uids],
+    dels: [...dels].map(([k, v]) => [k, v?.code ?? null]),
+    stat,
+    stats,
+  };
+}
+
+test('pipelined and one-at-a-time paths give identical results; pipelining saves round trips', T, async () => {
+  const pipelined = await peer(async (c) => void (await serveMailbox(c, { messages: mailbox })));
+  const strict = await peer(async (c) => {
+    const st = await serveMailbox(c, { messages: mailbox, capa: ['USER', 'TOP', 'UIDL'], replyDelayMs: 2, strictNoPipelining: true });
+    assert.deepEqual(st.violations, [], 'client pipelined against a server without PIPELINING');
+  });
+  const a = await runWorkload(pipelined.port);
+  const b = await runWorkload(strict.port);
+  const off = await runWorkload(pipelined.port, { pipelining: false });
+  for (const r of [b, off]) {
+    assert.deepEqual(r.tops, a.tops);
+    assert.deepEqual(r.seen, a.seen);
+    assert.deepEqual(r.uids, a.uids);
+    assert.deepEqual(r.dels, a.dels);
+    assert.deepEqual(r.stat, a.stat);
+  }
+  assert.equal(a.seen.length, 40);
+  assert.deepEqual(a.uids, [[1, 'uid-1'], [5, 'uid-5'], [40, 'uid-40'], [41, null]]);
+  assert.deepEqual(a.dels, [[2, null], [3, null], [77, 'ERR']]);
+  assert.equal(a.tops.at(-1)![1], 'ERR');
+  assert.ok(a.stats.roundTrips < 15, `pipelined round trips: ${a.stats.roundTrips}`);
+  assert.ok(b.stats.roundTrips > 45, `sequential round trips: ${b.stats.roundTrips}`);
+  await strict.settled();
+  assert.deepEqual(strict.scriptErrors, []);
+});
+
+test('the pipeline window bounds the commands in flight', T, async () => {
+  let maxBurst = 0;
+  const s = await peer(async (c) => {
+    await serveMailbox(c, {
+      messages: mailbox,
+      handle: async (_cc, verb) => {
+        if (verb === 'TOP') {
+          // Count lines already waiting (sent before we answered this one).
+          await sleep(5);
+          const waiting = (c as unknown as { buf: Buffer }).buf.toString().split('\r\n').length - 1;
+          maxBurst = Math.max(maxBurst, waiting + 1);
+        }
+        return false;
+      },
+    });
+  });
+  const c = await loggedIn(s.port, { pipelineWindow: 4 });
+  const res = await c.topMany(mailbox.map((_, i) => i + 1), 0);
+  assert.equal(res.size, 40);
+  assert.ok(maxBurst <= 4 && maxBurst >= 2, `max in flight seen by server: ${maxBurst}`);
+  await c.quit();
+});
+
+test('server claiming PIPELINING that sends extra replies -> EPROTOCOL', T, async () => {
+  const s = await peer(async (c) => {
+    await serveMailbox(c, {
+      messages: mailbox,
+      handle: (cc, verb, args) => {
+        if (verb === 'TOP' && args[0] === '3') {
+          cc.write('-ERR bogus extra reply\r\n');
+        }
+        return false;
+      },
+    });
+  });
+  const c = await loggedIn(s.port);
+  // The extra reply is taken as the reply to TOP 3; the real one then has no command -> session fails.
+  await rejectsWith(c.topMany([1, 2, 3, 4, 5, 6], 0), 'EPROTOCOL');
+  assert.equal(c.state, 'CLOSED');
+});
+
+// ---- TOP fallback ----
+
+test('no TOP in CAPA: top() emulates with RETR, identical output, counted and logged once', T, async () => {
+  const logs: string[] = [];
+  const logger = {
+    debug() {},
+    info: (m: string) => void logs.push(m),
+    warn() {},
+    error() {},
+    child() {
+      return logger;
+    },
+  };
+  const withTop = await peer(async (c) => void (await serveMailbox(c, { messages: mailbox })));
+  const noTop = await peer(async (c) => {
+    await serveMailbox(c, {
+      messages: mailbox,
+      capa: ['USER', 'UIDL'],
+      handle: (cc, verb) => {
+        if (verb !== 'TOP') return false;
+        cc.write('-ERR what is TOP\r\n');
+        return true;
+      },
+    });
+  });
+  const a = await loggedIn(withTop.port);
+  const b = await loggedIn(noTop.port, { logger });
+  assert.deepEqual(await b.top(1, 0), await a.top(1, 0));
+  assert.deepEqual(await b.top(2, 1), await a.top(2, 1));
+  const ma = await a.topMany([3, 4, 5], 0);
+  const mb = await b.topMany([3, 4, 5], 0);
+  assert.deepEqual([...mb], [...ma]);
+  assert.equal(b.stats.topFallbacks, 5);
+  assert.equal(a.stats.topFallbacks, 0);
+  assert.equal(logs.filter((l) => /no TOP/.test(l)).length, 1);
+  await a.quit();
+  await b.quit();
+});
+
+test('no CAPA at all: TOP is tried; if it fails the RETR fallback is learned', T, async () => {
+  const s = await peer(async (c) => {
+    await serveMailbox(c, {
+      messages: mailbox,
+      capa: null,
+      handle: (cc, verb) => {
+        if (verb !== 'TOP') return false;
+        cc.write('-ERR unknown command\r\n');
+        return true;
+      },
+    });
+  });
+  const c = await loggedIn(s.port);
+  assert.equal(c.capabilities, null);
+  const r = await c.topMany([1, 2, 3], 0);
+  assert.equal(r.size, 3);
+  assert.ok([...r.values()].every((v) => Buffer.isBuffer(v)));
+  await rejectsWith(c.top(99, 0), 'ERR');
+  await c.quit();
+  await s.settled();
+  const verbs = s.conns[0]!.received.map((l) => l.split(' ')[0]);
+  assert.equal(verbs.filter((v) => v === 'TOP').length, 1, 'TOP tried once, then RETR only');
+});
+
+// ---- streams ----
+
+test('retrStream applies backpressure and delivers the exact message', T, async () => {
+  const big = Buffer.from('Subject: s\r\n\r\n' + Array.from({ length: 20_000 }, (_, i) => `line ${i} ${'q'.repeat(40)}`).join('\r\n') + '\r\n');
+  const s = await peer(async (c) => void (await serveMailbox(c, { messages: [big, message('n', 'x\r\n')] })));
+  const c = await loggedIn(s.port);
+  const stream = await c.retrStream(1);
+  const chunks: Buffer[] = [];
+  for await (const ch of stream) {
+    chunks.push(ch as Buffer);
+    if (chunks.length % 500 === 0) await sleep(1);
+  }
+  assert.deepEqual(Buffer.concat(chunks), big);
+  // A destroyed stream drains the rest; the session continues.
+  const s2 = await c.retrStream(1);
+  s2.destroy();
+  assert.equal((await c.retr(2)).toString(), message('n', 'x\r\n').toString());
+  await c.quit();
+});
+
+test('retrStream errors with the connection error when the server dies mid-message', T, async () => {
+  const s = await peer(async (c) => {
+    await serveMailbox(c, {
+      handle: (cc, verb) => {
+        if (verb !== 'RETR') return false;
+        cc.write('+OK\r\nSubject: x\r\n\r\npart');
+        setTimeout(() => cc.destroy(), 30);
+        return true;
+      },
+    });
+  });
+  const c = await loggedIn(s.port);
+  const stream = await c.retrStream(1);
+  const err = await new Promise<unknown>((resolve) => {
+    stream.on('error', resolve);
+    stream.on('end', () => resolve(null));
+    stream.resume();
+  });
+  assert.ok(err instanceof Pop3Error && err.code === 'ECLOSED', String(err));
+});
+
+test('destroy() ends the session without QUIT', T, async () => {
+  const s = await peer(async (c) => void (await serveMailbox(c, { messages: mailbox })));
+  const c = await loggedIn(s.port);
+  await c.dele(1);
+  c.destroy();
+  c.destroy();
+  assert.equal(c.state, 'CLOSED');
+  await rejectsWith(c.stat(), 'ECLOSED');
+  await s.settled();
+  assert.ok(!s.conns[0]!.received.includes('QUIT'));
+});
