@@ -1,5 +1,5 @@
 // Compiles validated rules into a RuleSet and evaluates a message in stages with Kleene logic, saying what data is still needed.
-import { registerSecret } from '../log.js';
+import { redact, registerSecret } from '../log.js';
 import { parseSize } from '../units.js';
 import { compileGlob } from './glob.js';
 import { compileCondition, evalNode, leaves, type NodeTrace } from './conditions.js';
@@ -142,7 +142,12 @@ export function compileRules(rules: RuleConfig[], opts: CompileOptions): RuleSet
       const unknownStages: NodeTrace[] = [];
       const r = rule.condition
         ? evalNode(rule.condition, ctx, (t) => {
-            conditions.push({ path: t.path, result: t.result === 'true' ? 'matched' : t.result === 'false' ? 'failed' : 'unknown', ...(t.test !== undefined ? { test: t.test } : {}), ...(t.seen !== undefined ? { seen: t.seen } : {}) });
+            conditions.push({
+              path: t.path,
+              result: t.result === 'true' ? 'matched' : t.result === 'false' ? 'failed' : 'unknown',
+              ...(t.test !== undefined ? { test: redact(t.test) } : {}),
+              ...(t.seen !== undefined ? { seen: redact(t.seen) } : {}), // a shared secret may sit in the Subject
+            });
             if (t.result === 'unknown' && t.stage) unknownStages.push(t);
           })
         : { result: 'true' as const, captures: {} };
