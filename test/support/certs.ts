@@ -97,5 +97,5 @@ export async function makeExpiredCert(dir: string): Promise<TestCerts> {
 export async function makeWrongNameCert(dir: string, name = 'wrong.example.invalid'): Promise<TestCerts> {
   const ca = await ensureCa(dir);
   const now = Date.now();
-  return signLeaf(ca, 'wrongname', name, `DNS:${name}`, new Date(now - DAY), new Date(now + 3650 * DAY));
+  return signLeaf(ca, `wrongname-${name.replace(/[^\w.-]/g, '_')}`, name, `DNS:${name}`, new Date(now - DAY), new Date(now + 3650 * DAY));
 }
