@@ -36,7 +36,7 @@ export const RESERVED_ALERT_KEYS = new Set([
 
 /** Stable alert id: the same mail (mailbox + UIDL) and rule always give the same 16 hex digits. */
 export function alertId(mailbox: string, uid: string, rule: string): string {
-  return createHash('sha256').update(`${mailbox}\u0000${uid}\u0000${rule}`).digest('hex').slice(0, 16);
+  return createHash('sha256').update(JSON.stringify([mailbox, uid, rule])).digest('hex').slice(0, 16);
 }
 
 /** Every message-derived string goes through here: valid UTF-16 (so valid UTF-8 out) and registered secrets masked. */
