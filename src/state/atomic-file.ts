@@ -23,6 +23,14 @@ export async function writeFileAtomic(file: string, data: string | Buffer, mode 
   await fsyncDir(dir);
 }
 
+/** Removes temp files of writeFileAtomic(file) left by a process killed mid-write (call before the first write). */
+export async function removeStaleTemps(file: string): Promise<void> {
+  const dir = path.dirname(file);
+  const prefix = `.${path.basename(file)}.`;
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  for (const n of names) if (n.startsWith(prefix) && n.endsWith('.tmp')) await fs.unlink(path.join(dir, n)).catch(() => {});
+}
+
 export async function fsyncDir(dir: string): Promise<void> {
   let dh: fs.FileHandle | undefined;
   try {

@@ -2,7 +2,7 @@
 import { promises as fs } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { writeFileAtomic } from './atomic-file.js';
+import { removeStaleTemps, writeFileAtomic } from './atomic-file.js';
 import type { Logger } from '../log.js';
 
 const FORMAT = 'pop2mqtt-state';
@@ -58,6 +58,7 @@ export class MailboxState {
   static async load(stateDir: string, mailbox: string, logger: Logger): Promise<{ state: MailboxState; outcome: LoadOutcome }> {
     await fs.mkdir(stateDir, { recursive: true, mode: 0o700 });
     const file = MailboxState.fileFor(stateDir, mailbox);
+    await removeStaleTemps(file);
     let text: string;
     try {
       text = await fs.readFile(file, 'utf8');
