@@ -1,0 +1,84 @@
+// Mechanism choice and the no-cleartext-secret policy, as a table of transports, offers and requests.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chooseMechanism, type MechanismRequest } from '../../src/pop3/auth/policy.js';
+import { Capabilities } from '../../src/pop3/capabilities.js';
+import { Pop3Error } from '../../src/pop3/errors.js';
+
+const ALL = new Capabilities(['USER', 'SASL PLAIN LOGIN CRAM-MD5 SCRAM-SHA-1 SCRAM-SHA-256 XOAUTH2 OAUTHBEARER']);
+
+function req(p: Partial<MechanismRequest>): MechanismRequest {
+  return {
+    requested: 'auto',
+    secure: true,
+    capabilities: ALL,
+    apopTimestamp: '<1.2@h>',
+    allowInsecureAuth: false,
+    hasPassword: true,
+    hasToken: false,
+    ...p,
+  };
+}
+
+function code(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    assert.ok(e instanceof Pop3Error);
+    return e.code;
+  }
+  return 'no error';
+}
+
+test('auto order: SCRAM-SHA-256 > SCRAM-SHA-1 > CRAM-MD5 > PLAIN > LOGIN > USER > APOP', () => {
+  const offers: Array<[string[], string | null, string]> = [
+    [['SASL SCRAM-SHA-1 SCRAM-SHA-256 CRAM-MD5 PLAIN', 'USER'], '<t@h>', 'scram-sha-256'],
+    [['SASL SCRAM-SHA-1 CRAM-MD5 PLAIN', 'USER'], '<t@h>', 'scram-sha-1'],
+    [['SASL CRAM-MD5 PLAIN LOGIN', 'USER'], '<t@h>', 'cram-md5'],
+    [['SASL PLAIN LOGIN', 'USER'], '<t@h>', 'plain'],
+    [['SASL LOGIN', 'USER'], '<t@h>', 'login'],
+    [['USER'], '<t@h>', 'user'],
+    [['TOP'], '<t@h>', 'apop'],
+  ];
+  for (const [lines, ts, want] of offers) {
+    assert.equal(chooseMechanism(req({ capabilities: new Capabilities(lines), apopTimestamp: ts })), want, lines.join('|'));
+  }
+});
+
+test('cleartext transport: only SCRAM without opt-in; everything with opt-in', () => {
+  assert.equal(chooseMechanism(req({ secure: false })), 'scram-sha-256');
+  const weakOnly = new Capabilities(['USER', 'SASL PLAIN CRAM-MD5']);
+  assert.equal(code(() => chooseMechanism(req({ secure: false, capabilities: weakOnly }))), 'EINSECURE');
+  assert.equal(chooseMechanism(req({ secure: false, capabilities: weakOnly, allowInsecureAuth: true })), 'cram-md5');
+  for (const m of ['user', 'apop', 'plain', 'login', 'cram-md5'] as const) {
+    assert.equal(code(() => chooseMechanism(req({ secure: false, requested: m }))), 'EINSECURE', m);
+    assert.equal(chooseMechanism(req({ secure: false, requested: m, allowInsecureAuth: true })), m);
+    assert.equal(chooseMechanism(req({ secure: true, requested: m })), m);
+  }
+  for (const m of ['xoauth2', 'oauthbearer'] as const) {
+    assert.equal(code(() => chooseMechanism(req({ secure: false, requested: m, hasToken: true }))), 'EINSECURE', m);
+  }
+  assert.equal(chooseMechanism(req({ secure: false, requested: 'scram-sha-1' })), 'scram-sha-1');
+});
+
+test('tokens: OAUTHBEARER preferred, XOAUTH2 next; token mechanisms need a token and password ones a password', () => {
+  assert.equal(chooseMechanism(req({ hasPassword: false, hasToken: true })), 'oauthbearer');
+  assert.equal(
+    chooseMechanism(req({ hasPassword: false, hasToken: true, capabilities: new Capabilities(['SASL XOAUTH2 PLAIN']) })),
+    'xoauth2',
+  );
+  assert.equal(code(() => chooseMechanism(req({ hasPassword: false, hasToken: true, capabilities: new Capabilities(['USER']) }))), 'ENO_MECHANISM');
+  assert.equal(code(() => chooseMechanism(req({ requested: 'xoauth2' }))), 'ENO_MECHANISM');
+  assert.equal(code(() => chooseMechanism(req({ requested: 'plain', hasPassword: false, hasToken: true }))), 'ENO_MECHANISM');
+  assert.equal(code(() => chooseMechanism(req({ hasPassword: false, hasToken: false }))), 'ENO_MECHANISM');
+});
+
+test('offers: SASL mechanisms must be advertised; APOP needs a greeting timestamp; no CAPA means USER (and APOP)', () => {
+  const onlyUser = new Capabilities(['USER', 'TOP']);
+  assert.equal(code(() => chooseMechanism(req({ requested: 'scram-sha-256', capabilities: onlyUser }))), 'ENO_MECHANISM');
+  assert.equal(code(() => chooseMechanism(req({ requested: 'apop', apopTimestamp: null }))), 'ENO_MECHANISM');
+  assert.equal(chooseMechanism(req({ capabilities: null, apopTimestamp: null })), 'user');
+  assert.equal(chooseMechanism(req({ capabilities: null, requested: 'plain' })), 'plain', 'explicit SASL is tried when CAPA is unknown');
+  assert.equal(chooseMechanism(req({ capabilities: new Capabilities(['SASL GSSAPI']), apopTimestamp: '<x@y>' })), 'apop');
+  assert.equal(code(() => chooseMechanism(req({ capabilities: new Capabilities(['SASL GSSAPI']), apopTimestamp: null }))), 'ENO_MECHANISM');
+});
