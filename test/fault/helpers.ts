@@ -1,0 +1,269 @@
+// Shared tools of the fault tests: seeded PRNG, tagged alarm mail, configs with fast schedules, a persistent MQTT subscriber, a POP3 line tap, daemon waits.
+import net from 'node:net';
+import path from 'node:path';
+import { readdir } from 'node:fs/promises';
+import mqtt, { type MqttClient } from 'mqtt';
+import { makeMail } from '../support/maildir.js';
+import { USER, type Lab } from '../support/lab.js';
+
+/** mulberry32: a small seeded PRNG, so a failing random run can be replayed with the printed seed. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** An NVR alarm mail whose subject carries `tag`, so an alert can be traced back to the mail. */
+export function alarmMail(tag: string, opts: { camera?: number; body?: string; extraHeaders?: Record<string, string> } = {}): string {
+  return makeMail({
+    from: 'NVR <nvr@nvr.local>',
+    to: 'alice@home.example',
+    subject: `ALARM: Motion ${tag} Camera ${opts.camera ?? 1}`,
+    messageId: `<${tag}@nvr.local>`,
+    body: opts.body ?? 'motion\r\n',
+    headers: opts.extraHeaders,
+  });
+}
+
+/** Mail that no rule matches: must never be alerted nor deleted. */
+export function newsMail(tag: string): string {
+  return makeMail({ from: 'News <news@shop.example>', to: 'alice@home.example', subject: `Deals ${tag}`, messageId: `<${tag}@shop.example>`, body: 'x'.repeat(2000) });
+}
+
+/** The tag of an alarm subject ("ALARM: Motion <tag> Camera n"). */
+export function tagOf(subject: string): string | undefined {
+  return /^ALARM: Motion (\S+) Camera \d+$/.exec(subject)?.[1];
+}
+
+export interface FaultConfigOptions {
+  stateDir: string;
+  port?: number;
+  tls?: 'implicit' | 'none';
+  schedule?: string;
+  keep?: boolean;
+  existing?: 'skip' | 'process';
+  logLevel?: 'debug' | 'info' | 'warn' | 'error';
+  /** Mailbox-level YAML lines (indented 4 spaces), e.g. timeouts. */
+  mailboxExtra?: string;
+  /** Top-level YAML lines, e.g. an outbox section. */
+  extra?: string;
+  rules?: string;
+  backoff?: { min: string; max: string };
+  authPerHour?: number;
+  reconnect?: { min: string; max: string };
+}
+
+export const CAMERA_RULE = `  - name: camera-motion
+    when:
+      from: { contains: "@nvr.local" }
+      subject: { regex: "^ALARM: (?<event>.+?) (?<camera>Camera \\\\d+)$" }
+    publish:
+      topic: "alerts/{{camera}}"
+`;
+
+/** A config for one mailbox `home` on the lab's Dovecot (implicit TLS by default), with a fast schedule and short backoff. */
+export function faultConfig(lab: Lab, o: FaultConfigOptions): string {
+  const tls = o.tls ?? 'implicit';
+  const port = o.port ?? (tls === 'implicit' ? lab.dovecot.tlsPort : lab.dovecot.port);
+  const b = o.backoff ?? { min: '1s', max: '2s' };
+  const rc = o.reconnect ?? { min: '300ms', max: '1s' };
+  return `mqtt:
+  url: ${lab.mosquitto.url}
+  base_topic: pop2mqtt
+  reconnect: { min: ${rc.min}, max: ${rc.max} }
+state_dir: ${o.stateDir}
+log_level: ${o.logLevel ?? 'info'}
+${o.extra ?? ''}mailboxes:
+  - id: home
+    host: 127.0.0.1
+    port: ${port}
+    tls: ${tls}
+${tls === 'implicit' ? `    ca_file: ${lab.dovecot.caFile}\n` : '    allow_insecure_auth: true\n'}    username: ${USER}
+    password: \${POP3_PASSWORD}
+    schedule: "${o.schedule ?? '* * * * * *'}"
+    keep: ${o.keep ?? true}
+    existing: ${o.existing ?? 'process'}
+    backoff: { min: ${b.min}, max: ${b.max} }
+    auth_backoff: { max_attempts_per_hour: ${o.authPerHour ?? 3} }
+${o.mailboxExtra ?? ''}rules:
+${o.rules ?? CAMERA_RULE}`;
+}
+
+export interface AlertRecord {
+  topic: string;
+  id: string;
+  uid: string;
+  subject: string;
+  tag: string | undefined;
+  at: number;
+}
+
+export interface PersistentSubscriber {
+  alerts: AlertRecord[];
+  /** Raw messages on every subscribed topic. */
+  raw: Array<{ topic: string; text: string; retain: boolean }>;
+  connected(): boolean;
+  waitForAlerts(pred: (a: AlertRecord[]) => boolean, timeoutMs: number, what: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A QoS 1 subscriber with a persistent session (clean: false, fixed client id) that reconnects by itself: with the
+ * broker's persistence on, it receives every alert published while it or the broker was down, once both are back.
+ */
+export async function persistentSubscriber(url: string, topics: string[], clientId: string): Promise<PersistentSubscriber> {
+  const client: MqttClient = mqtt.connect(url, { clientId, clean: false, protocolVersion: 4, reconnectPeriod: 200, connectTimeout: 3000 });
+  const alerts: AlertRecord[] = [];
+  const raw: Array<{ topic: string; text: string; retain: boolean }> = [];
+  client.on('message', (topic, payload, packet) => {
+    const text = payload.toString('utf8');
+    raw.push({ topic, text, retain: packet.retain });
+    if (!topic.startsWith('pop2mqtt/alerts/')) return;
+    try {
+      const j = JSON.parse(text) as { id: string; uid: string; subject: string };
+      alerts.push({ topic, id: j.id, uid: j.uid, subject: j.subject, tag: tagOf(j.subject), at: Date.now() });
+    } catch {
+      alerts.push({ topic, id: '?', uid: '?', subject: text, tag: undefined, at: Date.now() });
+    }
+  });
+  client.on('error', () => {});
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('subscriber: no connection within 5 s')), 5000);
+    client.once('connect', () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+  await client.subscribeAsync(topics, { qos: 1 });
+  return {
+    alerts,
+    raw,
+    connected: () => client.connected,
+    async waitForAlerts(pred, timeoutMs, what) {
+      const deadline = Date.now() + timeoutMs;
+      while (!pred(alerts)) {
+        if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; got ${alerts.length} alerts: ${alerts.map((a) => a.tag).join(' ')}`);
+        await sleep(50);
+      }
+    },
+    async close() {
+      await Promise.race([client.endAsync(), sleep(2000)]).catch(() => {});
+      client.end(true);
+    },
+  };
+}
+
+/** Base names (before the ":2,S" flags Dovecot appends in cur/) of the messages still in the user's Maildir. */
+export async function maildirNames(lab: Lab): Promise<Set<string>> {
+  const md = lab.dovecot.maildir(USER);
+  const out = new Set<string>();
+  for (const sub of ['new', 'cur']) for (const f of await readdir(path.join(md, sub))) out.add(f.split(':')[0]!);
+  return out;
+}
+
+/** Deliver one message and return the Maildir base name it got. */
+export async function deliverTracked(lab: Lab, raw: string): Promise<string> {
+  const file = await lab.dovecot.deliver(USER, raw);
+  return path.basename(file).split(':')[0]!;
+}
+
+/** Wait (bounded) until the daemon's output matches `re` at least `count` times; returns the matches. */
+export async function waitForOutput(output: () => string, re: RegExp, timeoutMs: number, count = 1): Promise<string[]> {
+  const g = new RegExp(re.source, re.flags.includes('g') ? re.flags : re.flags + 'g');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const hits = output().match(g) ?? [];
+    if (hits.length >= count) return hits;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${count}x ${re}; output:\n${output().slice(-4000)}`);
+    await sleep(50);
+  }
+}
+
+export interface LineTap {
+  port: number;
+  /** Lines the client sent, in order. */
+  clientLines: string[];
+  /** Hold every byte in both directions from now on (the session hangs as if the network stalled). */
+  hold(): void;
+  /** When a client line matches, forward it to the server, then hold everything after it. */
+  holdAfterClientLine(re: RegExp): Promise<string>;
+  close(): Promise<void>;
+}
+
+/**
+ * A plain-TCP POP3 proxy that reads the client's command lines, so a test can freeze a session right after a given
+ * command reached the real server (e.g. after DELE, before QUIT).
+ */
+export async function startLineTap(targetPort: number): Promise<LineTap> {
+  const clientLines: string[] = [];
+  let held = false;
+  let trigger: { re: RegExp; resolve: (l: string) => void } | null = null;
+  const socks = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect({ host: '127.0.0.1', port: targetPort });
+    socks.add(client);
+    socks.add(upstream);
+    let partial = '';
+    const heldUp: Buffer[] = [];
+    upstream.on('data', (d: Buffer) => {
+      if (!held) client.write(d);
+    });
+    client.on('data', (d: Buffer) => {
+      if (held) {
+        heldUp.push(d);
+        return;
+      }
+      partial += d.toString('latin1');
+      let out = '';
+      let idx: number;
+      while ((idx = partial.indexOf('\n')) >= 0) {
+        const line = partial.slice(0, idx + 1);
+        partial = partial.slice(idx + 1);
+        out += line;
+        const text = line.replace(/\r?\n$/, '');
+        clientLines.push(text);
+        if (trigger && trigger.re.test(text)) {
+          const t = trigger;
+          trigger = null;
+          upstream.write(Buffer.from(out, 'latin1'));
+          held = true;
+          t.resolve(text);
+          if (partial) heldUp.push(Buffer.from(partial, 'latin1'));
+          return;
+        }
+      }
+      if (out) upstream.write(Buffer.from(out, 'latin1'));
+    });
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+      socks.delete(client);
+      socks.delete(upstream);
+    };
+    client.on('close', close);
+    upstream.on('close', close);
+    client.on('error', close);
+    upstream.on('error', close);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    port,
+    clientLines,
+    hold: () => void (held = true),
+    holdAfterClientLine: (re) => new Promise<string>((resolve) => (trigger = { re, resolve })),
+    async close() {
+      for (const s of socks) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
