@@ -7,8 +7,8 @@ import { compileRules, type RuleSet } from './rules/index.js';
 import { createRateLimiter } from './rules/rate-limit.js';
 import { explainMessage } from './rules/explain.js';
 import { Outbox } from './alerts/outbox.js';
-import { MailboxRunner, type PollOutcome } from './mailbox/runner.js';
-import type { PollTarget } from './mailbox/poll.js';
+import { MailboxRunner, type PollOutcome, type RunnerTarget } from './mailbox/runner.js';
+import { MailboxTokens } from './oauth/index.js';
 import { MqttLink } from './mqtt/link.js';
 import { Bridge } from './mqtt/bridge.js';
 import type { BridgeInfo, HaModel, MailboxStatus } from './mqtt/types.js';
@@ -45,6 +45,7 @@ export class Agent {
   private runners = new Map<string, MailboxRunner>();
   private ruleSets = new Map<string, RuleSet>();
   private rateLimiter = createRateLimiter();
+  private oauthTokens: MailboxTokens | undefined;
   private stopping = false;
 
   constructor(loaded: LoadedConfig, private readonly opts: AgentOptions = {}) {
@@ -121,7 +122,7 @@ export class Agent {
     for (const id of [...this.runners.keys()]) if (!keep.has(id)) this.runners.delete(id);
   }
 
-  private pollTarget(mb: MailboxConfig): PollTarget {
+  private pollTarget(mb: MailboxConfig): RunnerTarget {
     const caFile = this.resolvePath(mb.ca_file);
     return {
       id: mb.id, host: mb.host, port: mb.port, tls: mb.tls,
@@ -131,6 +132,8 @@ export class Agent {
       keep: mb.keep, existing: mb.existing, maxMessageSize: mb.max_message_size,
       timeouts: { connectMs: mb.timeouts.connect, greetingMs: mb.timeouts.greeting, commandMs: mb.timeouts.command, sessionMs: mb.timeouts.session },
       pipelining: mb.pipelining, fastUidl: mb.fast_uidl,
+      // OAuth mailboxes: accessToken() and invalidateAccessToken() from a token manager kept across reloads.
+      ...(this.oauthTokens ??= new MailboxTokens({ logger: this.logger })).hooksFor(mb, this.stateDir),
     };
   }
 

@@ -23,8 +23,14 @@ export interface RunnerDeps {
   extraPublications?: PollDeps['extraPublications'];
 }
 
+/** A poll target plus what the runner needs for OAuth mailboxes. */
+export interface RunnerTarget extends PollTarget {
+  /** Drop the cached access token after the server refused it (set for OAuth mailboxes). */
+  invalidateAccessToken?: () => void;
+}
+
 export interface RunnerSettings {
-  target: PollTarget;
+  target: RunnerTarget;
   schedule: string;
   ruleSet: RuleSet;
   backoff: BackoffPolicy;
@@ -124,12 +130,7 @@ export class MailboxRunner {
     }
     const started = new Date();
     try {
-      const result = await pollMailbox({
-        target: this.settings.target, ruleSet: this.settings.ruleSet, state: this.state, firstRun: this.firstRun,
-        outbox: this.deps.outbox, baseTopic: this.deps.baseTopic, rateLimiter: this.deps.rateLimiter,
-        logger: this.log, signal: this.abort.signal, ackTimeoutMs: this.settings.ackTimeoutMs,
-        tlsSession: this.tlsSession, onTlsSession: (s) => (this.tlsSession = s), extraPublications: this.deps.extraPublications,
-      });
+      const result = await this.pollWithTokenRetry();
       this.firstRun = false;
       this.backoff.succeeded();
       this.countAlerts(result.alerts);
@@ -144,7 +145,8 @@ export class MailboxRunner {
       return { ok: true, result };
     } catch (e) {
       const err = e instanceof Error ? e : new Error(String(e));
-      const code = err instanceof Pop3Error ? err.code : 'ERROR';
+      const otherCode = (err as Error & { code?: unknown }).code; // e.g. OAuthError's EOAUTH_*
+      const code = err instanceof Pop3Error ? err.code : typeof otherCode === 'string' ? otherCode : 'ERROR';
       const delay = this.backoff.failed(err, Date.now());
       if (err instanceof Pop3Error && (err.code === 'EAUTH' || err.retry === 'backoff-hard')) {
         this.state.data.authFailures = this.backoff.authFailures;
@@ -153,6 +155,32 @@ export class MailboxRunner {
       this.log.error('poll failed', { code, error: err.message, retry_in_s: Math.round(delay / 1000) });
       this.setStatus({ last_poll: started.toISOString(), result: code, error: err.message, new: 0, alerts: 0, bytes_last_poll: 0, connection_problem: true });
       return { ok: false, error: err };
+    }
+  }
+
+  private pollOnce(): Promise<PollResult> {
+    return pollMailbox({
+      target: this.settings.target, ruleSet: this.settings.ruleSet, state: this.state, firstRun: this.firstRun,
+      outbox: this.deps.outbox, baseTopic: this.deps.baseTopic, rateLimiter: this.deps.rateLimiter,
+      logger: this.log, signal: this.abort.signal, ackTimeoutMs: this.settings.ackTimeoutMs,
+      tlsSession: this.tlsSession, onTlsSession: (s) => (this.tlsSession = s), extraPublications: this.deps.extraPublications,
+    });
+  }
+
+  /**
+   * OAuth mailboxes: get the token before connecting (a token failure opens no POP3 session), and when the
+   * server refuses the login, drop the cached token and retry once with a fresh one before the auth backoff.
+   */
+  private async pollWithTokenRetry(): Promise<PollResult> {
+    const target = this.settings.target;
+    try {
+      if (target.accessToken) await target.accessToken();
+      return await this.pollOnce();
+    } catch (e) {
+      if (!target.invalidateAccessToken || !(e instanceof Pop3Error) || e.code !== 'EAUTH' || this.abort.signal.aborted) throw e;
+      this.log.warn('OAuth login refused: retrying once with a fresh access token', { error: e.message });
+      target.invalidateAccessToken();
+      return await this.pollOnce();
     }
   }
 
