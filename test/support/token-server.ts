@@ -210,3 +210,77 @@ export async function startTokenServer(o: TokenServerOptions = {}): Promise<Toke
   };
   return server;
 }
+
+/** One AUTH exchange seen by popBearerAuth(). */
+export interface BearerAttempt {
+  mechanism: 'XOAUTH2' | 'OAUTHBEARER';
+  /** The decoded initial response. */
+  decoded: string;
+  user?: string;
+  token?: string;
+  host?: string;
+  port?: string;
+  ok: boolean;
+  /** The client's (base64) answer to the error challenge, when the token was refused. */
+  errorAnswer?: string;
+}
+
+/** Minimal view of hostile-pop3's PeerConn / MailboxState that the AUTH handler needs. */
+interface PeerLike {
+  write(data: string): void;
+  readLine(timeoutMs?: number): Promise<string>;
+}
+
+/**
+ * The POP3 server side of XOAUTH2 and OAUTHBEARER (RFC 5034 AUTH, RFC 7628), for serveMailbox's `handle` hook:
+ * a token is accepted when this token server issued it and it was not revoked, and the user matches.
+ * A refused token gets the JSON error challenge, then "-ERR [AUTH]" after the client's answer.
+ */
+export function popBearerAuth(ts: TokenServer, o: { user: string; attempts?: BearerAttempt[] }) {
+  const attempts = o.attempts ?? [];
+  return async (c: PeerLike, verb: string, args: string[], st: { loggedIn: boolean }): Promise<boolean> => {
+    if (verb !== 'AUTH') return false;
+    const mech = (args[0] ?? '').toUpperCase();
+    if (mech !== 'XOAUTH2' && mech !== 'OAUTHBEARER') {
+      c.write('-ERR [AUTH] mechanism not supported\r\n');
+      return true;
+    }
+    let ir = args[1];
+    if (ir === undefined) {
+      c.write('+ \r\n');
+      ir = await c.readLine();
+    }
+    const decoded = ir === '=' ? '' : Buffer.from(ir, 'base64').toString('utf8');
+    const a: BearerAttempt = { mechanism: mech, decoded, ok: false };
+    if (mech === 'XOAUTH2') {
+      const m = /^user=([^\x01]*)\x01auth=Bearer ([^\x01]+)\x01\x01$/.exec(decoded);
+      if (m) [a.user, a.token] = [m[1]!, m[2]!];
+    } else {
+      const m = /^n,a=([^,]*),\x01((?:[a-z]+=[^\x01]*\x01)+)\x01$/.exec(decoded);
+      if (m) {
+        a.user = m[1]!.replace(/=2C/g, ',').replace(/=3D/g, '=');
+        for (const kv of m[2]!.split('\x01').filter(Boolean)) {
+          const i = kv.indexOf('=');
+          const [k, v] = [kv.slice(0, i), kv.slice(i + 1)];
+          if (k === 'auth' && v.startsWith('Bearer ')) a.token = v.slice(7);
+          if (k === 'host') a.host = v;
+          if (k === 'port') a.port = v;
+        }
+      }
+    }
+    a.ok = a.user === o.user && a.token !== undefined && ts.isValidAccessToken(a.token);
+    attempts.push(a);
+    if (a.ok) {
+      st.loggedIn = true;
+      c.write('+OK authenticated\r\n');
+      return true;
+    }
+    const err = mech === 'XOAUTH2'
+      ? { status: '401', schemes: 'Bearer', scope: 'https://mail.google.com/' }
+      : { status: 'invalid_token', scope: 'pop', 'openid-configuration': 'https://127.0.0.1/.well-known/openid-configuration' };
+    c.write(`+ ${Buffer.from(JSON.stringify(err)).toString('base64')}\r\n`);
+    a.errorAnswer = await c.readLine();
+    c.write('-ERR [AUTH] invalid credentials\r\n');
+    return true;
+  };
+}
