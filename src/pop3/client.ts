@@ -186,8 +186,10 @@ export class Pop3Client {
             onSession,
           });
         } catch (e) {
-          conn.fail(e as Pop3Error);
-          throw e;
+          // A session deadline or abort during the handshake destroys the socket under it: report that cause.
+          const cause = conn.fatalError ?? (e as Pop3Error);
+          conn.fail(cause);
+          throw cause;
         }
         conn.attachUpgraded(secured);
         probe.capsBeforeTls = probe.caps;
@@ -200,15 +202,17 @@ export class Pop3Client {
       logger.debug('connected', { tls: tlsInfo?.protocol ?? 'none', resumed: tlsInfo?.resumed ?? false });
       return probe;
     } catch (e) {
-      conn.destroy(e instanceof Pop3Error ? e : new Pop3Error('EPROTOCOL', String(e), { cause: e }));
-      throw e;
+      const err = conn.fatalError ?? (e instanceof Pop3Error ? e : new Pop3Error('EPROTOCOL', String(e), { cause: e }));
+      conn.destroy(err);
+      // A command rejected with ECLOSED because of an earlier fatal error: report the cause itself.
+      throw e instanceof Pop3Error && e.code === 'ECLOSED' && conn.fatalError ? conn.fatalError : e;
     }
   }
 
   private applyCapabilities(): void {
     this.conn.pipelining = this.opts.pipelining !== false && (this.caps?.has('PIPELINING') ?? false);
+    // Without CAPA, TOP support stays as learned by trying it (see commands/fetch.ts).
     if (this.caps) this.ctx.topSupport = this.caps.has('TOP') ? 'yes' : 'no';
-    else if (this.ctx.topSupport === 'no') this.ctx.topSupport = 'no';
   }
 
   private requireState(command: string, allowed: readonly SessionState[]): void {

@@ -495,6 +495,25 @@ test('STLS reply followed by injected plaintext -> ESTLS_INJECTION', T, async ()
   await rejectsWith(Pop3Client.connect(opts(s.port, { tls: 'starttls', ca })), 'ESTLS_INJECTION');
 });
 
+test('STLS accepted but no handshake: connect deadline, or the session deadline if sooner -> ETIMEOUT', T, async () => {
+  const s = await peer(async (c) => {
+    await serveMailbox(c, {
+      capa: ['STLS', 'USER'],
+      handle: async (cc, verb) => {
+        if (verb !== 'STLS') return false;
+        cc.write('+OK go ahead\r\n');
+        await cc.waitClosed(10_000);
+        return true;
+      },
+    });
+  });
+  const a = await rejectsWith(Pop3Client.connect(opts(s.port, { tls: 'starttls', ca, timeouts: { connectMs: 300, sessionMs: 10_000 } })), 'ETIMEOUT');
+  assert.ok(a.ms >= 250 && a.ms < 2000, `took ${a.ms} ms`);
+  const b = await rejectsWith(Pop3Client.connect(opts(s.port, { tls: 'starttls', ca, timeouts: { connectMs: 5000, sessionMs: 400 } })), 'ETIMEOUT');
+  assert.ok(b.ms >= 350 && b.ms < 2000, `took ${b.ms} ms`);
+  assert.match(b.err.message, /session deadline/);
+});
+
 test('STLS works, and capabilities are read again after the handshake (pre-TLS ones are not trusted)', T, async () => {
   const mat = tlsMaterial(good);
   const s = await peer(async (c) => {
