@@ -1,4 +1,5 @@
 // Explains what the agent would do with one message (test-rule CLI and MQTT command): staged fetches, per-condition results, publications.
+import { redact } from '../log.js';
 import { parseHeaders } from '../message/headers.js';
 import { parseMessage, type BodyLimits } from '../message/body.js';
 import { firstBodyLines } from '../message/preview.js';
@@ -115,8 +116,8 @@ export async function explainMessage(raw: Buffer, ruleSet: RuleSet, opts: Explai
   const from = headers.from[0];
   return {
     message: {
-      subject: headers.subject,
-      from: from ? (from.name ? `${from.name} <${from.address}>` : from.address) : '',
+      subject: redact(headers.subject), // a shared-secret token may be in the Subject
+      from: redact(from ? (from.name ? `${from.name} <${from.address}>` : from.address) : ''),
       date: headers.date ? headers.date.toISOString() : null,
       size: raw.length,
       attachments: msg.full?.attachments.length ?? 0,
