@@ -1,14 +1,14 @@
 // Tests of alert building: stable ids, the default JSON alert, templates, properties, attachments, hostile content, secrets.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { alertId, buildPublications, ALERT_FIELD_LIMIT } from '../../src/alerts/build.js';
+import { alertId, buildPublications, ALERT_FIELD_LIMIT, type BuildContext } from '../../src/alerts/build.js';
 import { compileRules, type RuleConfig, type MessageData } from '../../src/rules/index.js';
 import { basicHeaders, dataAt, eml } from '../fixtures/mail/messages.js';
 
 const NOW = new Date('2025-07-01T09:00:00Z');
-const ctx = { baseTopic: 'pop2mqtt', now: NOW };
+const ctx: BuildContext = { baseTopic: 'pop2mqtt', now: NOW };
 
-async function build(rule: unknown, raw: Buffer, stage: 'headers' | 'full' = 'headers', extra: Partial<MessageData> = {}, bctx = ctx) {
+async function build(rule: unknown, raw: Buffer, stage: 'headers' | 'full' = 'headers', extra: Partial<MessageData> = {}, bctx: BuildContext = ctx) {
   const rs = compileRules([rule] as RuleConfig[], { trustedAuthservIds: [] });
   const d = await dataAt(raw, stage, 20, extra);
   const ev = rs.evaluate(d, NOW);
