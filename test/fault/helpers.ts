@@ -22,6 +22,16 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** The value of `p`, or undefined when it takes longer than `ms` (the timer never outlives the race). */
+export async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** An NVR alarm mail whose subject carries `tag`, so an alert can be traced back to the mail. */
 export function alarmMail(tag: string, opts: { camera?: number; body?: string; extraHeaders?: Record<string, string> } = {}): string {
   return makeMail({
@@ -156,7 +166,7 @@ export async function persistentSubscriber(url: string, topics: string[], client
       }
     },
     async close() {
-      await Promise.race([client.endAsync(), sleep(2000)]).catch(() => {});
+      await within(client.endAsync(), 2000).catch(() => {});
       client.end(true);
     },
   };

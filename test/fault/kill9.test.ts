@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { startLab, startDaemon, runCli, USER, type Lab } from '../support/lab.js';
-import { alarmMail, newsMail, faultConfig, persistentSubscriber, prng, sleep, maildirNames, deliverTracked, waitForOutput, type PersistentSubscriber } from './helpers.js';
+import { alarmMail, newsMail, faultConfig, persistentSubscriber, prng, sleep, maildirNames, deliverTracked, waitForOutput, within, type PersistentSubscriber } from './helpers.js';
 
 const ITERATIONS = Math.max(1, Number(process.env.POP2MQTT_FAULT_ITERATIONS ?? 50));
 const SEED = Number(process.env.POP2MQTT_FAULT_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -71,7 +71,7 @@ test(`kill -9 at random moments (${ITERATIONS} runs): every alarm alerted, nothi
     } finally {
       if (d.child.exitCode === null && d.child.signalCode === null) d.child.kill('SIGKILL');
       else stats.exitedBeforeKill++;
-      const ex = await Promise.race([d.exited, sleep(5_000).then(() => null)]);
+      const ex = await within(d.exited, 5_000);
       assert.ok(ex, 'daemon did not die after SIGKILL');
     }
   }
