@@ -158,7 +158,7 @@ export class Pop3Client {
         conn.fail(err);
         throw err;
       }
-      let tlsInfo = opts.tls === 'implicit' ? describeTls(socket as tls.TLSSocket) : null;
+      let tlsInfo = opts.tls === 'implicit' ? describeTls(socket as tls.TLSSocket, tlsParams) : null;
       const probe = new Pop3Client(conn, opts, logger, { greeting: g.text, caps: null, tls: tlsInfo, session: latestSession });
       client = probe;
       probe.caps = await session.capa(probe.ctx);
@@ -193,7 +193,7 @@ export class Pop3Client {
         }
         conn.attachUpgraded(secured);
         probe.capsBeforeTls = probe.caps;
-        tlsInfo = describeTls(secured);
+        tlsInfo = describeTls(secured, tlsParams);
         probe.tls = tlsInfo;
         // RFC 2595: forget everything learned before the handshake.
         probe.caps = await session.capa(probe.ctx);

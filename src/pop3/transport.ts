@@ -3,7 +3,12 @@
 // Certificate policy: the chain and the host name are ALWAYS verified (rejectUnauthorized cannot be turned
 // off). `ca` adds trust anchors to Node's bundled roots instead of replacing them. A `fingerprint` pin is
 // checked IN ADDITION to chain verification (a pin alone does not make a self-signed certificate
-// acceptable: add it with `ca`), and also on resumed sessions, where Node skips its own identity check.
+// acceptable: add it with `ca`).
+// Resumption: a resumed handshake carries no certificate (Node reports none and skips its identity
+// check). So every session ticket this process receives is remembered with the certificate of the full
+// handshake it came from; a resumed connection reports that certificate, and with a pin a session is only
+// offered when its remembered certificate matches the pin (otherwise a full handshake is done).
+import { createHash } from 'node:crypto';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { Pop3Error, type Pop3ErrorCode } from './errors.js';
@@ -35,6 +40,26 @@ export interface TlsInfo {
 
 export type Pop3Socket = net.Socket | tls.TLSSocket;
 
+/** Sessions seen by this process -> certificate of the full handshake they came from (bounded, oldest dropped). */
+const SESSION_MEMORY = 256;
+const sessionPeers = new Map<string, PeerCertificateInfo>();
+
+function sessionKey(session: Buffer): string {
+  return createHash('sha256').update(session).digest('hex');
+}
+
+function rememberSession(session: Buffer, peer: PeerCertificateInfo): void {
+  const key = sessionKey(session);
+  sessionPeers.delete(key);
+  sessionPeers.set(key, peer);
+  while (sessionPeers.size > SESSION_MEMORY) sessionPeers.delete(sessionPeers.keys().next().value!);
+}
+
+/** The certificate a remembered session was established with. */
+export function sessionPeer(session: Buffer | undefined): PeerCertificateInfo | undefined {
+  return session ? sessionPeers.get(sessionKey(session)) : undefined;
+}
+
 const CERT_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ALTNAME|HOSTNAME/;
 
 /** Normalise a SHA-256 fingerprint: hex digits only, lower case. */
@@ -64,8 +89,29 @@ export function tlsConnectOptions(p: TlsParams): tls.ConnectionOptions {
   // RFC 6066 forbids IP literals in SNI; the identity check above still uses the name.
   if (!net.isIP(name)) opts.servername = name;
   if (p.ca !== undefined) opts.ca = [...tls.rootCertificates, typeof p.ca === 'string' ? p.ca : p.ca.toString('utf8')];
-  if (p.session) opts.session = p.session;
+  if (p.session && sessionUsable(p)) opts.session = p.session;
   return opts;
+}
+
+/** Without a pin any session may be offered; with one only a session known to come from the pinned certificate. */
+function sessionUsable(p: TlsParams): boolean {
+  if (!p.fingerprint) return true;
+  const peer = sessionPeer(p.session);
+  return peer !== undefined && normalizeFingerprint(peer.fingerprint256) === normalizeFingerprint(p.fingerprint);
+}
+
+/** The server certificate of this connection: from the handshake, or for a resumed one, from memory. */
+export function peerInfo(sock: tls.TLSSocket, p: TlsParams): PeerCertificateInfo | null {
+  if (sock.isSessionReused()) return sessionPeer(p.session) ?? null;
+  const cert = sock.getPeerCertificate();
+  if (!cert || !cert.fingerprint256) return null;
+  return {
+    subject: certName(cert.subject),
+    issuer: certName(cert.issuer),
+    validFrom: cert.valid_from ?? '',
+    validTo: cert.valid_to ?? '',
+    fingerprint256: cert.fingerprint256,
+  };
 }
 
 /** Map a socket/TLS error to a typed error; `phase` says how far the connection got. */
@@ -87,31 +133,32 @@ export function checkEstablished(sock: tls.TLSSocket, p: TlsParams): Pop3Error |
     return new Pop3Error('ECERT', `certificate not trusted: ${String(sock.authorizationError ?? 'unknown')}`);
   }
   if (p.fingerprint) {
-    const cert = sock.getPeerCertificate();
-    const got = normalizeFingerprint(cert?.fingerprint256 ?? '');
-    const want = normalizeFingerprint(p.fingerprint);
-    if (got !== want) {
-      return new Pop3Error('EFINGERPRINT', `certificate fingerprint ${cert?.fingerprint256 ?? '(none)'} does not match the pinned one`);
+    const fp = peerInfo(sock, p)?.fingerprint256;
+    if (!fp || normalizeFingerprint(fp) !== normalizeFingerprint(p.fingerprint)) {
+      return new Pop3Error('EFINGERPRINT', `certificate fingerprint ${fp ?? '(unknown)'} does not match the pinned one`);
     }
   }
   return null;
 }
 
-export function describeTls(sock: tls.TLSSocket): TlsInfo {
-  const cert = sock.getPeerCertificate();
+export function describeTls(sock: tls.TLSSocket, p: TlsParams): TlsInfo {
+  const peer = peerInfo(sock, p);
   return {
     protocol: sock.getProtocol() ?? '',
     cipher: sock.getCipher()?.name ?? '',
     authorized: sock.authorized,
-    peerCertificate: {
-      subject: certName(cert?.subject),
-      issuer: certName(cert?.issuer),
-      validFrom: cert?.valid_from ?? '',
-      validTo: cert?.valid_to ?? '',
-      fingerprint256: cert?.fingerprint256 ?? '',
-    },
+    peerCertificate: peer ?? { subject: '', issuer: '', validFrom: '', validTo: '', fingerprint256: '' },
     resumed: sock.isSessionReused(),
   };
+}
+
+/** Remember each new session with this connection's certificate, then pass it on. */
+function trackSessions(sock: tls.TLSSocket, p: TlsParams, onSession: ((s: Buffer) => void) | undefined): void {
+  sock.on('session', (session: Buffer) => {
+    const peer = peerInfo(sock, p);
+    if (peer) rememberSession(session, peer);
+    onSession?.(session);
+  });
 }
 
 export interface ConnectParams {
@@ -186,7 +233,7 @@ export function openTransport(p: ConnectParams): Promise<Pop3Socket> {
   sock.once('connect', () => {
     tcpUp = true;
   });
-  if (p.onSession) sock.on('session', p.onSession);
+  trackSessions(sock, p.tls, p.onSession);
   return whenReady(sock, 'secureConnect', p.timeoutMs, p.signal, () => (tcpUp ? 'tls' : 'tcp'), () => checkEstablished(sock, p.tls), 'connect and TLS handshake');
 }
 
@@ -200,7 +247,7 @@ export function upgradeTransport(
     return Promise.reject(abortError());
   }
   const sock = tls.connect({ ...tlsConnectOptions(p.tls), socket: plain });
-  if (p.onSession) sock.on('session', p.onSession);
+  trackSessions(sock, p.tls, p.onSession);
   // Errors of the underlying socket surface on the TLS socket; keep the plain one quiet.
   plain.on('error', () => {});
   return whenReady(sock, 'secureConnect', p.timeoutMs, p.signal, () => 'tls', () => checkEstablished(sock, p.tls), 'STLS handshake');

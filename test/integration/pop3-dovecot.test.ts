@@ -204,8 +204,15 @@ test('TLS session resumption: the second connection resumes', T, async () => {
     const session = c1.tlsSession;
     assert.ok(session && session.length > 0, `${tls}: a session to resume`);
     assert.equal(c1.tlsInfo?.resumed, false);
-    const c2 = await Pop3Client.connect(opts(tls, { tlsSession: session }));
+    // The pin is checked on resumed sessions too (Node skips its own identity check there).
+    const pin = c1.tlsInfo!.peerCertificate.fingerprint256;
+    const c2 = await Pop3Client.connect(opts(tls, { tlsSession: session, fingerprint: pin }));
     assert.equal(c2.tlsInfo?.resumed, true, `${tls}: resumed`);
+    assert.equal(c2.tlsInfo?.peerCertificate.fingerprint256, pin);
+    await assert.rejects(
+      Pop3Client.connect(opts(tls, { tlsSession: c2.tlsSession ?? session, fingerprint: 'AA'.repeat(32) })),
+      { code: 'EFINGERPRINT' },
+    );
     await c2.login({ username: BOB.user, password: BOB.pass });
     await c2.quit();
   }
