@@ -75,6 +75,17 @@ interface MailParserAttachment {
 interface MailParserText { type: 'text'; text?: string; html?: string | false }
 interface TreeNode { children?: TreeNode[] }
 
+/** Offset just after the "\n" that ends the header block (a "\n\n" or "\n\r\n" in buf), or -1. */
+function findBlankLine(buf: Buffer): number {
+  let i = buf.indexOf(0x0a);
+  while (i >= 0 && i + 1 < buf.length) {
+    if (buf[i + 1] === 0x0a) return i + 1;
+    if (buf[i + 1] === 0x0d && buf[i + 2] === 0x0a) return i + 1;
+    i = buf.indexOf(0x0a, i + 1);
+  }
+  return -1;
+}
+
 /** Depth of the MIME tree mailparser built (internal `tree`, present in the pinned mailparser 3.9.x). */
 function treeDepth(node: TreeNode | undefined): number {
   if (!node) return 0;
@@ -106,25 +117,37 @@ export async function parseMessage(
   let html: string | undefined;
   let attachmentCount = 0;
 
-  // collect the top-level header block while streaming
+  // Collect the top-level header block while streaming: chunks are kept as they come and only the seam between
+  // the previous chunk and the new one is searched, so small chunks do not make this quadratic.
   const headChunks: Buffer[] = [];
   let headLen = 0;
   let headDone = false;
   let headBlock: Buffer | undefined;
+  let tail = Buffer.alloc(0);
   const watchHead = (chunk: Buffer) => {
     if (headDone) return;
+    const before = headLen;
     headChunks.push(chunk);
     headLen += chunk.length;
-    const joined = headChunks.length === 1 ? chunk : Buffer.concat(headChunks, headLen);
-    headChunks.length = 0;
-    headChunks.push(joined);
-    const end = findHeaderEnd(joined);
-    if (end) {
+    let headerEnd = -1;
+    const probe = tail.length ? Buffer.concat([tail, chunk]) : chunk;
+    const offset = before - tail.length;
+    if (offset === 0) {
+      headerEnd = findHeaderEnd(probe)?.headerEnd ?? -1; // the probe starts the message: a blank first line counts
+    } else {
+      const i = findBlankLine(probe);
+      if (i >= 0) headerEnd = offset + i;
+    }
+    if (headerEnd >= 0) {
       headDone = true;
-      headBlock = joined.subarray(0, end.headerEnd);
+      headBlock = Buffer.concat(headChunks, headLen).subarray(0, headerEnd);
+      headChunks.length = 0;
     } else if (headLen > L.maxHeaderBytes) {
       headDone = true;
-      headBlock = joined; // parseHeaders reports HEADER_TOO_LARGE
+      headBlock = Buffer.concat(headChunks, headLen); // parseHeaders reports HEADER_TOO_LARGE
+      headChunks.length = 0;
+    } else {
+      tail = Buffer.from(probe.subarray(-3));
     }
   };
 
@@ -220,7 +243,7 @@ export async function parseMessage(
   if (!limitsExceeded.has('mime_error') && !limitsExceeded.has('parts')) await Promise.all(pending);
   if (callbackError) throw callbackError;
 
-  if (!headBlock) headBlock = headChunks[0] ?? Buffer.alloc(0);
+  if (!headBlock) headBlock = Buffer.concat(headChunks, headLen); // no blank line: all of it is header
   const headers = parseHeaders(headBlock, { maxBytes: L.maxHeaderBytes });
 
   const depth = treeDepth((parser as unknown as { tree?: TreeNode }).tree);

@@ -148,3 +148,24 @@ test('a throwing onAttachment callback rejects the parse', { timeout: 5000 }, as
   const raw = mixed([['Content-Type: image/jpeg', 'Content-Transfer-Encoding: base64', 'Content-Disposition: attachment; filename="a.jpg"', '', jpeg.toString('base64')]]);
   await assert.rejects(parseMessage(raw, {}, async () => { throw new Error('disk full'); }), /disk full/);
 });
+
+test('header block found at any chunk boundary, including one-byte chunks and an empty header block', { timeout: 10000 }, async () => {
+  const msgs = [
+    crlf(['Subject: one', 'X-A: 1', '', 'body text', '']),
+    Buffer.from('Subject: lf\nX-A: 1\n\nbody text\n'),
+    crlf(['', 'no headers at all', '']),
+  ];
+  for (const raw of msgs) {
+    const whole = await parseMessage(raw);
+    for (const size of [1, 2, 3, 5]) {
+      const chunks: Buffer[] = [];
+      for (let i = 0; i < raw.length; i += size) chunks.push(raw.subarray(i, i + size));
+      const m = await parseMessage(Readable.from(chunks));
+      assert.equal(m.headers.raw.toString('latin1'), whole.headers.raw.toString('latin1'), `chunk ${size}`);
+      assert.equal(m.headers.subject, whole.headers.subject);
+      assert.equal(m.text, whole.text);
+    }
+  }
+  assert.equal((await parseMessage(msgs[0]!)).headers.subject, 'one');
+  assert.deepEqual((await parseMessage(msgs[2]!)).headers.names(), []);
+});
