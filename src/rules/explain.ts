@@ -1,6 +1,7 @@
 // Explains what the agent would do with one message (test-rule CLI and MQTT command): staged fetches, per-condition results, publications.
 import { redact } from '../log.js';
 import { parseHeaders } from '../message/headers.js';
+import { MessageParseError } from '../message/errors.js';
 import { parseMessage, type BodyLimits } from '../message/body.js';
 import { firstBodyLines } from '../message/preview.js';
 import { buildPublications, type Publication } from '../alerts/build.js';
@@ -39,6 +40,8 @@ export interface ExplainedRule {
 }
 
 export interface ExplainResult {
+  /** Set when the message could not be parsed (a MessageParseError: limit or garbage): what the agent would log. */
+  error?: { code: string; message: string };
   message: { subject: string; from: string; date: string | null; size: number; attachments: number; limitsExceeded: string[] };
   /** The fetches the agent would make, in order, replaying the staged evaluation (the first is always what LIST/UIDL give). */
   fetches: FetchStep[];
@@ -65,6 +68,19 @@ function asText(b: Buffer): string | undefined {
  * (rate limits are not applied here).
  */
 export async function explainMessage(raw: Buffer, ruleSet: RuleSet, opts: ExplainOptions = {}): Promise<ExplainResult> {
+  try {
+    return await explainParsed(raw, ruleSet, opts);
+  } catch (e) {
+    if (!(e instanceof MessageParseError)) throw e;
+    return {
+      error: { code: e.code, message: e.message },
+      message: { subject: '', from: '', date: null, size: raw.length, attachments: 0, limitsExceeded: [] },
+      fetches: [], wouldFetch: 'nothing', decided: false, matched: [], rules: [],
+    };
+  }
+}
+
+async function explainParsed(raw: Buffer, ruleSet: RuleSet, opts: ExplainOptions): Promise<ExplainResult> {
   const now = opts.now ?? new Date();
   const msg: MessageData = { mailbox: opts.mailbox ?? 'test', uid: opts.uid ?? 'test-uid', msgNum: 1, size: raw.length };
   const fetches: FetchStep[] = [];
@@ -138,6 +154,7 @@ const MARK: Record<string, string> = { matched: '✓', failed: '✗', unknown: '
 /** One-line-per-fact text for humans (pop2mqtt test-rule). Values are already capped and secrets masked. */
 export function formatExplain(r: ExplainResult): string {
   const lines: string[] = [];
+  if (r.error) return `cannot parse the message (${r.error.code}): ${r.error.message}; the agent would log this and retry, then leave the mail on the server`;
   lines.push(`message: ${JSON.stringify(r.message.subject)} from ${r.message.from || '(none)'}, ${r.message.size} bytes, date ${r.message.date ?? '(none or unparseable)'}`);
   if (r.message.limitsExceeded.length) lines.push(`limits exceeded: ${r.message.limitsExceeded.join(', ')}`);
   lines.push(`would fetch: ${r.wouldFetch}${r.fetches.length ? ` (steps: ${r.fetches.join(' → ')})` : ' (LIST size and UIDL suffice)'}`);

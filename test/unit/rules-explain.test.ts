@@ -59,3 +59,10 @@ test('attachments are shown by size, not dumped', { timeout: 5000 }, async () =>
   assert.equal(att.bytes, 4);
   assert.match(formatExplain(r), /→ attachment pop2mqtt\/snap qos=1: <4 bytes>/);
 });
+
+test('a message that cannot be parsed is reported, not thrown', { timeout: 5000 }, async () => {
+  const r = await explainMessage(Buffer.from([0, 1, 2, 0xff, 0x0a, 0x80]), rs({ name: 'h', when: { subject: { contains: 'x' } } }), { now: NOW });
+  assert.equal(r.error?.code, 'MALFORMED_HEADERS');
+  assert.deepEqual(r.matched, []);
+  assert.match(formatExplain(r), /cannot parse the message \(MALFORMED_HEADERS\)/);
+});
