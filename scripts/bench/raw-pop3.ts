@@ -25,7 +25,7 @@ export interface RawSessionOptions {
  * per command whether the reply is multi-line when positive (TOP, RETR, UIDL/LIST without argument, CAPA).
  */
 export class RawPop3 {
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   private queue: Array<{ multi: boolean; resolve: (r: RawReply) => void; reject: (e: Error) => void }> = [];
   private greetingWaiter: { resolve: (r: RawReply) => void; reject: (e: Error) => void } | null = null;
   private closedError: Error | null = null;
