@@ -43,7 +43,9 @@ export class PollBackoff {
     this.failures++;
     let delay: number;
     const code = err instanceof Pop3Error ? err.code : undefined;
-    if (code === 'EAUTH' || (err instanceof Pop3Error && err.retry === 'backoff-hard')) {
+    // Only a rejected login counts toward the per-hour cap: a TLS failure or an oversized reply (also "backoff-hard")
+    // is often a network glitch, and pausing polls for HOUR/cap after one would delay alerts for no reason.
+    if (isLoginFailure(err)) {
       this.authFailures = [...this.authFailures.filter((t) => now - t < HOUR), now];
       // Spread the allowed attempts over the hour, and never exceed the cap inside any hour.
       delay = Math.max(HOUR / this.policy.maxAuthAttemptsPerHour, this.authNotBefore(now) - now);
@@ -64,4 +66,9 @@ export class PollBackoff {
     // The oldest failure in the window must leave it before another attempt.
     return recent[recent.length - this.policy.maxAuthAttemptsPerHour]! + HOUR;
   }
+}
+
+/** A login the server rejected: counted toward the per-hour cap of failed logins and persisted across restarts. */
+export function isLoginFailure(err: unknown): boolean {
+  return err instanceof Pop3Error && err.code === 'EAUTH';
 }

@@ -7,7 +7,7 @@ import type { RateLimiter } from '../rules/rate-limit.js';
 import type { Outbox, OutboxEntry } from '../alerts/outbox.js';
 import { MailboxState } from '../state/mailbox-state.js';
 import { pollMailbox, type PollDeps, type PollResult, type PollTarget } from './poll.js';
-import { PollBackoff, type BackoffPolicy } from './backoff.js';
+import { PollBackoff, isLoginFailure, type BackoffPolicy } from './backoff.js';
 import type { MailboxStatus } from '../mqtt/types.js';
 
 export type { MailboxStatus };
@@ -148,7 +148,7 @@ export class MailboxRunner {
       const otherCode = (err as Error & { code?: unknown }).code; // e.g. OAuthError's EOAUTH_*
       const code = err instanceof Pop3Error ? err.code : typeof otherCode === 'string' ? otherCode : 'ERROR';
       const delay = this.backoff.failed(err, Date.now());
-      if (err instanceof Pop3Error && (err.code === 'EAUTH' || err.retry === 'backoff-hard')) {
+      if (isLoginFailure(err)) {
         this.state.data.authFailures = this.backoff.authFailures;
         await this.state.save().catch(() => {});
       }
