@@ -1,7 +1,7 @@
 // Fault: the POP3 connection dies in the middle of a RETR (then Dovecot is down for a while) or of a TOP reply; the daemon survives, deletes nothing, and recovers.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { startLab, startDaemon, until, USER, type Lab } from '../support/lab.js';
 import { startRelay, type Relay } from '../support/relay.js';
@@ -10,15 +10,18 @@ import { alarmMail, faultConfig, persistentSubscriber, maildirNames, deliverTrac
 let lab: Lab;
 let sub: PersistentSubscriber;
 let relay: Relay;
+let tlsRelay: Relay;
 
 before(async () => {
   lab = await startLab();
   relay = await startRelay('127.0.0.1', lab.dovecot.port);
+  tlsRelay = await startRelay('127.0.0.1', lab.dovecot.tlsPort);
   sub = await persistentSubscriber(lab.mosquitto.url, ['pop2mqtt/alerts/#'], `p2m-cut-${process.pid}`);
 });
 after(async () => {
   await sub?.close();
   await relay?.close();
+  await tlsRelay?.close();
   await lab?.stop();
 });
 beforeEach(async () => {
@@ -106,6 +109,24 @@ test('connection cut in the middle of a pipelined TOP reply: nothing lost, nothi
     assert.equal(d.child.exitCode, null, 'daemon still running');
     await new Promise((r) => setTimeout(r, 1_500));
     assert.equal(sub.alerts.length, tags.length, `one alert per mail: ${sub.alerts.map((a) => a.tag).join(' ')}`);
+  } finally {
+    await stopDaemon(d);
+  }
+});
+
+test('connection cut during the TLS handshake: a network error, retried with the normal backoff and never counted as a failed login', { timeout: 60_000 }, async () => {
+  await deliverTracked(lab, alarmMail('h-1'));
+  tlsRelay.cutAfterServerBytes(200, { once: true, reset: true });
+  const cfg = await lab.writeConfig(faultConfig(lab, { stateDir: './state-tls', port: tlsRelay.port, keep: true }), 'tls.yaml');
+  const d = startDaemon(['run', '--config', cfg], { env: lab.env, cwd: lab.dir });
+  try {
+    await until(() => tlsRelay.connectionStats.some((c) => c.cut), 20_000, 'a session cut inside the TLS handshake');
+    const [line] = await waitForOutput(d.output, /poll failed.*/, 10_000);
+    const retry = Number(/retry_in_s=(\d+)/.exec(line!)?.[1]);
+    assert.ok(retry <= 2, `retry after a cut handshake follows backoff.max (2 s), got: ${line}`);
+    await sub.waitForAlerts((a) => a.some((x) => x.tag === 'h-1'), 15_000, 'the alert after the next poll');
+    const state = await readFile(path.join(lab.dir, 'state-tls', 'home.state.json'), 'utf8');
+    assert.match(state, /"authFailures":\[\]/, 'a network error is not a failed login');
   } finally {
     await stopDaemon(d);
   }
