@@ -962,3 +962,85 @@ test('destroy() ends the session without QUIT', T, async () => {
   await s.settled();
   assert.ok(!s.conns[0]!.received.includes('QUIT'));
 });
+
+// ---- fuzz: random replies never crash the client, hang it, or produce anything but Pop3Error ----
+
+function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const FRAGMENTS = ['+OK', '-ERR', ' ', '\r\n', '\n', '\r', '.', '..', '.\r\n', '+OK\r\n', '1 20\r\n', '+ ', '[IN-USE]', '[SYS/TEMP]', 'x', '\0', '\xff', 'SASL PLAIN\r\n', 'PIPELINING\r\n'];
+
+test('fuzz: 200 sessions of random replies end in success or a Pop3Error, in bounded time, without leaks', { timeout: 120_000 }, async (t) => {
+  const rand = prng(424242);
+  const pick = <X>(xs: readonly X[]): X => xs[Math.floor(rand() * xs.length)]!;
+  const garbage = () => {
+    let out = '';
+    const n = Math.floor(rand() * 12);
+    for (let i = 0; i < n; i++) out += pick(FRAGMENTS);
+    return out;
+  };
+  const plans: string[][] = [];
+  const s = await peer(async (c) => {
+    const plan = plans.shift() ?? [];
+    c.write(plan.shift() ?? '+OK\r\n');
+    while (c.isOpen) {
+      const l = await c.readLine(3000).catch(() => null);
+      if (l === null) return;
+      const r = plan.shift();
+      if (r === undefined || r === 'CLOSE') return c.destroy();
+      if (r !== 'SILENT') c.write(r);
+    }
+  });
+  const outcomes = new Map<string, number>();
+  for (let i = 0; i < 200; i++) {
+    const plan: string[] = [];
+    plan.push(rand() < 0.8 ? '+OK fuzz <1.2@x>\r\n' : garbage());
+    for (let k = 0; k < 30; k++) {
+      const roll = rand();
+      if (roll < 0.75) plan.push(pick(['+OK\r\n', '+OK 2 40\r\n', '+OK\r\nSubject: a\r\n\r\n.\r\n', '+OK\r\n1 10\r\n2 30\r\n.\r\n', '+OK 1 uid1\r\n', '-ERR no\r\n']));
+      else if (roll < 0.95) plan.push(garbage() + (rand() < 0.5 ? '\r\n' : ''));
+      else if (roll < 0.975) plan.push('SILENT');
+      else plan.push('CLOSE');
+    }
+    plans.push(plan);
+    const t0 = Date.now();
+    let outcome = 'ok';
+    let client: Pop3Client | null = null;
+    try {
+      client = await Pop3Client.connect(opts(s.port, { timeouts: { connectMs: 500, greetingMs: 300, commandMs: 40, sessionMs: 1500 } }));
+      await client.login({ username: 'user', password: 'pass', mechanism: 'user', allowInsecureAuth: true });
+      await client.stat();
+      await client.uidlMany([1, 2]);
+      await client.topMany([1, 2, 3], 0);
+      const st = await client.retrStream(1);
+      await new Promise<void>((resolve) => {
+        st.on('error', () => resolve());
+        st.on('end', () => resolve());
+        st.resume();
+      });
+      await client.retr(2);
+      await client.deleMany([1, 2]);
+      await client.quit();
+    } catch (e) {
+      assert.ok(e instanceof Pop3Error, `non-Pop3Error escaped: ${String(e)}`);
+      outcome = e.code;
+    } finally {
+      client?.destroy();
+    }
+    const ms = Date.now() - t0;
+    assert.ok(ms < 2500, `session ${i} took ${ms} ms`);
+    outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+  }
+  t.diagnostic(`outcomes: ${JSON.stringify([...outcomes])}`);
+  // The generator must actually exercise failures, not only happy paths.
+  assert.ok((outcomes.get('EPROTOCOL') ?? 0) > 20, JSON.stringify([...outcomes]));
+  assert.ok(outcomes.size >= 4, JSON.stringify([...outcomes]));
+});
