@@ -5,7 +5,7 @@ import { createLogger, type Logger, type LogLevel } from './log.js';
 import { loadConfig, type Config, type LoadedConfig, type MailboxConfig } from './config/index.js';
 import { compileRules, type RuleSet } from './rules/index.js';
 import { createRateLimiter } from './rules/rate-limit.js';
-import { explainMessage } from './rules/explain.js';
+import { explainMessage } from './alerts/explain.js';
 import { Outbox } from './alerts/outbox.js';
 import { MailboxRunner, type PollOutcome, type RunnerTarget } from './mailbox/runner.js';
 import { MailboxTokens } from './oauth/index.js';

@@ -291,6 +291,7 @@ async function evaluateStaged(d: PollDeps, client: Pop3Client, datas: MessageDat
     const toQueue: OutboxItem[] = [];
     const keys: string[] = [];
     let deleteAfter = ev.matched.length > 0;
+    let rateLimited = false;
     const acked = state.ackedAlerts(it.data.uid);
     for (const m of ev.matched) {
       const rule = m.rule;
@@ -298,6 +299,7 @@ async function evaluateStaged(d: PollDeps, client: Pop3Client, datas: MessageDat
       if (then !== 'delete') deleteAfter = false;
       const gate = d.rateLimiter.take(rule, now);
       if (!gate.allowed) {
+        rateLimited = true;
         logger.info('rate limit: alert suppressed', { rule: rule.name, uid: it.data.uid });
         continue;
       }
@@ -314,8 +316,9 @@ async function evaluateStaged(d: PollDeps, client: Pop3Client, datas: MessageDat
       });
     }
     if (!keys.length) {
-      // No rule matched (or every alert was rate-limited): done, and never deleted.
-      state.markDone(it.data.uid);
+      // No rule matched, or the matched rules publish nothing (a `then: delete` clean-up rule), or every alert was
+      // rate-limited. Only the clean-up case may delete: nothing is deleted in place of an alert that was not sent.
+      state.markDone(it.data.uid, { deleteOnServer: deleteAfter && !rateLimited });
       continue;
     }
     for (const q of toQueue) {

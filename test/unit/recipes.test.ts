@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { RuleSchema, compileRules, type RuleConfig } from '../../src/rules/index.js';
-import { explainMessage, type ExplainResult } from '../../src/rules/explain.js';
+import { explainMessage, type ExplainResult } from '../../src/alerts/explain.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../config/examples/', import.meta.url));
 const NOW = new Date('2025-07-01T09:00:00Z'); // sample mails are dated 2025-07-01 around 10:45 +0200

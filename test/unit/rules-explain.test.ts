@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileRules, type RuleConfig } from '../../src/rules/index.js';
-import { explainMessage, formatExplain } from '../../src/rules/explain.js';
+import { explainMessage, formatExplain } from '../../src/alerts/explain.js';
 import { basicHeaders, eml } from '../fixtures/mail/messages.js';
 
 const NOW = new Date('2025-07-01T09:00:00Z');

@@ -5,7 +5,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { compileRules, type RuleConfig, type MessageData } from '../../src/rules/index.js';
-import { explainMessage } from '../../src/rules/explain.js';
+import { explainMessage } from '../../src/alerts/explain.js';
 import { parseHeaders } from '../../src/message/headers.js';
 import { parseMessage } from '../../src/message/body.js';
 import { firstBodyLines } from '../../src/message/preview.js';

@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import type { CommandArgs } from '../args.js';
 import { compileRules } from '../../rules/index.js';
-import { explainMessage, formatExplain } from '../../rules/explain.js';
+import { explainMessage, formatExplain } from '../../alerts/explain.js';
 import { loadOrReport } from './load.js';
 
 export async function testRuleCommand(args: CommandArgs): Promise<number> {

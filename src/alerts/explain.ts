@@ -4,9 +4,9 @@ import { parseHeaders } from '../message/headers.js';
 import { MessageParseError } from '../message/errors.js';
 import { parseMessage, type BodyLimits } from '../message/body.js';
 import { firstBodyLines } from '../message/preview.js';
-import { buildPublications, type Publication } from '../alerts/build.js';
-import type { RuleSet } from './engine.js';
-import type { MessageData, PendingNeed, RuleTrace } from './types.js';
+import { buildPublications, type Publication } from './build.js';
+import type { RuleSet } from '../rules/engine.js';
+import type { MessageData, PendingNeed, RuleTrace } from '../rules/types.js';
 
 export interface ExplainOptions {
   mailbox?: string;
