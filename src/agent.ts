@@ -11,10 +11,10 @@ import { MailboxRunner, type PollOutcome, type RunnerTarget } from './mailbox/ru
 import { MailboxTokens } from './oauth/index.js';
 import { MqttLink } from './mqtt/link.js';
 import { Bridge } from './mqtt/bridge.js';
-import type { BridgeInfo, HaModel, MailboxStatus } from './mqtt/types.js';
+import type { BridgeInfo, HaModel, HaRule, MailboxStatus } from './mqtt/types.js';
 import { eventPayload, eventTopic, imageTopic } from './mqtt/topics.js';
 import type { Publication } from './alerts/build.js';
-import type { MessageData, RuleMatch } from './rules/index.js';
+import type { MessageData, RuleMatch, RuleConfig } from './rules/index.js';
 import { VERSION } from './version.js';
 
 export interface AgentOptions {
@@ -146,7 +146,7 @@ export class Agent {
     const out: Publication[] = [{
       topic: eventTopic(base, m.rule.name),
       payload: Buffer.from(eventPayload({
-        rule: m.rule.name, mailbox: data.mailbox, id: alert?.alertId, event: m.captures.event,
+        rule: m.rule.name, mailbox: data.mailbox, id: alert?.alertId, event: this.eventType(m),
         subject: h?.subject.slice(0, 255), from: h?.from[0]?.address, date: h?.date?.toISOString(),
       })),
       qos: 1, retain: false, kind: 'alert', alertId: alert?.alertId ?? '',
@@ -154,6 +154,13 @@ export class Agent {
     const image = pubs.find((p) => p.kind === 'attachment');
     if (image) out.push({ ...image, topic: imageTopic(base, m.rule.name), retain: true });
     return out;
+  }
+
+  /** Home Assistant only accepts declared event types: a captured `event` counts when the rule lists it. */
+  private eventType(m: RuleMatch): string {
+    const declared = this.config.rules.find((r) => r.name === m.rule.name)?.event_types ?? [];
+    const captured = m.captures.event;
+    return captured !== undefined && declared.includes(captured) ? captured : 'alert';
   }
 
   private onStatus(id: string, status: MailboxStatus): void {
@@ -220,7 +227,7 @@ export class Agent {
       }),
       haEntities: (): HaModel => ({
         mailboxes: this.config.mailboxes.map((m) => ({ id: m.id, name: m.name, host: m.host })),
-        rules: this.config.rules.map((r) => haRule(r as unknown as Record<string, unknown>)),
+        rules: this.config.rules.map(haRule),
       }),
     };
   }
@@ -242,8 +249,8 @@ export class Agent {
   }
 }
 
-function haRule(r: Record<string, unknown>): { name: string; image?: { content_type?: string } } {
-  const out: { name: string; image?: { content_type?: string } } = { name: String(r.name) };
+function haRule(r: RuleConfig): HaRule {
+  const out: HaRule = { name: r.name, event_types: [...new Set(['alert', ...(r.event_types ?? [])])] };
   if (r.attachments) out.image = { content_type: 'image/jpeg' };
   return out;
 }

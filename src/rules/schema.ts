@@ -247,6 +247,11 @@ const RuleObject = z.strictObject({
     .boolean()
     .optional()
     .describe('the rule triggers a device: requires an authenticated: true or shared_secret: condition at the top level of when'),
+  event_types: z
+    .array(z.string().min(1).max(64))
+    .min(1)
+    .optional()
+    .describe('Home Assistant event types of this rule; a captured `event` that is one of them becomes the event type, anything else is "alert"'),
 });
 
 /** Walk the condition tree and collect every regex with the path at which it sits. */
