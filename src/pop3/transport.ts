@@ -124,8 +124,15 @@ export function mapSocketError(err: unknown, phase: 'tcp' | 'tls'): Pop3Error {
   if (CERT_ERROR.test(code) || /certificate/i.test(msg)) out = 'ECERT';
   else if (phase === 'tcp') out = 'ECONNECT';
   else out = 'ETLS';
-  return new Pop3Error(out, `${out === 'ECONNECT' ? 'connect' : 'TLS'} failed: ${msg}${code ? ` (${code})` : ''}`, { cause: err });
+  // A reset or drop during the handshake is transient; a negotiation failure (version, cipher) is not.
+  const transient = out === 'ETLS' && TRANSIENT_NET.has(code);
+  return new Pop3Error(out, `${out === 'ECONNECT' ? 'connect' : 'TLS'} failed: ${msg}${code ? ` (${code})` : ''}`, {
+    cause: err,
+    ...(transient ? { retry: 'next-poll' as const } : {}),
+  });
 }
+
+const TRANSIENT_NET = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED']);
 
 /** Called once the handshake finished: pin check (also on resumed sessions) and a last authorisation check. */
 export function checkEstablished(sock: tls.TLSSocket, p: TlsParams): Pop3Error | null {
@@ -208,7 +215,8 @@ function whenReady<T extends Pop3Socket>(
     };
     const onReady = () => finish(verify ? verify() : null);
     const onError = (err: unknown) => finish(mapSocketError(err, phaseOf()));
-    const onClose = () => finish(new Pop3Error(phaseOf() === 'tcp' ? 'ECONNECT' : 'ETLS', `connection closed during ${what}`));
+    const onClose = () =>
+      finish(new Pop3Error(phaseOf() === 'tcp' ? 'ECONNECT' : 'ETLS', `connection closed during ${what}`, { retry: 'next-poll' }));
     const onAbort = () => finish(abortError());
     const timer = setTimeout(() => finish(new Pop3Error('ETIMEOUT', `${what} did not complete within ${timeoutMs} ms`)), timeoutMs);
     sock.once(readyEvent, onReady);

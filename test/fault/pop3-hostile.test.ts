@@ -601,7 +601,18 @@ test('a pin does not replace chain verification: pinned but untrusted -> ECERT',
 test('minTlsVersion TLSv1.3 against a TLS 1.2-only server -> ETLS', T, async () => {
   const mat = tlsMaterial(good);
   const s = await peer(async (c) => void (await serveMailbox(c, {})), { implicitTls: { ...mat, maxVersion: 'TLSv1.2' } });
-  await rejectsWith(Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, minTlsVersion: 'TLSv1.3' })), 'ETLS');
+  const { err } = await rejectsWith(Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, minTlsVersion: 'TLSv1.3' })), 'ETLS');
+  assert.equal(err.retry, 'backoff-hard', 'a negotiation failure will not fix itself');
+});
+
+test('connection dropped during the TLS handshake -> ETLS, retried at the next poll', T, async () => {
+  const s = await peer(async (c) => {
+    // Read the ClientHello, then hang up.
+    await new Promise((r) => c.socket.once('data', r));
+    c.destroy();
+  });
+  const { err } = await rejectsWith(Pop3Client.connect(opts(s.port, { tls: 'implicit', ca })), 'ETLS');
+  assert.equal(err.retry, 'next-poll');
 });
 
 // ---- authentication policy ----
