@@ -40,8 +40,8 @@ export interface TokenServerOptions {
   refreshToken?: string;
   /** expires_in of issued access tokens (seconds); default 3600. */
   expiresIn?: number;
-  /** Issue a new refresh token with every grant, and stop accepting the old one (Microsoft-style rotation, strict). */
-  rotate?: boolean;
+  /** Issue a new refresh token with every grant; true stops accepting the old one (strict), 'keep-old' still accepts it. */
+  rotate?: boolean | 'keep-old';
   /** Prefix of issued access tokens (unique secrets for leak tests); default "at". */
   accessTokenPrefix?: string;
   /** Username reported by introspection for valid tokens. */
@@ -118,7 +118,7 @@ export async function startTokenServer(o: TokenServerOptions = {}): Promise<Toke
       if (f.scope) json.scope = f.scope;
       if (o.rotate) {
         const next = `rt-${n}-${randomBytes(12).toString('hex')}`;
-        server.validRefreshTokens.delete(f.refresh_token);
+        if (o.rotate !== 'keep-old') server.validRefreshTokens.delete(f.refresh_token);
         server.validRefreshTokens.add(next);
         server.rotatedRefreshTokens.push(next);
         json.refresh_token = next;
