@@ -220,45 +220,57 @@ async function evaluateStaged(d: PollDeps, client: Pop3Client, datas: MessageDat
     else logger.warn('message could not be handled; retrying next poll', { uid: it.data.uid, attempt: n, error: why });
   };
 
-  // Stage 1: headers with TOP n 0, pipelined.
-  let need = open().filter((it) => needsStage(ruleSet, it.data, 'headers'));
-  if (need.length) {
-    const res = await client.topMany(need.map((it) => it.data.msgNum), 0);
+  // A fatal session error (a reply over the limits, a cut connection) is charged to the message being read, so one
+  // poisonous message is parked after a few polls instead of blocking the mailbox; a limit breach parks it at once.
+  const charge = (it: Evaluated, err: unknown) => {
+    if (!(err instanceof Pop3Error) || !client.fatalError) return;
+    if (err.code === 'ELIMIT') state.data.failures[it.data.uid] = MAX_ATTEMPTS - 1;
+    fail(it, `${err.code}: ${err.message}`);
+  };
+  const fetchTops = async (need: Evaluated[], lines: number, use: (it: Evaluated, buf: Buffer) => void) => {
+    const done = new Set<number>();
+    let res: Map<number, Buffer | Error>;
+    try {
+      res = await client.topMany(need.map((it) => it.data.msgNum), lines, (msg) => {
+        done.add(msg);
+      });
+    } catch (err) {
+      const culprit = need.find((it) => !done.has(it.data.msgNum));
+      if (culprit) charge(culprit, err);
+      throw err;
+    }
     result.topFetches += need.length;
     for (const it of need) {
       const r = res.get(it.data.msgNum);
-      onPreviewed();
       if (!r || r instanceof Error) {
         fail(it, r ? r.message : 'no TOP reply');
         continue;
       }
       try {
-        it.data.headers = parseHeaders(r);
+        use(it, r);
       } catch (err) {
         fail(it, (err as Error).message);
       }
     }
+  };
+
+  // Stage 1: headers with TOP n 0, pipelined.
+  let need = open().filter((it) => needsStage(ruleSet, it.data, 'headers'));
+  if (need.length) {
+    await fetchTops(need, 0, (it, buf) => {
+      onPreviewed();
+      it.data.headers = parseHeaders(buf);
+    });
   }
   // Stage 2: preview lines with TOP n N.
   need = open().filter((it) => needsStage(ruleSet, it.data, 'preview'));
   if (need.length) {
     const lines = ruleSet.maxPreviewLines;
-    const res = await client.topMany(need.map((it) => it.data.msgNum), lines);
-    result.topFetches += need.length;
-    for (const it of need) {
-      const r = res.get(it.data.msgNum);
-      if (!r || r instanceof Error) {
-        fail(it, r ? r.message : 'no TOP reply');
-        continue;
-      }
-      try {
-        const split = splitHeaderBody(r);
-        it.data.headers ??= parseHeaders(split.header);
-        it.data.preview = { lines, text: split.body.toString('utf8') };
-      } catch (err) {
-        fail(it, (err as Error).message);
-      }
-    }
+    await fetchTops(need, lines, (it, buf) => {
+      const split = splitHeaderBody(buf);
+      it.data.headers ??= parseHeaders(split.header);
+      it.data.preview = { lines, text: split.body.toString('utf8') };
+    });
   }
   // Stage 3: the whole message with RETR, one at a time (streamed), unless it is over the size guard.
   need = open().filter((it) => needsStage(ruleSet, it.data, 'full'));
@@ -273,8 +285,11 @@ async function evaluateStaged(d: PollDeps, client: Pop3Client, datas: MessageDat
       it.data.headers ??= it.data.full.headers;
       result.retrFetches++;
     } catch (err) {
-      if (err instanceof Pop3Error && err.code !== 'ERR') throw err;
-      fail(it, (err as Error).message);
+      if (client.fatalError) {
+        charge(it, err);
+        throw err;
+      }
+      fail(it, (err as Error).message); // -ERR, a size cap, or MIME the parser refused: the session goes on
     }
   }
 

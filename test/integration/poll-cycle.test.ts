@@ -123,3 +123,22 @@ test('a message whose headers cannot be parsed is logged and retried, never drop
   const r2 = await runCli(['once', '--config', cfg], { env: lab.env, cwd: lab.dir, timeoutMs: 60_000 });
   assert.match(r2.stderr, /attempt=2/);
 });
+
+test('a message over the reader limits (a 2 MB line) is parked and logged; it never blocks the mail behind it', async () => {
+  await resetMailbox();
+  sub.clear();
+  const poison = `From: nvr@nvr.local\r\nSubject: ALARM: Motion Detected Camera 9\r\nX-Junk: ${'y'.repeat(2_000_000)}\r\n\r\nbody\r\n`;
+  await lab.dovecot.deliverMany(USER, [alarm(10, 'e0'), poison, alarm(11, 'e1')]);
+  const cfg = await lab.writeConfig(minimalConfig(lab, { existing: 'process', keep: false, stateDir: './state-poison' }), 'poison.yaml');
+  const r1 = await runCli(['once', '--config', cfg], { env: lab.env, cwd: lab.dir, timeoutMs: 60_000 });
+  assert.equal(r1.code, 1, 'the poll that met the poison message reports the failure');
+  assert.match(r1.stderr, /ELIMIT/);
+  assert.match(r1.stderr, /giving up on a message/);
+  const r2 = await runCli(['once', '--config', cfg], { env: lab.env, cwd: lab.dir, timeoutMs: 60_000 });
+  assert.equal(r2.code, 0, r2.stderr);
+  const got = await sub.waitForCount(2, 10_000);
+  assert.deepEqual(got.map((m) => m.topic).sort(), ['pop2mqtt/alerts/Camera 10', 'pop2mqtt/alerts/Camera 11']);
+  // The poison message stays on the server for a person; the alerted ones are deleted.
+  const left = await lab.dovecot.messageFiles(USER);
+  assert.equal(left.length, 1);
+});
