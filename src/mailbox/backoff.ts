@@ -12,12 +12,14 @@ const HOUR = 3_600_000;
 export class PollBackoff {
   private failures = 0;
   private notBefore = 0;
+  private lastWasAuth = false;
   /** Times of failed logins in the last hour (persisted by the caller so a restart loop cannot bypass the cap). */
   authFailures: number[];
 
   constructor(private policy: BackoffPolicy, authFailures: number[] = [], private random: () => number = Math.random) {
     this.authFailures = authFailures.filter((t) => Date.now() - t < HOUR);
     this.notBefore = this.authNotBefore(Date.now());
+    this.lastWasAuth = this.notBefore > 0;
   }
 
   setPolicy(p: BackoffPolicy): void {
@@ -29,11 +31,17 @@ export class PollBackoff {
     return Math.max(0, this.notBefore - now);
   }
 
+  /** True while the last failure was a failed login and its hard backoff has not run out. */
+  authBlocked(now = Date.now()): boolean {
+    return this.lastWasAuth && this.notBefore > now;
+  }
+
   get consecutiveFailures(): number {
     return this.failures;
   }
 
   succeeded(): void {
+    this.lastWasAuth = false;
     this.failures = 0;
     this.notBefore = 0;
   }
@@ -45,7 +53,8 @@ export class PollBackoff {
     const code = err instanceof Pop3Error ? err.code : undefined;
     // Only a rejected login counts toward the per-hour cap: a TLS failure or an oversized reply (also "backoff-hard")
     // is often a network glitch, and pausing polls for HOUR/cap after one would delay alerts for no reason.
-    if (isLoginFailure(err)) {
+    this.lastWasAuth = isLoginFailure(err);
+    if (this.lastWasAuth) {
       this.authFailures = [...this.authFailures.filter((t) => now - t < HOUR), now];
       // Spread the allowed attempts over the hour, and never exceed the cap inside any hour.
       delay = Math.max(HOUR / this.policy.maxAuthAttemptsPerHour, this.authNotBefore(now) - now);

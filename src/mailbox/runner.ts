@@ -118,10 +118,15 @@ export class MailboxRunner {
 
   private async runPoll(reason: string): Promise<PollOutcome> {
     const wait = this.backoff.waitMs();
-    if (wait > 0 && reason === 'schedule') {
+    // A requested poll (MQTT, once) may skip a connection backoff, but never the cap on failed logins: whoever can
+    // publish to the broker must not be able to get the mail account locked.
+    if (wait > 0 && (reason === 'schedule' || this.backoff.authBlocked())) {
       this.log.debug('poll skipped: backing off', { seconds: Math.ceil(wait / 1000) });
       return { ok: false, error: new Error(`backing off for ${Math.ceil(wait / 1000)} s`), skipped: 'backoff' };
     }
+    // Entries whose send or ack record failed earlier (e.g. disk full) are retried at every poll, not only when a
+    // new alert is queued or the broker reconnects; otherwise they could stay stuck, and a full outbox stop polling.
+    this.deps.outbox.kick();
     if (!this.deps.outbox.hasRoom()) {
       const error = new Error(`outbox full (${this.deps.outbox.size} alerts waiting for the broker): polling paused`);
       this.log.warn(error.message);

@@ -41,3 +41,15 @@ test('auth failures allow at most N attempts per hour, also across a restart', (
   const restarted = new PollBackoff(policy, recent);
   assert.ok(restarted.waitMs(t0 + 3000) > 3_500_000 - 10_000);
 });
+
+test('only a failed login blocks requested polls; a connection failure does not', () => {
+  const policy = { minMs: 60_000, maxMs: 600_000, maxAuthAttemptsPerHour: 3 };
+  const b = new PollBackoff(policy);
+  b.failed(new Error('ECONNREFUSED'));
+  assert.ok(b.waitMs() > 0);
+  assert.equal(b.authBlocked(), false);
+  b.failed(new Pop3Error('EAUTH', 'bad password'));
+  assert.equal(b.authBlocked(), true);
+  b.succeeded();
+  assert.equal(b.authBlocked(), false);
+});
