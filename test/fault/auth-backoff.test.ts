@@ -3,7 +3,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { startLab, startDaemon, type Lab } from '../support/lab.js';
+import { startLab, startDaemon, runCli, type Lab } from '../support/lab.js';
 import { faultConfig, waitForOutput, within, sleep } from './helpers.js';
 
 let lab: Lab;
@@ -56,6 +56,12 @@ test('wrong password: one attempt, then retry_in_s = 1 h / cap; across restarts 
   assert.equal((out4.match(/poll failed code=EAUTH/g) ?? []).length, 0, `no login attempt once the cap is used up:\n${out4}`);
   const skipped = /poll skipped: backing off seconds=(\d+)/.exec(out4);
   assert.ok(skipped && Number(skipped[1]) > 3000, `the fourth process waits for the hour to pass: ${skipped?.[0]}`);
+
+  // A requested poll in a new process (`once`) must not bypass the cap either.
+  const r = await runCli(['once', '--config', cfg], { env: { ...lab.env, POP3_PASSWORD: WRONG }, cwd: lab.dir, timeoutMs: 30_000 });
+  assert.equal(r.code, 1, `once reports the mailbox as not polled:\n${r.stderr}`);
+  assert.doesNotMatch(r.stderr, /code=EAUTH/, `once made no login attempt:\n${r.stderr}`);
+  assert.match(r.stderr, /backing off/);
 
   const ours = [out1, out2, out3, out4].reduce((n, o) => n + (o.match(/poll failed code=EAUTH/g) ?? []).length, 0);
   assert.equal(ours, 3, 'three failed polls over four processes');
