@@ -25,6 +25,8 @@ export interface Exchange {
   replyBytes: number;
   /** True when the server had answered everything before this command arrived: the client made it wait a round trip. */
   newRoundTrip: boolean;
+  /** How long the server had been idle (all replies written) when this command arrived, ms; negative when it was still busy. */
+  idleBeforeMs: number;
 }
 
 export interface RawlogSession {
@@ -93,13 +95,14 @@ export function parseSession(name: string, inText: string, outText: string): Raw
   const outs = parseLines(outText);
   let o = 0;
   let outBytes = 0;
+  let lastDone = -Infinity;
   // The pop3 process first sends the reply to the login (its command was seen by the login process).
   if (outs[0] && /^\+OK/.test(outs[0].text) && (ins.length === 0 || outs[0].ts <= ins[0]!.ts)) {
     outBytes += outs[0].bytes;
+    lastDone = outs[0].ts;
     o = 1;
   }
   const exchanges: Exchange[] = [];
-  let lastDone = -Infinity;
   for (const c of ins) {
     const shape = commandShape(c.text);
     const first = outs[o];
@@ -119,7 +122,7 @@ export function parseSession(name: string, inText: string, outText: string): Raw
         o++;
       }
     }
-    exchanges.push({ command: c.text, shape, receivedAt: c.ts, doneAt: done, ok, replyBytes: bytes, newRoundTrip: c.ts > lastDone });
+    exchanges.push({ command: c.text, shape, receivedAt: c.ts, doneAt: done, ok, replyBytes: bytes, newRoundTrip: c.ts > lastDone, idleBeforeMs: (c.ts - lastDone) * 1000 });
     lastDone = Math.max(lastDone, done);
     outBytes += bytes;
   }
@@ -134,6 +137,11 @@ export function parseSession(name: string, inText: string, outText: string): Raw
     roundTrips: exchanges.filter((e) => e.newRoundTrip).length,
     outBytes, inBytes: ins.reduce((a, l) => a + l.bytes, 0),
   };
+}
+
+/** Round trips counting only server idle gaps longer than minGapMs (on a link with a known delay, shorter gaps are client CPU time). */
+export function roundTripsOver(s: RawlogSession, minGapMs: number): number {
+  return s.exchanges.filter((e, i) => i === 0 || e.idleBeforeMs > minGapMs).length;
 }
 
 /** Every complete session logged in dir, oldest first. */
