@@ -11,7 +11,7 @@ export interface AgentSetup {
   /** Working dir: configs and state dirs live here. */
   dir: string;
   mqttUrl: string;
-  /** POP3S port the agent connects to (the counting relay in front of Dovecot's implicit TLS port). */
+  /** POP3S port the agent connects to by default (the counting relay in front of Dovecot's implicit TLS port). */
   pop3Port: number;
   caFile: string;
   user: string;
@@ -54,7 +54,7 @@ export class AgentHarness {
   }
 
   /** Write a config (one mailbox behind the relay, keep: true, existing: process, 1 s schedule for the daemon). */
-  async writeConfig(name: string, o: { stateDir: string; rules: string; logLevel?: string }): Promise<string> {
+  async writeConfig(name: string, o: { stateDir: string; rules: string; logLevel?: string; port?: number }): Promise<string> {
     const file = path.join(this.s.dir, `${name}.yaml`);
     const yaml = `state_dir: ${path.join(this.s.dir, o.stateDir)}
 log_level: ${o.logLevel ?? 'info'}
@@ -64,7 +64,7 @@ mqtt:
 mailboxes:
   - id: bench
     host: 127.0.0.1
-    port: ${this.s.pop3Port}
+    port: ${o.port ?? this.s.pop3Port}
     tls: implicit
     ca_file: ${this.s.caFile}
     servername: localhost

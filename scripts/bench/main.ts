@@ -16,6 +16,8 @@ import { fetchmailDaemon, fetchmailOnce, makeFetchmailHome, type FetchmailHome }
 import { sampleProc, stopChild, timedRun, type ProcSample, type TimedRun } from './proc.js';
 import { checkTargets, markdownTable, type Row } from './report.js';
 import { AgentHarness, headerRules, snapshotRules } from './agent.js';
+import { disableRawlog, enableRawlog, RAWLOG_CONF, readSessions, roundTripsOver, type RawlogSession } from './rawlog.js';
+import { startDelayProxy } from './delay-proxy.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -108,7 +110,7 @@ async function main(): Promise<void> {
 
     // --- servers ---
     log('starting Dovecot and Mosquitto');
-    const [dovecot, mosquitto] = await Promise.all([startDovecot({ users: [{ user: USER, pass: PASS }], extraConf: DOVECOT_LOGIN_CONF }), startMosquitto()]);
+    const [dovecot, mosquitto] = await Promise.all([startDovecot({ users: [{ user: USER, pass: PASS }], extraConf: DOVECOT_LOGIN_CONF + RAWLOG_CONF }), startMosquitto()]);
     cleanup.push(() => dovecot.stop(), () => mosquitto.stop());
     const relay = await startRelay('127.0.0.1', dovecot.tlsPort);
     cleanup.push(() => relay.close());
@@ -159,55 +161,74 @@ async function main(): Promise<void> {
     const rows: Row[] = [];
 
     // ================= W1: first poll, header-only rules, existing: process =================
-    log('W1 pop2mqtt: first poll (once), header-only rules');
+    // Bytes: through the counting relay, with Dovecot's rawlog on (which commands cost what).
+    log('W1 pop2mqtt: first poll (once), header-only rules — bytes (relay + rawlog)');
     const w1cfg = await agent.writeConfig('w1', { stateDir: 'state-main', rules: headerRules() });
     sub.clear();
     relay.resetCounters();
-    const w1 = await sessionsOf(dovecot, 1, () => agent.once(w1cfg));
+    const w1 = await withRawlog(dovecot, () => sessionsOf(dovecot, 1, () => agent.once(w1cfg)));
     await sub.waitForCount(alarmCount, 30_000, (m) => m.topic.startsWith('pop2mqtt/alerts/'));
-    const w1Alerts = sub.messages.filter((m) => m.topic.startsWith('pop2mqtt/alerts/'));
-    const w1LastAlertMs = Math.max(...w1Alerts.map((m) => m.receivedAt)) - w1.value.startedAt;
-    const w1Cost = costOf(w1.sessions, relay);
-    const w1Poll = parsePollLine(w1.value.stderr);
+    const w1Cost = costOf(w1.value.sessions, relay);
     assertCost('W1 pop2mqtt', w1Cost, { top: MESSAGES, retr: 0 });
-    if (w1Alerts.length !== alarmCount) throw new Error(`W1: ${w1Alerts.length} alerts, expected ${alarmCount}`);
+    const w1Raw = w1.rawlog[0];
+    // Time and RSS: a second first poll (fresh state) straight to Dovecot's POP3S port, nothing in between.
+    log('W1 pop2mqtt: first poll again from fresh state, direct to Dovecot — time and peak RSS');
+    const w1t = await timeFirstPoll(agent, sub, dovecot.tlsPort, 'w1-time', alarmCount);
+    // The same over a link with a 20 ms round trip: how the time depends on round trips.
+    log('W1 pop2mqtt: first poll from fresh state over a 20 ms round-trip link');
+    const slow = await startDelayProxy('127.0.0.1', dovecot.tlsPort, 10);
+    cleanup.push(() => slow.close());
+    const w1s = await withRawlog(dovecot, () => timeFirstPoll(agent, sub, slow.port, 'w1-rtt20', alarmCount));
+    await slow.close();
 
     let fmW1: { run: TimedRun; cost: Cost } | undefined;
+    let fmW1t: TimedRun | undefined;
     if (WITH_FETCHMAIL) {
-      log('W1 fetchmail: first poll (downloads every message: keep mode has no header-only mode)');
+      log('W1 fetchmail: first poll (downloads every message: keep mode has no header-only mode) — bytes');
       const home = await newFmHome();
       relay.resetCounters();
       const r = await sessionsOf(dovecot, 1, () => fetchmailOnce(home, 600_000));
       fmW1 = { run: r.value, cost: costOf(r.sessions, relay) };
+      log('W1 fetchmail: first poll again from a fresh idfile, direct to Dovecot — time and peak RSS');
+      const direct = await makeFetchmailHome({ ...fmSetup, port: dovecot.tlsPort });
+      cleanup.push(() => direct.remove());
+      fmW1t = await fetchmailOnce(direct, 600_000);
     }
     results.w1 = {
-      pop2mqtt: { ...w1Cost, sessions: w1Cost.sessions.map((s) => s.raw), wallMs: w1.value.wallMs, lastAlertMs: w1LastAlertMs, maxRssKiB: w1.value.maxRssKiB, alerts: w1Alerts.length, poll: w1Poll },
-      fetchmail: fmW1 && { ...fmW1.cost, sessions: fmW1.cost.sessions.map((s) => s.raw), wallMs: fmW1.run.wallMs, maxRssKiB: fmW1.run.maxRssKiB },
+      pop2mqtt: {
+        ...w1Cost, sessions: w1Cost.sessions.map((s) => s.raw), commands: w1Raw && shapeTable(w1Raw), roundTrips: w1Raw?.roundTrips,
+        timing: { lastAlertMs: w1t.lastAlertMs, wallMs: w1t.run.wallMs, maxRssKiB: w1t.run.maxRssKiB, poll: w1t.poll },
+        rtt20: { lastAlertMs: w1s.value.lastAlertMs, wallMs: w1s.value.run.wallMs, poll: w1s.value.poll, roundTrips: w1s.rawlog[0] && roundTripsOver(w1s.rawlog[0], 10) },
+      },
+      fetchmail: fmW1 && { ...fmW1.cost, sessions: fmW1.cost.sessions.map((s) => s.raw), wallMsViaRelay: fmW1.run.wallMs, timing: { wallMs: fmW1t!.wallMs, maxRssKiB: fmW1t!.maxRssKiB } },
     };
     const W1 = `W1 first poll (${MESSAGES} msgs, ${(corpusBytes / 1e6).toFixed(0)} MB, ${alarmCount} alerts)`;
+    const w1sRt = w1s.rawlog[0] ? roundTripsOver(w1s.rawlog[0], 10) : null;
     rows.push(
       { workload: W1, metric: 'bytes from server after login (Dovecot out)', unit: 'B', pop2mqtt: w1Cost.out, fetchmail: fmW1?.cost.out ?? null },
       { workload: W1, metric: 'ratio to TOP-0 bound (Dovecot out ÷ bound)', unit: 'x', pop2mqtt: w1Cost.out / ref.top0Bytes, fetchmail: fmW1 ? fmW1.cost.out / ref.top0Bytes : null, target: { max: 1.01, text: '≤ 1.01 × bound' } },
       { workload: W1, metric: 'wire bytes from server (TLS, relay)', unit: 'B', pop2mqtt: w1Cost.wireFromServer, fetchmail: fmW1?.cost.wireFromServer ?? null },
       { workload: W1, metric: 'wire bytes to server (TLS, relay)', unit: 'B', pop2mqtt: w1Cost.wireToServer, fetchmail: fmW1?.cost.wireToServer ?? null },
       { workload: W1, metric: 'TOP / RETR commands', unit: 'n', pop2mqtt: w1Cost.top + w1Cost.retr, fetchmail: fmW1 ? fmW1.cost.top + fmW1.cost.retr : null },
-      { workload: W1, metric: 'wall time: process start → last alert received (pop2mqtt); run time (fetchmail)', unit: 'ms', pop2mqtt: w1LastAlertMs, fetchmail: fmW1?.run.wallMs ?? null, target: { max: 1500, strict: true, text: '< 1.5 s' } },
-      { workload: W1, metric: 'poll duration inside the agent (log duration_ms)', unit: 'ms', pop2mqtt: w1Poll.durationMs ?? null, fetchmail: null },
-      { workload: W1, metric: 'peak RSS', unit: 'KiB', pop2mqtt: w1.value.maxRssKiB, fetchmail: fmW1?.run.maxRssKiB ?? null },
+      { workload: W1, metric: 'wall time: process start → last alert received (pop2mqtt); whole run (fetchmail)', unit: 'ms', pop2mqtt: w1t.lastAlertMs, fetchmail: fmW1t?.wallMs ?? null, target: { max: 1500, strict: true, text: '< 1.5 s' } },
+      { workload: W1, metric: 'poll duration inside the agent (log duration_ms)', unit: 'ms', pop2mqtt: w1t.poll.durationMs ?? null, fetchmail: null },
+      { workload: W1, metric: `wall time over a 20 ms round-trip link (${w1sRt ?? '?'} round trips after login)`, unit: 'ms', pop2mqtt: w1s.value.lastAlertMs, fetchmail: null },
+      { workload: W1, metric: 'peak RSS', unit: 'KiB', pop2mqtt: w1t.run.maxRssKiB, fetchmail: fmW1t?.maxRssKiB ?? null },
     );
 
     // ================= W2: idle poll =================
     log('W2 pop2mqtt: idle poll (once, full TLS handshake)');
     relay.resetCounters();
-    const w2 = await sessionsOf(dovecot, 1, () => agent.once(w1cfg));
+    const w2r = await withRawlog(dovecot, () => sessionsOf(dovecot, 1, () => agent.once(w1cfg)));
+    const w2 = w2r.value;
     const w2Cost = costOf(w2.sessions, relay);
     assertCost('W2 pop2mqtt', w2Cost, { top: 0, retr: 0 });
-    let fmW2: { run: TimedRun; cost: Cost } | undefined;
+    let fmW2: { run: TimedRun; cost: Cost; rawlog?: RawlogSession } | undefined;
     if (WITH_FETCHMAIL) {
       log('W2 fetchmail: idle poll');
       relay.resetCounters();
-      const r = await sessionsOf(dovecot, 1, () => fetchmailOnce(fmHomes[0]!, 120_000));
-      fmW2 = { run: r.value, cost: costOf(r.sessions, relay) };
+      const r = await withRawlog(dovecot, () => sessionsOf(dovecot, 1, () => fetchmailOnce(fmHomes[0]!, 120_000)));
+      fmW2 = { run: r.value.value, cost: costOf(r.value.sessions, relay), rawlog: r.rawlog[0] };
     }
     log('W2 pop2mqtt: daemon polling every second, TLS session resumed after the first poll');
     const w2d = await daemonPolls(dovecot, relay, () => agent.daemon(w1cfg), 4);
@@ -222,8 +243,8 @@ async function main(): Promise<void> {
     const floor12 = await measureTlsFloor(relay, caPem, 'TLSv1.2');
     const resumedWire = (d: typeof w2d) => Math.max(...d.perPoll.slice(1).map((c) => c.wireFromServer + c.wireToServer));
     results.w2 = {
-      pop2mqtt: { once: { ...w2Cost, sessions: w2Cost.sessions.map((s) => s.raw), wallMs: w2.value.wallMs, maxRssKiB: w2.value.maxRssKiB }, daemon: w2d.perPoll.map(simpleCost) },
-      fetchmail: fmW2 && { once: { ...fmW2.cost, sessions: fmW2.cost.sessions.map((s) => s.raw), wallMs: fmW2.run.wallMs, maxRssKiB: fmW2.run.maxRssKiB }, daemon: fmW2d!.perPoll.map(simpleCost) },
+      pop2mqtt: { once: { ...w2Cost, sessions: w2Cost.sessions.map((s) => s.raw), commands: w2r.rawlog[0]?.exchanges.map((e) => e.command), wallMs: w2.value.wallMs, maxRssKiB: w2.value.maxRssKiB }, daemon: w2d.perPoll.map(simpleCost) },
+      fetchmail: fmW2 && { once: { ...fmW2.cost, sessions: fmW2.cost.sessions.map((s) => s.raw), commands: fmW2.rawlog?.exchanges.map((e) => e.command), wallMs: fmW2.run.wallMs, maxRssKiB: fmW2.run.maxRssKiB }, daemon: fmW2d!.perPoll.map(simpleCost) },
       tlsFloor: { 'TLSv1.3': floor13, 'TLSv1.2': floor12 },
     };
     const W2 = 'W2 idle poll (nothing new)';
@@ -272,10 +293,12 @@ async function main(): Promise<void> {
     const w4cfg = await agent.writeConfig('w4', { stateDir: 'state-w4', rules: snapshotRules() });
     sub.clear();
     relay.resetCounters();
-    const w4 = await sessionsOf(dovecot, 1, () => agent.once(w4cfg));
+    const w4r = await withRawlog(dovecot, () => sessionsOf(dovecot, 1, () => agent.once(w4cfg)));
+    const w4 = w4r.value;
     const w4Cost = costOf(w4.sessions, relay);
     assertCost('W4 pop2mqtt', w4Cost, { top: total4, retr: allSnaps.length });
-    if (w4Cost.sessions[0]!.retrBytes === undefined) throw new Error('no RETR bytes');
+    const retrieved = (w4r.rawlog[0]?.exchanges ?? []).filter((e) => e.shape === 'RETR n').map((e) => Number(e.command.split(' ')[1]));
+    if (retrieved.join(',') !== allSnaps.join(',')) throw new Error(`W4: RETR of messages ${retrieved.join(',')}, expected exactly the snapshot alarms ${allSnaps.join(',')}`);
     const images = sub.messages.filter((m) => m.topic.startsWith('pop2mqtt/snapshots/') && m.payload[0] === 0xff && m.payload[1] === 0xd8);
     let fmW4: { run: TimedRun; cost: Cost } | undefined;
     if (WITH_FETCHMAIL) {
@@ -328,9 +351,12 @@ async function main(): Promise<void> {
       `TOP-0 bound: ${ref.top0Bytes} B over ${MESSAGES} messages (${(ref.top0Bytes / ref.octets * 100).toFixed(2)} % of ${ref.octets} B).`,
       `Reply sizes of the other commands for this mailbox: STAT ${ref.statBytes} B, full UIDL ${ref.uidlBytes} B, full LIST ${ref.listBytes} B, QUIT ${ref.quitBytes} B.`,
       `W1 pop2mqtt: Dovecot out ${w1Cost.out} B = bound + ${w1Cost.out - ref.top0Bytes} B overhead (${((w1Cost.out / ref.top0Bytes - 1) * 100).toFixed(2)} %).`,
-      `W2 pop2mqtt idle poll after login: Dovecot in ${w2Cost.in} B, out ${w2Cost.out} B (${w2Cost.sessions[0]?.raw.replace(/^.*(top=)/, '$1') ?? ''}).`,
+      w1Raw ? `W1 pop2mqtt commands after login (rawlog; count × reply bytes): ${describeShapes(w1Raw)}; ${w1Raw.roundTrips} round trips on loopback.` : 'W1 rawlog: missing',
+      w1s.rawlog[0] ? `W1 over a 20 ms RTT link: ${roundTripsOver(w1s.rawlog[0], 10)} round trips after login; server idle gaps before TOP commands: ${w1s.rawlog[0].exchanges.filter((e) => e.shape === 'TOP n 0' && e.idleBeforeMs > 10).length}; poll ${w1s.value.poll.durationMs} ms vs ${w1t.poll.durationMs} ms on loopback.` : 'W1 rtt20 rawlog: missing',
+      `W2 idle poll after login (rawlog): pop2mqtt ${w2Cost.in + w2Cost.out} B = ${describeExchanges(w2r.rawlog[0])}${fmW2 ? `; fetchmail ${fmW2.cost.in + fmW2.cost.out} B = ${describeExchanges(fmW2.rawlog)}` : ''}.`,
       `W2 TLS floor (raw client: handshake, greeting, QUIT; no login): TLS 1.3 full ${wireOf2(floor13.full)} B, resumed ${wireOf2(floor13.resumed)} B${floor13.reused ? '' : ' (NOT resumed)'}; TLS 1.2 full ${wireOf2(floor12.full)} B, resumed ${wireOf2(floor12.resumed)} B${floor12.reused ? '' : ' (NOT resumed)'}.`,
       `W2 pop2mqtt daemon polls, wire bytes from/to server: ${w2d.perPoll.map((c) => `${c.wireFromServer}/${c.wireToServer}`).join(', ')} (poll 1 = full handshake); resumed poll minus TLS 1.3 resumed floor = ${resumedWire(w2d) - wireOf2(floor13.resumed)} B for CAPA, AUTH, CAPA, STAT, UIDL n.`,
+      w4r.rawlog[0] ? `W4 pop2mqtt commands after login (rawlog): ${describeShapes(w4r.rawlog[0])}; RETR went to exactly the ${allSnaps.length} snapshot alarms.` : 'W4 rawlog: missing',
       `W4 pop2mqtt: Dovecot out ${w4Cost.out} B = bound ${bound4} + RETR ${retr4} + ${w4Cost.out - bound4 - retr4} B overhead; Dovecot RETR bytes ${w4Cost.retrBytes} for ${w4Cost.retr} RETR.`,
     ];
     const summary = {
@@ -362,6 +388,49 @@ async function main(): Promise<void> {
   } finally {
     for (const c of cleanup.reverse()) await c().catch(() => {});
   }
+}
+
+/** Run fn with Dovecot's rawlog on for the bench user; returns fn's value and the sessions it logged. */
+async function withRawlog<T>(dovecot: DovecotServer, fn: () => Promise<T>): Promise<{ value: T; rawlog: RawlogSession[] }> {
+  const dir = await enableRawlog(dovecot.maildir(USER));
+  try {
+    const value = await fn();
+    let sessions: RawlogSession[] = [];
+    const deadline = Date.now() + 5_000;
+    while (Date.now() < deadline) {
+      sessions = await readSessions(dir);
+      if (sessions.length && sessions.every((s) => s.exchanges.some((e) => e.shape === 'QUIT'))) break;
+      await sleep(20);
+    }
+    return { value, rawlog: sessions };
+  } finally {
+    await disableRawlog(dir);
+  }
+}
+
+/** Commands by shape with their reply bytes, for the JSON. */
+function shapeTable(s: RawlogSession): Record<string, { count: number; replyBytes: number }> {
+  return Object.fromEntries(Object.keys(s.counts).map((k) => [k, { count: s.counts[k]!, replyBytes: s.bytesByShape[k] ?? 0 }]));
+}
+
+/** "CAPA (6+59 B), STAT (6+20 B)": command and reply bytes of each exchange. */
+function describeExchanges(s: RawlogSession | undefined): string {
+  if (!s) return 'no rawlog';
+  return s.exchanges.map((e) => `${e.command.split(' ')[0]} (${Buffer.byteLength(e.command) + 2}+${e.replyBytes} B)`).join(', ');
+}
+
+function describeShapes(s: RawlogSession): string {
+  return Object.keys(s.counts).map((k) => `${k} ${s.counts[k]} × = ${s.bytesByShape[k]} B`).join(', ');
+}
+
+/** A first poll (fresh state dir) of the header rules at `port`: time from process start to the last alert, RSS. */
+async function timeFirstPoll(agent: AgentHarness, sub: Subscriber, port: number, name: string, alerts: number) {
+  const cfg = await agent.writeConfig(name, { stateDir: `state-${name}`, rules: headerRules(), port });
+  sub.clear();
+  const run = await agent.once(cfg);
+  const got = await sub.waitForCount(alerts, 30_000, (m) => m.topic.startsWith('pop2mqtt/alerts/'));
+  if (got.length !== alerts) throw new Error(`${name}: ${got.length} alerts, expected ${alerts}`);
+  return { run, lastAlertMs: Math.max(...got.map((m) => m.receivedAt)) - run.startedAt, poll: parsePollLine(run.stderr) };
 }
 
 function replacer(_k: string, v: unknown): unknown {
