@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prints the resting footprint of a single binary: RSS after 1/10/50/100 polls, peak RSS, CPU and bytes per idle poll.
-# Usage: scripts/binaries/footprint.sh [--target x64] [--polls 100]   (takes about polls seconds; not part of the tests)
+# Usage: scripts/binaries/footprint.sh [--target x64] [--polls 100] [--reference] [--node-options OPTS] [--tls starttls|implicit|none]
+#   (takes about polls seconds; not part of the tests; --reference measures `node bin/pop2mqtt.js` instead)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # shellcheck source=targets.sh
@@ -8,10 +9,14 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 TARGET=x64
 POLLS=100
+EXTRA=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --target) TARGET="${2:?}"; shift 2 ;;
     --polls) POLLS="${2:?}"; shift 2 ;;
+    --reference) EXTRA+=(--reference); shift ;;
+    --tls) EXTRA+=(--tls "${2:?}"); shift 2 ;;
+    --node-options) EXTRA+=(--node-options "${2:?}"); shift 2 ;;
     *) die "unknown argument: $1" ;;
   esac
 done
@@ -19,4 +24,4 @@ target_pkg "$TARGET" >/dev/null
 # shellcheck disable=SC2046
 ensure_apt_packages dovecot-core dovecot-pop3d mosquitto $(target_apt_packages "$TARGET")
 [ -x "$(target_binary "$TARGET")" ] || bash scripts/build-binaries.sh --targets "$TARGET"
-timeout $(( POLLS * 8 + 300 )) node --import tsx scripts/binaries/footprint.ts --target "$TARGET" --polls "$POLLS"
+timeout $(( POLLS * 8 + 300 )) node --import tsx scripts/binaries/footprint.ts --target "$TARGET" --polls "$POLLS" "${EXTRA[@]}"

@@ -1,23 +1,34 @@
 // Measures a single binary at rest: RSS and CPU over N polls of an unchanged mailbox (real Dovecot + Mosquitto, 1 poll/s).
-// Usage: node --import tsx scripts/binaries/footprint.ts [--target x64] [--polls 100]   (see scripts/binaries/footprint.sh)
+// Usage: node --import tsx scripts/binaries/footprint.ts [--target x64] [--polls 100] [--reference] [--node-options OPTS]
+//   --reference: run `node bin/pop2mqtt.js` (this Node) instead of the binary, for comparison; --node-options: NODE_OPTIONS for it.
 import { spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startDovecot } from '../../test/support/dovecot.js';
 import { startMosquitto } from '../../test/support/mosquitto.js';
-import { binaryPath, cleanEnv, openTempDir, runnerFor, type Target } from '../../test/binaries/support.js';
+import { ROOT, binaryPath, cleanEnv, openTempDir, runnerFor, type Target } from '../../test/binaries/support.js';
 
-const { values } = parseArgs({ options: { target: { type: 'string', default: 'x64' }, polls: { type: 'string', default: '100' } } });
+const { values } = parseArgs({
+  options: {
+    target: { type: 'string', default: 'x64' },
+    polls: { type: 'string', default: '100' },
+    reference: { type: 'boolean', default: false },
+    'node-options': { type: 'string' },
+    tls: { type: 'string', default: 'starttls' },
+  },
+});
 const target = values.target as Target;
 const polls = Number(values.polls);
 if (!Number.isInteger(polls) || polls < 2) throw new Error('--polls must be an integer >= 2');
+const tlsMode = values.tls!;
+if (!['starttls', 'implicit', 'none'].includes(tlsMode)) throw new Error('--tls must be starttls, implicit or none');
 
 const TICKS = 100; // USER_HZ on Linux
-function procStatus(pid: number): { rssKiB: number; hwmKiB: number } {
+function procStatus(pid: number): { rssKiB: number; hwmKiB: number; anonKiB: number; fileKiB: number } {
   const text = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kib = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
-  return { rssKiB: kib('VmRSS'), hwmKiB: kib('VmHWM') };
+  return { rssKiB: kib('VmRSS'), hwmKiB: kib('VmHWM'), anonKiB: kib('RssAnon'), fileKiB: kib('RssFile') };
 }
 function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -45,10 +56,9 @@ try {
     'mailboxes:',
     '  - id: nvr',
     `    host: ${dovecot.host}`,
-    `    port: ${dovecot.port}`,
-    '    tls: starttls',
-    `    ca_file: ${ca}`,
-    '    servername: localhost',
+    `    port: ${tlsMode === 'implicit' ? dovecot.tlsPort : dovecot.port}`,
+    `    tls: ${tlsMode}`,
+    ...(tlsMode === 'none' ? ['    auth: scram-sha-256'] : [`    ca_file: ${ca}`, '    servername: localhost']),
     '    username: alice',
     '    password: ${MAIL_PASS}',
     '    schedule: "* * * * * *"',
@@ -59,9 +69,13 @@ try {
     '',
   ].join('\n'), { mode: 0o600 });
 
-  const argv = [...runnerFor(target), binaryPath(target), 'run', '--config', config];
+  const argv = values.reference
+    ? [process.execPath, path.join(ROOT, 'bin', 'pop2mqtt.js'), 'run', '--config', config]
+    : [...runnerFor(target), binaryPath(target), 'run', '--config', config];
+  const extraEnv: Record<string, string> = { MAIL_PASS: 'footprint-pw-1234' };
+  if (values['node-options']) extraEnv.NODE_OPTIONS = values['node-options'];
   const started = Date.now();
-  child = spawn(argv[0]!, argv.slice(1), { cwd: tmp, env: cleanEnv({ MAIL_PASS: 'footprint-pw-1234' }), stdio: ['ignore', 'ignore', 'pipe'] });
+  child = spawn(argv[0]!, argv.slice(1), { cwd: tmp, env: { ...cleanEnv(), ...extraEnv }, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (b: Buffer) => { stderr = (stderr + b.toString()).slice(-4000); });
   const pid = child.pid!;
@@ -69,7 +83,8 @@ try {
 
   const samples: { poll: number; rssKiB: number }[] = [];
   let cpuAfterFirst = 0;
-  for (const at of [1, 10, Math.floor(polls / 2), polls]) {
+  const marks = [...new Set([1, ...Array.from({ length: Math.floor(polls / 10) }, (_, i) => (i + 1) * 10), polls])];
+  for (const at of marks) {
     const remaining = limitMs - (Date.now() - started);
     if (remaining <= 0) throw new Error(`timed out before poll ${at}\n${stderr}`);
     await dovecot.logoutLines({ atLeast: at, timeoutMs: remaining });
@@ -77,15 +92,19 @@ try {
     samples.push({ poll: at, rssKiB: procStatus(pid).rssKiB });
     if (at === 1) cpuAfterFirst = cpuSeconds(pid);
   }
-  const { hwmKiB } = procStatus(pid);
+  const { hwmKiB, anonKiB, fileKiB } = procStatus(pid);
   const cpu = cpuSeconds(pid);
   const lines = await dovecot.logoutLines();
   const idle = lines.slice(1);
   const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
-  console.log(`pop2mqtt-linux-${target}: ${lines.length} polls of an unchanged mailbox, 1 per second${runnerFor(target).length ? ' (under qemu-user: RSS includes the emulator)' : ''}`);
-  for (const s of samples) console.log(`  RSS after poll ${String(s.poll).padStart(3)}: ${mib(s.rssKiB)} MiB`);
-  console.log(`  peak RSS (VmHWM):    ${mib(hwmKiB)} MiB`);
+  const what = values.reference ? `node ${process.version} bin/pop2mqtt.js` : `pop2mqtt-linux-${target}`;
+  console.log(`${what}${values['node-options'] ? ` (NODE_OPTIONS=${values['node-options']})` : ''}, tls ${tlsMode}: ${lines.length} polls of an unchanged mailbox, 1 per second${runnerFor(target).length ? ' (under qemu-user: RSS includes the emulator)' : ''}`);
+  for (const s of samples.filter((x) => [1, 10, Math.floor(polls / 2), polls].includes(x.poll))) {
+    console.log(`  RSS after poll ${String(s.poll).padStart(3)}: ${mib(s.rssKiB)} MiB`);
+  }
+  console.log(`  RSS series (MiB, every 10 polls): ${samples.map((x) => mib(x.rssKiB)).join(' ')}`);
+  console.log(`  peak RSS (VmHWM):    ${mib(hwmKiB)} MiB; at the end ${mib(anonKiB)} MiB anonymous + ${mib(fileKiB)} MiB file-backed (mapped executable and libraries, reclaimable)`);
   console.log(`  CPU: ${cpu.toFixed(2)} s total, ${(((cpu - cpuAfterFirst) / Math.max(1, polls - 1)) * 1000).toFixed(1)} ms per idle poll`);
   console.log(`  POP3 bytes per idle poll after login: in ${avg(idle.map((l) => l.in)).toFixed(0)}, out ${avg(idle.map((l) => l.out)).toFixed(0)}; TOP ${idle.reduce((a, l) => a + l.top, 0)}, RETR ${idle.reduce((a, l) => a + l.retr, 0)} over ${idle.length} idle polls`);
 } finally {
