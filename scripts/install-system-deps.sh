@@ -2,7 +2,7 @@
 # Installs the Debian packages the test harness needs (real POP3 servers, MQTT broker, openssl, fetchmail), only those missing, without starting system services.
 set -euo pipefail
 
-PACKAGES=(dovecot-core dovecot-pop3d mailutils-pop3d mosquitto mosquitto-clients openssl fetchmail)
+PACKAGES=(dovecot-core dovecot-pop3d mailutils-pop3d mosquitto mosquitto-clients openssl fetchmail systemd)
 
 SUDO=()
 if [ "$(id -u)" -ne 0 ]; then
