@@ -69,6 +69,8 @@ export interface PollResult {
   shortCircuit: boolean;
   topFetches: number;
   retrFetches: number;
+  /** Messages whose MIME structure broke a parser limit (parts, depth, attachments, sizes). */
+  limitsExceeded: number;
   /** Messages left for a later poll (broker not acknowledging, outbox full, fetch errors). */
   deferred: number;
 }
@@ -80,7 +82,7 @@ export async function pollMailbox(d: PollDeps): Promise<PollResult> {
   const { target, state, logger } = d;
   const result: PollResult = {
     mailbox: target.id, messages: 0, octets: 0, newMessages: 0, alerts: 0, deleted: 0, failed: 0,
-    bytesIn: 0, bytesOut: 0, durationMs: 0, shortCircuit: false, topFetches: 0, retrFetches: 0, deferred: 0,
+    bytesIn: 0, bytesOut: 0, durationMs: 0, shortCircuit: false, topFetches: 0, retrFetches: 0, deferred: 0, limitsExceeded: 0,
   };
   const client = await Pop3Client.connect({
     host: target.host, port: target.port, tls: target.tls, ca: target.ca, servername: target.servername,
@@ -284,6 +286,10 @@ async function evaluateStaged(d: PollDeps, client: Pop3Client, datas: MessageDat
       it.data.full = await fetchFull(client, it.data.msgNum, d.target.maxMessageSize, ruleSet);
       it.data.headers ??= it.data.full.headers;
       result.retrFetches++;
+      if (it.data.full.limitsExceeded.length) {
+        result.limitsExceeded++;
+        logger.warn('message exceeds MIME limits; rules see what was parsed within them', { uid: it.data.uid, limits: it.data.full.limitsExceeded.join(',') });
+      }
     } catch (err) {
       if (client.fatalError) {
         charge(it, err);

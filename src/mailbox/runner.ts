@@ -141,11 +141,12 @@ export class MailboxRunner {
       this.countAlerts(result.alerts);
       this.log.info('poll', {
         messages: result.messages, new: result.newMessages, alerts: result.alerts, deleted: result.deleted || undefined,
-        failed: result.failed || undefined, deferred: result.deferred || undefined, bytes: result.bytesIn, duration_ms: result.durationMs,
+        failed: result.failed || undefined, deferred: result.deferred || undefined, limits_exceeded: result.limitsExceeded || undefined, bytes: result.bytesIn, duration_ms: result.durationMs,
       });
       this.setStatus({
         last_poll: started.toISOString(), result: 'ok', error: undefined, messages: result.messages, new: result.newMessages,
         alerts: result.alerts, bytes_last_poll: result.bytesIn, connection_problem: false,
+        limits_exceeded: (this.status.limits_exceeded ?? 0) + result.limitsExceeded, failed_last_poll: result.failed,
       });
       return { ok: true, result };
     } catch (e) {

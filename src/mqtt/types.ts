@@ -14,6 +14,9 @@ export interface MailboxStatus {
   next_poll: string | null;
   connection_problem: boolean;
   outbox?: { size: number; dropped: number };
+  /** Messages since start whose MIME broke a parser limit, and messages that could not be handled in the last poll. */
+  limits_exceeded?: number;
+  failed_last_poll?: number;
 }
 
 /** Published retained on `<base>/bridge/info`. */
