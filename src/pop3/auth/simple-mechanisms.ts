@@ -40,13 +40,15 @@ export function cramMd5Mechanism(username: string, password: string): SaslMechan
   };
 }
 
-/** Google/Microsoft XOAUTH2: on failure the server sends an error JSON challenge, answered with an empty response. */
-export function xoauth2Mechanism(username: string, accessToken: string): SaslMechanism {
-  const ir = Buffer.from(`user=${username}\x01auth=Bearer ${accessToken}\x01\x01`, 'utf8');
+/**
+ * The two bearer-token mechanisms share their shape: one initial response; on failure the server sends an error JSON
+ * challenge, which is recorded and answered with `errorAck` before the final -ERR.
+ */
+function bearerMechanism(name: string, ir: Buffer, errorAck: Buffer): SaslMechanism {
   let detail: string | undefined;
   let sent = false;
   return {
-    name: 'XOAUTH2',
+    name,
     initialResponse: () => ir,
     step: (challenge): SaslStep => {
       if (!sent) {
@@ -54,11 +56,16 @@ export function xoauth2Mechanism(username: string, accessToken: string): SaslMec
         if (challenge.length === 0) return { response: ir };
       }
       detail = challenge.toString('utf8');
-      return { response: Buffer.alloc(0) };
+      return { response: errorAck };
     },
     finish: () => null,
     failureDetail: () => detail,
   };
+}
+
+/** Google/Microsoft XOAUTH2: the error JSON challenge is answered with an empty response. */
+export function xoauth2Mechanism(username: string, accessToken: string): SaslMechanism {
+  return bearerMechanism('XOAUTH2', Buffer.from(`user=${username}\x01auth=Bearer ${accessToken}\x01\x01`, 'utf8'), Buffer.alloc(0));
 }
 
 /** RFC 5801 saslname: "=" and "," escaped. */
@@ -66,23 +73,8 @@ export function saslName(s: string): string {
   return s.replace(/=/g, '=3D').replace(/,/g, '=2C');
 }
 
-/** RFC 7628 OAUTHBEARER: the error JSON challenge is answered with a single 0x01 (kvsep) before the final -ERR. */
+/** RFC 7628 OAUTHBEARER: the error JSON challenge is answered with a single 0x01 (kvsep). */
 export function oauthBearerMechanism(username: string, accessToken: string, host: string, port: number): SaslMechanism {
   const ir = Buffer.from(`n,a=${saslName(username)},\x01host=${host}\x01port=${port}\x01auth=Bearer ${accessToken}\x01\x01`, 'utf8');
-  let detail: string | undefined;
-  let sent = false;
-  return {
-    name: 'OAUTHBEARER',
-    initialResponse: () => ir,
-    step: (challenge): SaslStep => {
-      if (!sent) {
-        sent = true;
-        if (challenge.length === 0) return { response: ir };
-      }
-      detail = challenge.toString('utf8');
-      return { response: Buffer.from([0x01]) };
-    },
-    finish: () => null,
-    failureDetail: () => detail,
-  };
+  return bearerMechanism('OAUTHBEARER', ir, Buffer.from([0x01]));
 }
