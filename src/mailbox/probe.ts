@@ -125,7 +125,8 @@ export function formatProbe(r: ProbeReport): string {
     line('certificate sha256', c.fingerprint256);
   }
   line('ca_file', r.caFile);
-  line('fingerprint pin', r.fingerprintPin ? `${r.fingerprintPin} (${r.certificate ? 'matched' : 'not checked'})` : undefined);
+  const pinState = r.certificate ? 'matched' : r.error?.code === 'EFINGERPRINT' ? 'does NOT match the certificate' : 'not checked';
+  line('fingerprint pin', r.fingerprintPin ? `${r.fingerprintPin} (${pinState})` : undefined);
   line('SASL offered', r.saslOffered.length ? r.saslOffered : '(none)');
   line('auth chosen', r.mechanismChosen);
   line('logged in', r.error && !r.loggedIn ? 'no' : r.loggedIn ? 'yes' : undefined);
