@@ -339,7 +339,8 @@ async function main(): Promise<void> {
       { workload: W5, metric: 'RSS after poll 10', unit: 'KiB', pop2mqtt: w5.rssAt10KiB, fetchmail: fmW5?.rssAt10KiB ?? null },
       { workload: W5, metric: `RSS after poll ${SOAK_POLLS}`, unit: 'KiB', pop2mqtt: w5.rssEndKiB, fetchmail: fmW5?.rssEndKiB ?? null },
       { workload: W5, metric: 'peak RSS (VmHWM)', unit: 'KiB', pop2mqtt: w5.hwmKiB, fetchmail: fmW5?.hwmKiB ?? null },
-      { workload: W5, metric: 'open fds, min – max (max shown)', unit: 'n', pop2mqtt: w5.fdMax, fetchmail: fmW5?.fdMax ?? null },
+      { workload: W5, metric: `RSS growth per poll, poll 10 → ${SOAK_POLLS}`, unit: 'KiB', pop2mqtt: (w5.rssEndKiB - w5.rssAt10KiB) / (SOAK_POLLS - 10), fetchmail: fmW5 ? (fmW5.rssEndKiB - fmW5.rssAt10KiB) / (SOAK_POLLS - 10) : null, noRatio: true },
+      { workload: W5, metric: 'open fds (max over the soak; min in the JSON)', unit: 'n', pop2mqtt: w5.fdMax, fetchmail: fmW5?.fdMax ?? null },
       { workload: W5, metric: 'bytes after login per poll (Dovecot, mean)', unit: 'B', pop2mqtt: w5.meanBytesAfterLogin, fetchmail: fmW5?.meanBytesAfterLogin ?? null },
       { workload: W5, metric: 'wire bytes per poll (mean, both directions)', unit: 'B', pop2mqtt: w5.meanWire, fetchmail: fmW5?.meanWire ?? null },
     );

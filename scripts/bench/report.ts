@@ -40,7 +40,7 @@ export function formatValue(v: number | null, unit: Unit): string {
       if (Math.abs(v) < 1_000_000) return `${(v / 1000).toFixed(1)} kB`;
       return `${(v / 1e6).toFixed(2)} MB`;
     case 'KiB':
-      return `${(v / 1024).toFixed(1)} MiB`;
+      return Math.abs(v) < 1024 ? `${Math.round(v)} KiB` : `${(v / 1024).toFixed(1)} MiB`;
     case 'ms':
       return v < 10_000 ? `${group(v)} ms` : `${(v / 1000).toFixed(1)} s`;
     case 'x':

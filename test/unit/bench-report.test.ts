@@ -11,6 +11,7 @@ test('values print with readable units', () => {
   assert.equal(formatValue(1_234, 'ms'), '1,234 ms');
   assert.equal(formatValue(61_000, 'ms'), '61.0 s');
   assert.equal(formatValue(102_400, 'KiB'), '100.0 MiB');
+  assert.equal(formatValue(590.4, 'KiB'), '590 KiB');
   assert.equal(formatValue(1.01234, 'x'), '1.0123 ×');
   assert.equal(formatValue(null, 'B'), '–');
 });
