@@ -171,7 +171,14 @@ test('start: bridge/state online and bridge/info retained (no credentials); disc
   const probe = await watch();
   await new Promise((r) => setTimeout(r, 300));
   assert.equal(probe.messages.length, 0, `the restarted broker keeps nothing retained: ${probe.messages.map((m) => m.topic).join(', ')}`);
+  // Left over from an earlier run (a rule since deleted), and a config of another tool: the first goes, the second stays.
+  const stale = cfgTopic('event/pop2mqtt/rule_gone_event');
+  const foreign = cfgTopic('sensor/othertool/thing');
+  await probe.client.publishAsync(stale, JSON.stringify({ name: 'gone', state_topic: 'pop2mqtt/rule/gone/event' }), { qos: 1, retain: true });
+  await probe.client.publishAsync(foreign, JSON.stringify({ name: 'thing', state_topic: 'othertool/thing' }), { qos: 1, retain: true });
   const agent = await startAgent(agentConfig());
+  const cleared = await probe.waitFor((m) => m.topic === stale && m.payload.length === 0, 5_000);
+  assert.equal(cleared.payload.length, 0, 'the stale config is cleared with an empty payload');
 
   const snap = await retainedSnapshot(['pop2mqtt/bridge/state', 'pop2mqtt/bridge/info', ...EXPECTED_DISCOVERY]);
   assert.deepEqual(snap.get('pop2mqtt/bridge/state')!.json, { state: 'online' });
@@ -185,7 +192,9 @@ test('start: bridge/state online and bridge/info retained (no credentials); disc
   assert.ok(!infoMsg.text.includes(USER), 'the login name is not in bridge/info');
   for (const m of snap.values()) assert.ok(!m.text.includes(PASS), `password leaked on ${m.topic}`);
 
-  const discovery = [...snap.values()].filter(isDiscovery);
+  assert.equal(snap.has(stale), false, 'no stale config left retained');
+  assert.ok(snap.has(foreign), 'configs of other tools are left alone');
+  const discovery = [...snap.values()].filter((m) => isDiscovery(m) && m.topic !== foreign);
   assert.deepEqual(discovery.map((m) => m.topic).sort(), EXPECTED_DISCOVERY, 'exactly the expected discovery configs');
   for (const m of discovery) {
     const c = m.json as Json;
@@ -386,36 +395,45 @@ test('reload: an invalid config is refused (error names the path) and the old on
   await sub.waitFor((m) => m.topic === 'pop2mqtt/alerts/Camera 5', 10_000);
   assert.deepEqual(sub.on('pop2mqtt/bridge/state').map((m) => m.json), [{ state: 'online' }]);
 
-  // A valid config without the ups rule, with a new door rule.
+  // A valid config without the gate-snapshot rule (an event and an image entity), with a new door rule.
   sub.clear();
-  await writeFile(agent.config, yaml.replace(RULE_UPS, RULE_DOOR));
+  await writeFile(agent.config, yaml.replace(RULE_GATE, RULE_DOOR));
   const ok = await request(sub, 'reload', { transaction: 'r2' });
   assert.equal(ok.status, 'ok', JSON.stringify(ok));
   assert.deepEqual(ok.data, { mailboxes: 1, rules: 3 });
-  const upsTopic = cfgTopic('event/pop2mqtt/rule_ups_event');
+  const gateTopics = [cfgTopic('event/pop2mqtt/rule_gate-snapshot_event'), cfgTopic('image/pop2mqtt/rule_gate-snapshot_image')];
   const doorTopic = cfgTopic('event/pop2mqtt/rule_door_event');
-  const removal = await sub.waitFor((m) => m.topic === upsTopic, 5_000);
-  assert.equal(removal.payload.length, 0, 'removed entity: empty payload');
+  for (const t of gateTopics) {
+    const removal = await sub.waitFor((m) => m.topic === t, 5_000);
+    assert.equal(removal.payload.length, 0, `removed entity ${t}: empty payload`);
+  }
   const door = (await sub.waitFor((m) => m.topic === doorTopic, 5_000)).json as Json;
   assert.equal(door.state_topic, 'pop2mqtt/rule/door/event');
+  assert.deepEqual(door.availability.map((a: Json) => a.topic), ['pop2mqtt/bridge/state']);
   const info = (await sub.waitFor((m) => m.topic === 'pop2mqtt/bridge/info', 5_000)).json as Json;
-  assert.deepEqual(info.rules.map((r: Json) => r.name), ['camera-motion', 'gate-snapshot', 'door']);
+  assert.deepEqual(info.rules.map((r: Json) => r.name), ['camera-motion', 'door', 'ups']);
 
-  // Retained view of a newcomer (e.g. a restarted Home Assistant): door there, ups gone.
-  const expectedNow = EXPECTED_DISCOVERY.filter((t) => t !== upsTopic).concat(doorTopic);
+  // Retained view of a newcomer (e.g. a restarted Home Assistant): door there, gate-snapshot gone.
+  const expectedNow = EXPECTED_DISCOVERY.filter((t) => !gateTopics.includes(t)).concat(doorTopic).sort();
   const snap = await retainedSnapshot(expectedNow);
-  assert.deepEqual([...snap.keys()].filter((t) => t.startsWith(`${HA}/`)).sort(), expectedNow.sort());
+  assert.deepEqual([...snap.keys()].filter((t) => t.startsWith(`${HA}/`)).sort(), expectedNow);
 
-  // The new rule works; the removed one no longer alerts.
-  await lab.dovecot.deliverMany(USER, [fromMail('Door <door@alarm.local>', 'door1'), fromMail('UPS <ups@power.local>', 'ups1')]);
+  // The new rule works; the removed one no longer alerts; the others still do.
+  await lab.dovecot.deliverMany(USER, [
+    fromMail('Door <door@alarm.local>', 'door1'),
+    makeMail({ from: 'cam@gate.local', subject: 'Gate', attachments: [{ filename: 'g.jpg', contentType: 'image/jpeg', content: fakeJpeg(800) }] }),
+    fromMail('UPS <ups@power.local>', 'ups1'),
+  ]);
   const p2 = await request(sub, 'poll', { mailbox: 'home' });
   assert.equal(p2.status, 'ok');
-  assert.equal(p2.data[0].new, 2);
-  assert.equal(p2.data[0].alerts, 1);
+  assert.equal(p2.data[0].new, 3);
+  assert.equal(p2.data[0].alerts, 2);
   await sub.waitFor((m) => m.topic === 'pop2mqtt/alerts/door', 10_000);
+  await sub.waitFor((m) => m.topic === 'pop2mqtt/alerts/ups', 10_000);
   const doorEvent = (await sub.waitFor((m) => m.topic === 'pop2mqtt/rule/door/event', 10_000)).json as Json;
   assert.equal(doorEvent.event_type, 'alert');
-  assert.equal(sub.on('pop2mqtt/alerts/ups').length, 0);
+  assert.equal(sub.on('pop2mqtt/alerts/gate').length, 0);
+  assert.equal(sub.on('pop2mqtt/snap/gate').length, 0);
 
   assert.equal((await agent.stop()).code, 0, agent.output());
 });
