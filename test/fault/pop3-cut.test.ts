@@ -125,7 +125,13 @@ test('connection cut during the TLS handshake: a network error, retried with the
     const retry = Number(/retry_in_s=(\d+)/.exec(line!)?.[1]);
     assert.ok(retry <= 2, `retry after a cut handshake follows backoff.max (2 s), got: ${line}`);
     await sub.waitForAlerts((a) => a.some((x) => x.tag === 'h-1'), 15_000, 'the alert after the next poll');
-    const state = await readFile(path.join(lab.dir, 'state-tls', 'home.state.json'), 'utf8');
+    // The state is saved just after the acknowledgement that released the alert: wait for it, bounded.
+    const file = path.join(lab.dir, 'state-tls', 'home.state.json');
+    let state = '';
+    await until(async () => {
+      state = await readFile(file, 'utf8').catch(() => '');
+      return state.includes('"authFailures"');
+    }, 10_000, 'the state file');
     assert.match(state, /"authFailures":\[\]/, 'a network error is not a failed login');
   } finally {
     await stopDaemon(d);
