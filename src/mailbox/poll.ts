@@ -95,6 +95,8 @@ export async function pollMailbox(d: PollDeps): Promise<PollResult> {
       username: target.username, password: target.password,
       accessToken: target.accessToken ? await target.accessToken() : undefined,
       mechanism: target.auth as never, allowInsecureAuth: target.allowInsecureAuth,
+      // The pre-login CAPA already says whether TOP, UIDL and PIPELINING are there; a second CAPA costs bytes every poll.
+      capaAfterLogin: false,
     });
     const stat = await client.stat();
     result.messages = stat.count;

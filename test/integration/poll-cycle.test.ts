@@ -142,3 +142,16 @@ test('a message over the reader limits (a 2 MB line) is parked and logged; it ne
   const left = await lab.dovecot.messageFiles(USER);
   assert.equal(left.length, 1);
 });
+
+test('an idle poll costs under 100 bytes from the server after login (STAT short-circuit, no CAPA after login)', async () => {
+  await resetMailbox();
+  await lab.dovecot.deliverMany(USER, [alarm(12, 'f1'), news(12)]);
+  const cfg = await lab.writeConfig(minimalConfig(lab, { existing: 'skip', stateDir: './state-idle' }), 'idle.yaml');
+  await once(cfg);
+  const before = (await lab.dovecot.logoutLines()).length;
+  await once(cfg);
+  const [idle] = (await lab.dovecot.logoutLines({ atLeast: before + 1 })).slice(before);
+  assert.ok(idle);
+  assert.equal(idle.top, 0, idle.raw);
+  assert.ok(idle.out <= 100, `bytes after login: ${idle.raw}`);
+});
