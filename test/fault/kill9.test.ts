@@ -33,6 +33,7 @@ test(`kill -9 at random moments (${ITERATIONS} runs): every alarm alerted, nothi
   };
   const stats = { uniform: 0, afterPollStart: 0, afterAlert: 0, exitedBeforeKill: 0 };
   const started = Date.now();
+  const crashes: string[] = [];
 
   for (let i = 0; i < ITERATIONS; i++) {
     const before = Math.floor(rnd() * 4);
@@ -49,7 +50,6 @@ test(`kill -9 at random moments (${ITERATIONS} runs): every alarm alerted, nothi
       await waitForOutput(d.output, /pop2mqtt started/, 15_000);
       const strategy = rnd();
       const deliverDuring = rnd() < 0.5 ? rnd() * 800 : -1;
-      const t0 = Date.now();
       const deliveryDone = deliverDuring >= 0 ? sleep(deliverDuring).then(deliverAlarm) : Promise.resolve();
       if (strategy < 0.34) {
         stats.uniform++;
@@ -67,14 +67,18 @@ test(`kill -9 at random moments (${ITERATIONS} runs): every alarm alerted, nothi
         await sleep(rnd() * 40);
       }
       await deliveryDone;
-      void t0;
     } finally {
       if (d.child.exitCode === null && d.child.signalCode === null) d.child.kill('SIGKILL');
-      else stats.exitedBeforeKill++;
+      else {
+        stats.exitedBeforeKill++;
+        crashes.push(d.output().slice(-2000));
+      }
       const ex = await within(d.exited, 5_000);
       assert.ok(ex, 'daemon did not die after SIGKILL');
     }
   }
+
+  assert.deepEqual(crashes, [], 'the daemon never exits by itself');
 
   // A final clean run drains the outbox and handles whatever is left.
   const cfg = await lab.writeConfig(faultConfig(lab, { stateDir: './state', keep: false }), 'kill9-final.yaml');
