@@ -1,11 +1,12 @@
 // Runs a private, real Dovecot POP3 server (own config, temp dir, free ports, plain+STLS and implicit TLS) for integration tests, with Maildir delivery and per-session logout statistics.
-import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { makeTestCA, type TestCerts } from './certs.js';
 import { forgetOnExit, killAndWait, killGroupAndWait, killOnExit, pidAlive, readPidFile, removeOnExit, runDaemonizer, tailFile, waitForPortClosed } from './daemon.js';
 import { freePorts, waitForPort } from './ports.js';
 import { ensureSystemUser, lookupUser } from './system-users.js';
+import { deliverToMaildir } from './maildir.js';
 
 export interface MailUser {
   user: string;
@@ -263,28 +264,12 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotSe
     }
   }
 
-  let seq = 0;
-  let lastStamp = 0;
   const maildir = (user: string): string => {
     if (!users.some((u) => u.user === user)) throw new Error(`unknown test mail user ${user}`);
     return path.join(home(user), 'Maildir');
   };
 
-  const deliver = async (user: string, raw: string | Buffer): Promise<string> => {
-    const md = maildir(user);
-    // Dovecot assigns new UIDs in order of the time stamp in the file name: make it strictly increasing.
-    const nowUs = Date.now() * 1000;
-    lastStamp = Math.max(nowUs, lastStamp + 1);
-    const secs = Math.floor(lastStamp / 1e6);
-    const usecs = String(lastStamp % 1e6).padStart(6, '0');
-    const name = `${secs}.M${usecs}P${process.pid}Q${++seq}.pop2mqtt-test`;
-    const tmp = path.join(md, 'tmp', name);
-    const dest = path.join(md, 'new', name);
-    await writeFile(tmp, raw, { mode: 0o600 });
-    await chown(tmp, mailUser.uid, mailUser.gid);
-    await rename(tmp, dest);
-    return dest;
-  };
+  const deliver = (user: string, raw: string | Buffer): Promise<string> => deliverToMaildir(maildir(user), raw, mailUser);
 
   const server: DovecotServer = {
     host: '127.0.0.1',

@@ -1,4 +1,6 @@
 // Builders for sample mail in tests: correct RFC 5322/MIME messages with CRLF line ends, RFC 2047 subjects and base64 attachments.
+import { chown, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 
 export interface MailAttachment {
   filename: string;
@@ -131,4 +133,23 @@ export function fakeJpeg(size = 2048, seed = 1): Buffer {
   buf[buf.length - 2] = 0xff;
   buf[buf.length - 1] = 0xd9;
   return buf;
+}
+
+let maildirSeq = 0;
+let maildirStamp = 0;
+
+/**
+ * Deliver one message into a Maildir the way an MDA does: write to tmp/, chown to the mail user, rename into new/.
+ * File names carry a strictly increasing time stamp, because servers assign UIDs in that order.
+ */
+export async function deliverToMaildir(md: string, raw: string | Buffer, owner: { uid: number; gid: number }): Promise<string> {
+  const nowUs = Date.now() * 1000;
+  maildirStamp = Math.max(nowUs, maildirStamp + 1);
+  const name = `${Math.floor(maildirStamp / 1e6)}.M${String(maildirStamp % 1e6).padStart(6, '0')}P${process.pid}Q${++maildirSeq}.pop2mqtt-test`;
+  const tmp = path.join(md, 'tmp', name);
+  const dest = path.join(md, 'new', name);
+  await writeFile(tmp, raw, { mode: 0o600 });
+  await chown(tmp, owner.uid, owner.gid);
+  await rename(tmp, dest);
+  return dest;
 }

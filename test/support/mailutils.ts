@@ -21,13 +21,14 @@
 // - No per-session byte statistics like Dovecot's logout line; use a counting relay (relay.ts) instead.
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { appendFile, chmod, chown, mkdir, mkdtemp, open, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, chown, mkdir, mkdtemp, open, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { makeTestCA, type TestCerts } from './certs.js';
 import { forgetOnExit, killGroupAndWait, killOnExit, pidAlive, removeOnExit, run, tailFile, waitForPortClosed } from './daemon.js';
 import { freePorts, waitForPort } from './ports.js';
 import { ensureSystemUser } from './system-users.js';
+import { deliverToMaildir } from './maildir.js';
 
 export interface MailutilsOptions {
   /** Mail users; a name without '@' gets '@example.test'. Default alice@example.test / alice-secret-pw. */
@@ -235,25 +236,15 @@ ${opts.extraConf ?? ''}
     }
   }
 
-  let seq = 0;
-  let lastStamp = 0;
   const deliver = async (user: string, raw: string | Buffer): Promise<string> => {
     const box = mailbox(user);
     if (format === 'mbox') {
       await withDotlock(box, () => appendFile(box, toMboxEntry(raw)));
       return box;
     }
-    const nowUs = Date.now() * 1000;
-    lastStamp = Math.max(nowUs, lastStamp + 1);
-    const name = `${Math.floor(lastStamp / 1e6)}.M${String(lastStamp % 1e6).padStart(6, '0')}P${process.pid}Q${++seq}.pop2mqtt-test`;
-    const tmp = path.join(box, 'tmp', name);
-    const dest = path.join(box, 'new', name);
     // Mailutils' maildir reader sees CRLF files as empty messages: store LF line ends (it sends CRLF).
     const lf = Buffer.from((Buffer.isBuffer(raw) ? raw.toString('latin1') : Buffer.from(raw, 'utf8').toString('latin1')).replace(/\r\n/g, '\n'), 'latin1');
-    await writeFile(tmp, lf, { mode: 0o600 });
-    await chown(tmp, mailUser.uid, mailUser.gid);
-    await rename(tmp, dest);
-    return dest;
+    return deliverToMaildir(box, lf, mailUser);
   };
 
   return {
