@@ -43,6 +43,8 @@ export interface RawlogSession {
   /** Bytes the server sent after login (login reply included), and received. */
   outBytes: number;
   inBytes: number;
+  /** The "+OK Logged in." reply, which Dovecot counts as post-login although the client's login command caused it. */
+  loginReplyBytes: number;
 }
 
 /** The rawlog dir of a user whose home is the parent of `maildir`; created owned by the mail user. */
@@ -96,9 +98,11 @@ export function parseSession(name: string, inText: string, outText: string): Raw
   let o = 0;
   let outBytes = 0;
   let lastDone = -Infinity;
+  let loginReplyBytes = 0;
   // The pop3 process first sends the reply to the login (its command was seen by the login process).
   if (outs[0] && /^\+OK/.test(outs[0].text) && (ins.length === 0 || outs[0].ts <= ins[0]!.ts)) {
     outBytes += outs[0].bytes;
+    loginReplyBytes = outs[0].bytes;
     lastDone = outs[0].ts;
     o = 1;
   }
@@ -135,7 +139,7 @@ export function parseSession(name: string, inText: string, outText: string): Raw
   return {
     name, startedAt: Math.min(outs[0]?.ts ?? Infinity, ins[0]?.ts ?? Infinity), exchanges, counts, bytesByShape,
     roundTrips: exchanges.filter((e) => e.newRoundTrip).length,
-    outBytes, inBytes: ins.reduce((a, l) => a + l.bytes, 0),
+    outBytes, inBytes: ins.reduce((a, l) => a + l.bytes, 0), loginReplyBytes,
   };
 }
 

@@ -46,6 +46,7 @@ test('a pipelined batch is one round trip; a command sent after the last reply i
   assert.equal(s.bytesByShape.STAT, 11);
   assert.equal(s.outBytes, 16 + 11 + 16 + 22 + 28 + 18);
   assert.equal(s.inBytes, 6 + 8 + 9 + 9 + 6);
+  assert.equal(s.loginReplyBytes, 16);
 });
 
 test('-ERR to a multi-line command is one line; a reply cut by a closed connection ends the pairing', () => {
