@@ -224,10 +224,11 @@ async function evaluateStaged(d: PollDeps, client: Pop3Client, datas: MessageDat
     else logger.warn('message could not be handled; retrying next poll', { uid: it.data.uid, attempt: n, error: why });
   };
 
-  // A fatal session error (a reply over the limits, a cut connection) is charged to the message being read, so one
+  // A fatal session error caused by a reply (over the limits, malformed) is charged to the message being read, so one
   // poisonous message is parked after a few polls instead of blocking the mailbox; a limit breach parks it at once.
   const charge = (it: Evaluated, err: unknown) => {
-    if (!(err instanceof Pop3Error) || !client.fatalError) return;
+    // Only errors the message itself can cause; a cut or a timeout is the network's fault, not the message's.
+    if (!(err instanceof Pop3Error) || !client.fatalError || !['ELIMIT', 'EPROTOCOL'].includes(err.code)) return;
     if (err.code === 'ELIMIT') state.data.failures[it.data.uid] = MAX_ATTEMPTS - 1;
     fail(it, `${err.code}: ${err.message}`);
   };

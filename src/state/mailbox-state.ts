@@ -133,10 +133,13 @@ export class MailboxState {
     this.dirty = true;
   }
 
+  /** The byte counter alone is saved at most every 10 minutes: an idle poll must not rewrite an SD card each time. */
   addBytes(n: number): void {
     this.data.bytesTotal += n;
-    this.dirty = true;
+    if (Date.now() - this.lastSaved > 600_000) this.dirty = true;
   }
+
+  private lastSaved = Date.now();
 
   get isDirty(): boolean {
     return this.dirty;
@@ -149,6 +152,7 @@ export class MailboxState {
     const header = JSON.stringify({ format: FORMAT, version: VERSION, sha256, bytes: Buffer.byteLength(body) });
     try {
       await writeFileAtomic(this.file, `${header}\n${body}\n`);
+      this.lastSaved = Date.now();
     } catch (err) {
       this.dirty = true;
       throw err;
