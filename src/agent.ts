@@ -5,7 +5,6 @@ import { createLogger, type Logger, type LogLevel } from './log.js';
 import { loadConfig, type Config, type LoadedConfig, type MailboxConfig } from './config/index.js';
 import { compileRules, type RuleSet } from './rules/index.js';
 import { createRateLimiter } from './rules/rate-limit.js';
-import { explainMessage } from './alerts/explain.js';
 import { Outbox } from './alerts/outbox.js';
 import { MailboxRunner, type PollOutcome, type RunnerTarget } from './mailbox/runner.js';
 import { MailboxTokens } from './oauth/index.js';
@@ -217,6 +216,7 @@ export class Agent {
       testRule: async (raw: Buffer) => {
         const firstMailbox = this.config.mailboxes[0]!;
         const rs = this.ruleSets.get(firstMailbox.id) ?? compileRules(this.config.rules, { trustedAuthservIds: this.config.trusted_authserv_ids });
+        const { explainMessage } = await import('./alerts/explain.js');
         return explainMessage(raw, rs, { mailbox: firstMailbox.id, baseTopic: this.config.mqtt.base_topic, maxMessageSize: firstMailbox.max_message_size });
       },
       info: (): BridgeInfo => ({
