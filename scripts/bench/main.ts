@@ -137,6 +137,7 @@ async function main(): Promise<void> {
 
     // --- reference: TOP n 0 bound and RETR of the snapshot alarms, outside the measured runs ---
     log('reference session: TOP n 0 of every message (also warms Dovecot\'s index)');
+    const linesBeforeRef = (await dovecot.logoutLines()).length;
     const ref = await measureTopZero(login);
     if (ref.messages !== MESSAGES || ref.octets !== corpusBytes) throw new Error(`server has ${ref.messages} messages / ${ref.octets} octets, corpus ${MESSAGES} / ${corpusBytes}`);
     for (let i = 0; i < MESSAGES; i++) {
@@ -146,6 +147,8 @@ async function main(): Promise<void> {
     const snapMsgs = kinds.flatMap((k, i) => (k === 'alarm-snapshot' ? [i + 1] : []));
     const alarmCount = kinds.filter((k) => k === 'alarm' || k === 'alarm-snapshot').length;
     const retrRef = await measureRetr(login, snapMsgs);
+    // Dovecot logs a session a moment after QUIT: wait for both reference sessions, so no run counts them as its own.
+    await dovecot.logoutLines({ atLeast: linesBeforeRef + 2, timeoutMs: 10_000 });
     log(`TOP-0 bound ${ref.top0Bytes} B for ${MESSAGES} messages; RETR of ${snapMsgs.length} snapshot alarms ${retrRef.bytes} B`);
 
     const agent = new AgentHarness({ bundle, dir: work, mqttUrl: mosquitto.url, pop3Port: relay.port, caFile: dovecot.caFile, user: USER, pass: PASS });
@@ -262,9 +265,11 @@ async function main(): Promise<void> {
     log(`W3 pop2mqtt: daemon running, ${NEW_MAILS} new alarm mails delivered`);
     const newMails = Array.from({ length: NEW_MAILS }, (_, k) => corpusMessage(SEED, MESSAGES + k, k % 2 === 0 ? 'alarm-snapshot' : 'alarm'));
     const w3 = await newMailLatency(dovecot, relay, sub, () => agent.daemon(w1cfg), newMails.map((m) => m.raw));
+    const linesBeforeRefNew = (await dovecot.logoutLines()).length;
     const refNew = await measureTopZero(login, newMails.map((_, k) => MESSAGES + k + 1));
     const newSnapMsgs = newMails.flatMap((m, k) => (m.kind === 'alarm-snapshot' ? [MESSAGES + k + 1] : []));
     const retrNew = await measureRetr(login, newSnapMsgs);
+    await dovecot.logoutLines({ atLeast: linesBeforeRefNew + 2, timeoutMs: 10_000 });
     assertCost('W3 pop2mqtt', w3.cost, { top: NEW_MAILS, retr: 0 });
     let fmW3: { run: TimedRun; cost: Cost } | undefined;
     if (WITH_FETCHMAIL) {
@@ -466,6 +471,21 @@ function parsePollLine(text: string): { durationMs?: number; bytes?: number; lin
   return { durationMs: num('duration_ms'), bytes: num('bytes'), line: line.trim() };
 }
 
+/** Wait until Dovecot has logged every session that was open (the count stays the same for 300 ms), bounded. */
+async function settleLogout(dovecot: DovecotServer): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  let last = (await dovecot.logoutLines()).length;
+  let since = Date.now();
+  while (Date.now() < deadline && Date.now() - since < 300) {
+    await sleep(50);
+    const n = (await dovecot.logoutLines()).length;
+    if (n !== last) {
+      last = n;
+      since = Date.now();
+    }
+  }
+}
+
 /** A daemon (pop2mqtt run or fetchmail -d) behind the relay for n polls: per-poll costs (poll k = relay connection k = logout line k). */
 async function daemonPolls(dovecot: DovecotServer, relay: Relay, start: () => { child: import('node:child_process').ChildProcess; output: () => string }, n: number): Promise<{ perPoll: Cost[]; output: string }> {
   const before = (await dovecot.logoutLines()).length;
@@ -480,6 +500,7 @@ async function daemonPolls(dovecot: DovecotServer, relay: Relay, start: () => { 
     return { perPoll, output: d.output() };
   } finally {
     await stopChild(d.child);
+    await settleLogout(dovecot);
   }
 }
 
@@ -513,6 +534,7 @@ async function newMailLatency(dovecot: DovecotServer, relay: Relay, sub: Subscri
     return { latencyMs, cost, poll: parsePollLine(pollLine) };
   } finally {
     await stopChild(d.child);
+    await settleLogout(dovecot);
   }
 }
 
@@ -554,6 +576,7 @@ async function soak(dovecot: DovecotServer, relay: Relay, start: () => { child: 
     };
   } finally {
     await stopChild(d.child);
+    await settleLogout(dovecot);
   }
 }
 
