@@ -1,5 +1,6 @@
 // Wiring and lifecycle of the agent: config -> rules -> mailbox runners -> outbox -> MQTT link and bridge; start, poll, reload, stop.
 import { promises as fs, readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { createLogger, type Logger, type LogLevel } from './log.js';
 import { loadConfig, type Config, type LoadedConfig, type MailboxConfig } from './config/index.js';
@@ -87,7 +88,7 @@ export class Agent {
   private mqttSettings(cfg: Config) {
     const m = cfg.mqtt;
     return {
-      url: m.url, base_topic: m.base_topic, client_id: m.client_id, username: m.username, password: m.password,
+      url: m.url, base_topic: m.base_topic, client_id: m.client_id ?? `pop2mqtt-${os.hostname()}`, username: m.username, password: m.password,
       ca_file: this.resolvePath(m.ca_file), cert_file: this.resolvePath(m.cert_file), key_file: this.resolvePath(m.key_file),
       protocol_version: m.protocol_version, keepalive: m.keepalive, reconnect: m.reconnect, qos: m.qos,
     };
