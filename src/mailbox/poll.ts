@@ -173,7 +173,9 @@ async function processNewMessages(d: PollDeps, client: Pop3Client, uidByMsg: Map
   result.newMessages = fresh.length;
   if (!fresh.length) return;
 
-  const sizes = await listSizes(client, fresh.map(([m]) => m), uidByMsg.size);
+  // LIST sizes up front only when a rule has a size condition; otherwise they are asked for (LIST n, pipelined) just
+  // for the messages about to be retrieved or alerted: a header-only first poll then costs little beyond TOP n 0.
+  const sizes = d.ruleSet.usesListSize ? await listSizes(client, fresh.map(([m]) => m), uidByMsg.size) : null;
   const batchSize = d.batchSize ?? 200;
   const progressEvery = d.progressEveryMs ?? 5000;
   let lastProgress = Date.now();
@@ -186,7 +188,7 @@ async function processNewMessages(d: PollDeps, client: Pop3Client, uidByMsg: Map
       break;
     }
     const batch = fresh.slice(i, i + batchSize);
-    const datas = batch.map(([msg, uid]) => ({ mailbox: d.target.id, uid, msgNum: msg, size: sizes.get(msg) ?? 0 }) as MessageData);
+    const datas = batch.map(([msg, uid]) => ({ mailbox: d.target.id, uid, msgNum: msg, size: sizes?.get(msg) ?? NaN }) as MessageData);
     await evaluateStaged(d, client, datas, result, () => {
       previewed++;
       if (Date.now() - lastProgress >= progressEvery) {
@@ -198,9 +200,18 @@ async function processNewMessages(d: PollDeps, client: Pop3Client, uidByMsg: Map
   }
 }
 
+/** Fill in LIST sizes not yet known (NaN): pipelined `LIST n`, or one full LIST when that is fewer bytes. */
+async function ensureSizes(client: Pop3Client, datas: MessageData[], total: number): Promise<void> {
+  const missing = datas.filter((m) => Number.isNaN(m.size));
+  if (!missing.length) return;
+  const sizes = await listSizes(client, missing.map((m) => m.msgNum), total);
+  for (const m of missing) m.size = sizes.get(m.msgNum) ?? 0;
+}
+
 async function listSizes(client: Pop3Client, msgs: number[], total: number): Promise<Map<number, number>> {
-  // One LIST when most messages are new; otherwise `LIST n` for the new ones only (pipelined by the client).
-  if (msgs.length * 4 >= total) return client.list();
+  // `LIST n` costs about 2.5 times a line of the full LIST (command plus status line): one full LIST is cheaper
+  // when more than about 40 % of the mailbox is wanted.
+  if (msgs.length * 5 >= total * 2) return client.list();
   const sizes = new Map<number, number>();
   const res = await Promise.all(msgs.map((m) => client.list(m)));
   msgs.forEach((m, i) => {
@@ -210,7 +221,7 @@ async function listSizes(client: Pop3Client, msgs: number[], total: number): Pro
   return sizes;
 }
 
-type Evaluated = { data: MessageData; matches: RuleMatch[]; failed: boolean };
+type Evaluated = { data: MessageData; matches: RuleMatch[]; failed: boolean; queued?: boolean };
 
 async function evaluateStaged(d: PollDeps, client: Pop3Client, datas: MessageData[], result: PollResult, onPreviewed: () => void): Promise<void> {
   const { ruleSet, state, logger } = d;
@@ -277,39 +288,15 @@ async function evaluateStaged(d: PollDeps, client: Pop3Client, datas: MessageDat
       it.data.preview = { lines, text: split.body.toString('utf8') };
     });
   }
-  // Stage 3: the whole message with RETR, one at a time (streamed), unless it is over the size guard.
-  need = open().filter((it) => needsStage(ruleSet, it.data, 'full'));
-  for (const it of need) {
-    if (it.data.size > d.target.maxMessageSize) {
-      it.data.oversize = true;
-      logger.info('message over max_message_size: not retrieved; rules see oversize', { uid: it.data.uid, size: it.data.size });
-      continue;
-    }
-    try {
-      it.data.full = await fetchFull(client, it.data.msgNum, d.target.maxMessageSize, ruleSet);
-      it.data.headers ??= it.data.full.headers;
-      result.retrFetches++;
-      if (it.data.full.limitsExceeded.length) {
-        result.limitsExceeded++;
-        logger.warn('message exceeds MIME limits; rules see what was parsed within them', { uid: it.data.uid, limits: it.data.full.limitsExceeded.join(',') });
-      }
-    } catch (err) {
-      if (client.fatalError) {
-        charge(it, err);
-        throw err;
-      }
-      fail(it, (err as Error).message); // -ERR, a size cap, or MIME the parser refused: the session goes on
-    }
-  }
-
-  // Alerts: queue publications on disk, wait (bounded) for acknowledgements.
+  // Alerts: queue publications on disk; the acknowledgements are awaited (bounded) at the end of the batch.
   const waitKeys: string[] = [];
-  for (const it of items) {
-    if (it.failed) continue;
+  const queueAlerts = async (it: Evaluated): Promise<void> => {
+    if (it.failed || it.queued) return;
+    it.queued = true;
     const ev = ruleSet.evaluate(it.data);
     if (!ev.decided) {
       fail(it, 'rules still undecided after every fetch stage');
-      continue;
+      return;
     }
     const now = new Date();
     const toQueue: OutboxItem[] = [];
@@ -343,7 +330,7 @@ async function evaluateStaged(d: PollDeps, client: Pop3Client, datas: MessageDat
       // No rule matched, or the matched rules publish nothing (a `then: delete` clean-up rule), or every alert was
       // rate-limited. Only the clean-up case may delete: nothing is deleted in place of an alert that was not sent.
       state.markDone(it.data.uid, { deleteOnServer: deleteAfter && !rateLimited });
-      continue;
+      return;
     }
     for (const q of toQueue) {
       q.messageKeys = keys;
@@ -352,11 +339,46 @@ async function evaluateStaged(d: PollDeps, client: Pop3Client, datas: MessageDat
     result.alerts += toQueue.length ? ev.matched.length : 0;
     if (!toQueue.length) {
       state.markDone(it.data.uid, { deleteOnServer: deleteAfter });
-      continue;
+      return;
     }
     await d.outbox.enqueue(toQueue);
     waitKeys.push(...toQueue.map((q) => q.key));
+  };
+
+  // Stage 3: the whole message with RETR, one at a time (streamed), unless it is over the size guard.
+  need = open().filter((it) => needsStage(ruleSet, it.data, 'full'));
+  await ensureSizes(client, need.map((it) => it.data), result.messages);
+  for (const it of need) {
+    if (it.data.size > d.target.maxMessageSize) {
+      it.data.oversize = true;
+      logger.info('message over max_message_size: not retrieved; rules see oversize', { uid: it.data.uid, size: it.data.size });
+      continue;
+    }
+    try {
+      it.data.full = await fetchFull(client, it.data.msgNum, d.target.maxMessageSize, ruleSet);
+      it.data.headers ??= it.data.full.headers;
+      result.retrFetches++;
+      if (it.data.full.limitsExceeded.length) {
+        result.limitsExceeded++;
+        logger.warn('message exceeds MIME limits; rules see what was parsed within them', { uid: it.data.uid, limits: it.data.full.limitsExceeded.join(',') });
+      }
+      // Build and queue this message's alerts now, then let its body and attachments go: memory holds one
+      // downloaded message at a time, not a batch of them.
+      if (ruleSet.evaluate(it.data).decided) {
+        await queueAlerts(it);
+        it.data.full = undefined;
+      }
+    } catch (err) {
+      if (client.fatalError) {
+        charge(it, err);
+        throw err;
+      }
+      fail(it, (err as Error).message); // -ERR, a size cap, or MIME the parser refused: the session goes on
+    }
   }
+
+  await ensureSizes(client, items.filter((it) => !it.failed && !it.queued && ruleSet.evaluate(it.data).matched.length > 0).map((it) => it.data), result.messages);
+  for (const it of items) await queueAlerts(it);
   await state.flush();
   if (waitKeys.length) {
     const left = await d.outbox.waitFor(waitKeys, d.ackTimeoutMs, d.signal);

@@ -18,7 +18,7 @@ export const DEFAULT_LIMITS = {
   maxReplyBytes: 64 * 1024 * 1024,
 } as const;
 
-export const DEFAULT_PIPELINE_WINDOW = 32;
+export const DEFAULT_PIPELINE_WINDOW = 128;
 
 /** RFC 2449 section 4: commands, including arguments and CRLF, are at most 255 octets. */
 export const MAX_COMMAND_OCTETS = 255;

@@ -22,6 +22,8 @@ export interface RuleSet {
   rules: CompiledRule[];
   /** The most preview lines any rule asks for (what TOP n N should fetch); 0 when no rule uses a preview. */
   maxPreviewLines: number;
+  /** Whether any rule has a `size` condition: only then must every new message's LIST size be known up front. */
+  usesListSize: boolean;
   evaluate(msg: MessageData, now?: Date): Evaluation;
   /** Whether any rule publishes attachments of this type/name (use as parseMessage's keepAttachment). */
   wantsAttachment(a: Pick<AttachmentInfo, 'filename' | 'contentType'>): boolean;
@@ -94,6 +96,7 @@ function compileRule(cfg: RuleConfig, index: number): CompiledRule {
     fullForPublish,
     publishUsesPreview: previewLines > 0,
     previewLines: Math.max(previewLines, conditionPreview),
+    usesListSize: leafList.some((l) => l.stage === 'size'),
     ...(condition ? { condition } : {}),
     config: cfg,
   };
@@ -178,6 +181,7 @@ export function compileRules(rules: RuleConfig[], opts: CompileOptions): RuleSet
   return {
     rules: compiled,
     maxPreviewLines,
+    usesListSize: compiled.some((r) => r.usesListSize),
     evaluate(msg, now) {
       if (now) return evaluateNow(msg, now);
       // The poller asks again after each fetch stage; reuse the answer while the data is the same (and for 1 s).

@@ -61,6 +61,8 @@ export interface CompiledRule {
   publishUsesPreview: boolean;
   condition?: CondNode;
   config: RuleConfig;
+  /** The rule has a `size` condition (LIST size needed before anything else). */
+  usesListSize: boolean;
 }
 
 export type Tri = 'true' | 'false' | 'unknown';
