@@ -1,4 +1,6 @@
 // Deterministic benchmark mail corpus: newsletters, ordinary mail, mail with base64 attachments and alarm mails (half with JPEG snapshots), from a seeded PRNG.
+import { prng } from '../../test/support/prng.js';
+export { prng } from '../../test/support/prng.js';
 //
 // Message i of a corpus depends only on (seed, i), so any message can be regenerated on its own and two runs with the
 // same seed deliver byte-identical mail. Layout: every 10th message (i % 10 === 3) is an alarm; alarms alternate
@@ -27,17 +29,6 @@ export const ATTACHMENT_SHARE = 0.35;
 export const NVR_DOMAIN = 'nvr.local';
 export const PANEL_DOMAIN = 'alarm.local';
 
-/** mulberry32: small, fast, good enough for test data. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Seed of message i: a hash of (seed, i), so messages are independent of each other. */
 function messageSeed(seed: number, index: number): number {

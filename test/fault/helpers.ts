@@ -1,4 +1,6 @@
 // Shared tools of the fault tests: seeded PRNG, tagged alarm mail, configs with fast schedules, a persistent MQTT subscriber, a POP3 line tap, daemon waits.
+import { prng } from '../support/prng.js';
+export { prng } from '../support/prng.js';
 import net from 'node:net';
 import path from 'node:path';
 import { readdir } from 'node:fs/promises';
@@ -6,17 +8,6 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { makeMail } from '../support/maildir.js';
 import { USER, type Lab } from '../support/lab.js';
 
-/** mulberry32: a small seeded PRNG, so a failing random run can be replayed with the printed seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

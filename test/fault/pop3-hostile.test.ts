@@ -1,4 +1,5 @@
 // Fault tests of the POP3 client against a scripted hostile peer: every misbehaviour ends in the right typed error, in time, without leaks.
+import { prng } from '../support/prng.js';
 import { test, before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
@@ -976,16 +977,6 @@ test('destroy() ends the session without QUIT', T, async () => {
 
 // ---- fuzz: random replies never crash the client, hang it, or produce anything but Pop3Error ----
 
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const FRAGMENTS = ['+OK', '-ERR', ' ', '\r\n', '\n', '\r', '.', '..', '.\r\n', '+OK\r\n', '1 20\r\n', '+ ', '[IN-USE]', '[SYS/TEMP]', 'x', '\0', '\xff', 'SASL PLAIN\r\n', 'PIPELINING\r\n'];
 
