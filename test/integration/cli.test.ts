@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { runCli, ROOT } from '../support/lab.js';
+import { runCli, ROOT, CAMERA_MOTION_RULE } from '../support/lab.js';
 import { makeMail } from '../support/maildir.js';
 import pkg from '../../package.json' with { type: 'json' };
 
@@ -99,13 +99,7 @@ test('test-rule shows conditions, the fetch it would need and the publications; 
   try {
     const file = path.join(dir, 'c.yaml');
     await writeFile(file, `${BASE}rules:
-  - name: camera-motion
-    when:
-      from: { contains: "@nvr.local" }
-      subject: { regex: "^ALARM: (?<event>.+?) (?<camera>Camera \\\\d+)$" }
-    publish:
-      topic: "alerts/{{camera}}"
-`);
+${CAMERA_MOTION_RULE}`);
     const hit = path.join(dir, 'hit.eml');
     const miss = path.join(dir, 'miss.eml');
     await writeFile(hit, makeMail({ from: 'nvr@nvr.local', subject: 'ALARM: Motion Camera 2', body: 'x' }));

@@ -9,7 +9,7 @@ import { serveMailbox, startHostilePop3, tlsMaterial, type HostileServer } from 
 import { popBearerAuth, startTokenServer, type BearerAttempt, type TokenServer, type TokenServerOptions } from '../support/token-server.js';
 import { startMosquitto, type MosquittoServer } from '../support/mosquitto.js';
 import { subscribe, type Subscriber } from '../support/mqtt-subscriber.js';
-import { runCli, startDaemon, until } from '../support/lab.js';
+import { runCli, startDaemon, until, CAMERA_MOTION_RULE } from '../support/lab.js';
 
 const USER = 'alice@example.com';
 const CLIENT_SECRET = 'cs-agent-Unique-4d5e6f';
@@ -81,13 +81,7 @@ mailboxes:
     schedule: "${o.schedule ?? '0 0 1 1 *'}"
     existing: process
 rules:
-  - name: camera-motion
-    when:
-      from: { contains: "@nvr.local" }
-      subject: { regex: "^ALARM: (?<event>.+?) (?<camera>Camera \\\\d+)$" }
-    publish:
-      topic: "alerts/{{camera}}"
-`, { mode: 0o600 });
+${CAMERA_MOTION_RULE}`, { mode: 0o600 });
   return {
     ts, pop, attempts, cfg,
     // The token endpoint's certificate is signed by the test CA: trusted the way a user would (NODE_EXTRA_CA_CERTS).

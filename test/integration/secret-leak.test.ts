@@ -7,7 +7,7 @@ import { makeTestCA, type TestCerts } from '../support/certs.js';
 import { serveMailbox, startHostilePop3, tlsMaterial, type HostileServer } from '../support/hostile-pop3.js';
 import { popBearerAuth, startTokenServer, type BearerAttempt, type TokenServer } from '../support/token-server.js';
 import { subscribe, type Subscriber } from '../support/mqtt-subscriber.js';
-import { PASS, USER, runCli, startDaemon, startLab, until, type CliResult, type Lab } from '../support/lab.js';
+import { PASS, USER, runCli, startDaemon, startLab, until, type CliResult, type Lab, CAMERA_MOTION_RULE } from '../support/lab.js';
 
 const MQTT_USER = 'p2m-agent';
 const MQTT_PASS = 'mqtt-Leak-Unique-pw-5f3e2d1c';
@@ -99,13 +99,7 @@ mailboxes:
     schedule: "${o.schedule ?? '0 0 1 1 *'}"
     existing: process
 rules:
-  - name: camera-motion
-    when:
-      from: { contains: "@nvr.local" }
-      subject: { regex: "^ALARM: (?<event>.+?) (?<camera>Camera \\\\d+)$" }
-    publish:
-      topic: "alerts/{{camera}}"
-`, `leak-${++cfgN}.yaml`);
+${CAMERA_MOTION_RULE}`, `leak-${++cfgN}.yaml`);
 }
 
 function env(over: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {

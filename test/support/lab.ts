@@ -42,6 +42,15 @@ export async function startLab(opts: { mosquitto?: Parameters<typeof startMosqui
   };
 }
 
+/** The README's example rule (YAML, one list item under `rules:`), shared by tests that need a plain header rule. */
+export const CAMERA_MOTION_RULE = `  - name: camera-motion
+    when:
+      from: { contains: "@nvr.local" }
+      subject: { regex: "^ALARM: (?<event>.+?) (?<camera>Camera \\\\d+)$" }
+    publish:
+      topic: "alerts/{{camera}}"
+`;
+
 /** The minimal config from the README, pointed at the lab (implicit TLS port, the lab CA). */
 export function minimalConfig(lab: Lab, o: { keep?: boolean; existing?: 'skip' | 'process'; rules?: string; extra?: string; mailboxExtra?: string; schedule?: string; port?: number; stateDir?: string } = {}): string {
   return `mqtt:
@@ -60,13 +69,7 @@ mailboxes:
     keep: ${o.keep ?? true}
     existing: ${o.existing ?? 'skip'}
 ${o.mailboxExtra ?? ''}${o.extra ?? ''}rules:
-${o.rules ?? `  - name: camera-motion
-    when:
-      from: { contains: "@nvr.local" }
-      subject: { regex: "^ALARM: (?<event>.+?) (?<camera>Camera \\\\d+)$" }
-    publish:
-      topic: "alerts/{{camera}}"
-`}`;
+${o.rules ?? CAMERA_MOTION_RULE}`;
 }
 
 export interface CliResult {
