@@ -3,6 +3,8 @@
 # Usage: scripts/build-binaries.sh [--targets x64,arm64,armv7l] [--entry FILE] [--skip-bundle]
 # Output: dist/pop2mqtt-linux-<target> and dist/SHA256SUMS (for the targets built in this run); sizes printed at the end.
 set -euo pipefail
+# V8 flags baked into each binary (SEA execArgv); one flag, so it fits the JSON below as a single string.
+SEA_EXEC_ARGV="--max-semi-space-size=4"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=binaries/targets.sh
 . "$ROOT/scripts/binaries/targets.sh"
@@ -93,12 +95,18 @@ build_target() {
   command -v "$strip_tool" >/dev/null || die "$strip_tool not found"
 
   # The blob (with V8 code cache) must come from the very Node that runs it, so it is made by the base itself.
+  # execArgv (Node >= 22.20; older bases ignore it): a smaller young generation keeps a Pi's RSS down while MIME
+  # parsing churns through garbage (bench: peak RSS 194 -> 165 MiB on the body-rule workload), for a little more GC.
+  # Node 20 bases ignore execArgv, and their code cache must then be made without the flag as well.
+  exec_argv=""; exec_json=""
+  case "$(target_node_version "$t")" in 20.*) ;; *) exec_argv="$SEA_EXEC_ARGV"; exec_json=", \"execArgv\": [\"$SEA_EXEC_ARGV\"]" ;; esac
   cat > "$work/sea-config.json" <<JSON
-{"main": "$BUNDLE", "output": "$work/app.blob", "disableExperimentalSEAWarning": true, "useCodeCache": true}
+{"main": "$BUNDLE", "output": "$work/app.blob", "disableExperimentalSEAWarning": true, "useCodeCache": true$exec_json}
 JSON
   note "[$t] generating SEA blob with node $(target_node_version "$t")${runner:+ under ${runner%% *}}"
   # shellcheck disable=SC2086
-  (cd "$work" && env -u NODE_OPTIONS $runner "$node_bin" --experimental-sea-config "$work/sea-config.json") >"$work/blob.log" 2>&1 \
+  # The same V8 flags as execArgv: V8 rejects a code cache made under different flags.
+  (cd "$work" && env -u NODE_OPTIONS $runner "$node_bin" $exec_argv --experimental-sea-config "$work/sea-config.json") >"$work/blob.log" 2>&1 \
     || { cat "$work/blob.log" >&2; die "[$t] blob generation failed"; }
   [ -s "$work/app.blob" ] || { cat "$work/blob.log" >&2; die "[$t] no blob written"; }
 
