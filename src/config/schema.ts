@@ -10,33 +10,28 @@ export const CONFIG_VERSION = 1;
 /** Keys holding a secret value; each may instead be given as `<key>_file`. */
 export const SECRET_KEYS = ['password', 'client_secret', 'refresh_token'] as const;
 
-function duration(description: string) {
-  return z
-    .union([z.string(), z.number()], { error: 'expected a duration like "30s", "5m", "1h", "250ms" or a number of milliseconds' })
-    .transform((v, ctx) => {
-      try {
-        return parseDuration(v);
-      } catch (e) {
-        ctx.issues.push({ code: 'custom', message: (e as Error).message, input: v });
-        return z.NEVER;
-      }
-    })
-    .describe(`${description} (duration: "250ms", "30s", "5m", "1h", "1h30m"; a number is milliseconds)`);
+/** A value given as text with a unit or as a plain number, converted by `parse`; parse errors become zod issues. */
+function unitValue(parse: (v: string | number) => number, expected: string, help: string) {
+  return (description: string) =>
+    z
+      .union([z.string(), z.number()], { error: `expected ${expected}` })
+      .transform((v, ctx) => {
+        try {
+          return parse(v);
+        } catch (e) {
+          ctx.issues.push({ code: 'custom', message: (e as Error).message, input: v });
+          return z.NEVER;
+        }
+      })
+      .describe(`${description} (${help})`);
 }
 
-function size(description: string) {
-  return z
-    .union([z.string(), z.number()], { error: 'expected a size like "25MB", "512KiB" or a number of bytes' })
-    .transform((v, ctx) => {
-      try {
-        return parseSize(v);
-      } catch (e) {
-        ctx.issues.push({ code: 'custom', message: (e as Error).message, input: v });
-        return z.NEVER;
-      }
-    })
-    .describe(`${description} (size: "512KB", "25MB", "1GiB", 1024-based; a number is bytes)`);
-}
+const duration = unitValue(
+  parseDuration,
+  'a duration like "30s", "5m", "1h", "250ms" or a number of milliseconds',
+  'duration: "250ms", "30s", "5m", "1h", "1h30m"; a number is milliseconds',
+);
+const size = unitValue(parseSize, 'a size like "25MB", "512KiB" or a number of bytes', 'size: "512KB", "25MB", "1GiB", 1024-based; a number is bytes');
 
 const nonEmpty = () => z.string().min(1, 'must not be empty');
 
