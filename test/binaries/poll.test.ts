@@ -1,12 +1,12 @@
 // A real `once` poll by each single binary (ARM under qemu) against private Dovecot and Mosquitto: the alert arrives, state is kept, nothing is written beside the binary.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startDovecot, type DovecotServer } from '../support/dovecot.js';
 import { startMosquitto, type MosquittoServer } from '../support/mosquitto.js';
 import { subscribe, type Subscriber } from '../support/mqtt-subscriber.js';
-import { NOBODY, TARGETS, openTempDir, readOnlyBinaryDir, runBinary, slowFactor, snapshot } from './support.js';
+import { NOBODY, TARGETS, openTempDir, deviceLayout, runBinary, slowFactor, snapshot } from './support.js';
 
 const USER = 'alice';
 const PASS = 'binary-poll-pw-4821';
@@ -49,12 +49,7 @@ for (const target of TARGETS) {
     test('publishes the alert, keeps UID state, and stays quiet on the next poll', async () => {
       const d = dovecot!;
       const s = sub!;
-      const { dir, binary } = readOnlyBinaryDir(target, tmp);
-      const confDir = path.join(tmp, 'conf');
-      const stateDir = path.join(tmp, 'state');
-      mkdirSync(confDir, { mode: 0o755 });
-      mkdirSync(stateDir, { mode: 0o700 });
-      chownSync(stateDir, NOBODY, NOBODY);
+      const { dir, binary, confDir, stateDir } = deviceLayout(target, tmp);
       const ca = path.join(confDir, 'ca.pem');
       copyFileSync(d.caFile, ca);
       chmodSync(ca, 0o644);

@@ -1,10 +1,10 @@
 // Smoke tests of each single binary: same answers as `node bin/pop2mqtt.js` for --version, schema and check, and no writes beside itself.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
-  NOBODY, ROOT, TARGETS, envFor, openTempDir, readOnlyBinaryDir, runBinary, runReference, slowFactor, snapshot, type RunResult,
+  NOBODY, ROOT, TARGETS, envFor, openTempDir, deviceLayout, runBinary, runReference, slowFactor, snapshot, type RunResult,
 } from './support.js';
 
 const EXAMPLE = path.join(ROOT, 'config', 'example.yaml');
@@ -67,12 +67,7 @@ for (const target of TARGETS) {
     });
 
     test('runs from a read-only directory as an unprivileged user and writes nothing beside itself', async () => {
-      const { dir, binary } = readOnlyBinaryDir(target, tmp);
-      const confDir = path.join(tmp, 'conf');
-      const stateDir = path.join(tmp, 'state');
-      mkdirSync(confDir, { mode: 0o755 });
-      mkdirSync(stateDir, { mode: 0o700 });
-      chownSync(stateDir, NOBODY, NOBODY);
+      const { dir, binary, confDir, stateDir } = deviceLayout(target, tmp);
       const config = path.join(confDir, 'config.yaml');
       const text = /^state_dir:/m.test(exampleText)
         ? exampleText.replace(/^state_dir:.*$/m, `state_dir: ${stateDir}`)

@@ -1,6 +1,6 @@
 // Helpers for the single-binary tests: which targets to test, how to run each (natively or under qemu), clean env, read-only dirs.
 import { execFile } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { arch, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -120,6 +120,20 @@ export function readOnlyBinaryDir(target: Target, parent: string): { dir: string
   chmodSync(binary, 0o555);
   chmodSync(dir, 0o555);
   return { dir, binary };
+}
+
+/**
+ * The layout of a device install: the binary in a read-only directory, a config directory, and a state directory
+ * that only the unprivileged user (nobody) can write.
+ */
+export function deviceLayout(target: Target, parent: string): { dir: string; binary: string; confDir: string; stateDir: string } {
+  const { dir, binary } = readOnlyBinaryDir(target, parent);
+  const confDir = path.join(parent, 'conf');
+  const stateDir = path.join(parent, 'state');
+  mkdirSync(confDir, { mode: 0o755 });
+  mkdirSync(stateDir, { mode: 0o700 });
+  chownSync(stateDir, NOBODY, NOBODY);
+  return { dir, binary, confDir, stateDir };
 }
 
 /** Names, sizes and mtimes of every entry below dir, to prove that nothing was written there. */
