@@ -177,7 +177,7 @@ export const MailboxSchema = z
     username: nonEmpty().describe('Login name'),
     password: z.string().optional().describe('Password (use ${ENV}, password_file or !secret rather than a literal)'),
     password_file: FilePath('File holding the password (trailing newline trimmed), relative to the config file').optional(),
-    auth: z.enum(AUTH_MECHANISMS).default('auto').describe('Authentication mechanism; auto picks the strongest offered'),
+    auth: z.enum(AUTH_MECHANISMS).default('auto').describe('Authentication mechanism; auto picks PLAIN inside TLS, else the strongest offered'),
     allow_insecure_auth: z.boolean().default(false).describe('Allow a cleartext password over an unencrypted connection'),
     oauth: OAuthSchema.optional(),
     provider: z.enum(['gmail', 'microsoft']).optional().describe('Preset: fills host, port, token URL and scope, and uses XOAUTH2'),

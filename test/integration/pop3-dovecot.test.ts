@@ -66,12 +66,16 @@ test('every mechanism Dovecot offers, over implicit TLS and over STLS', T, async
   }
 });
 
-test('auto picks SCRAM-SHA-256; a non-ASCII password works with SCRAM', T, async () => {
+test('auto picks PLAIN inside TLS; SCRAM-SHA-256 on request; a non-ASCII password works with both', T, async () => {
   const c = await Pop3Client.connect(opts('implicit'));
   assert.ok(c.apopTimestamp, 'Dovecot announces APOP in the greeting');
   const r = await c.login({ username: ALICE.user, password: ALICE.pass });
-  assert.equal(r.mechanism, 'scram-sha-256');
+  assert.equal(r.mechanism, 'plain');
   await c.quit();
+  const c2 = await Pop3Client.connect(opts('implicit'));
+  const r2 = await c2.login({ username: ALICE.user, password: ALICE.pass, mechanism: 'scram-sha-256' });
+  assert.equal(r2.mechanism, 'scram-sha-256');
+  await c2.quit();
 });
 
 test('cleartext connection: SCRAM without opt-in, USER/PLAIN refused unless allowed', T, async () => {

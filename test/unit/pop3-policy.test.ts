@@ -30,7 +30,23 @@ function code(f: () => unknown): string {
   return 'no error';
 }
 
-test('auto order: SCRAM-SHA-256 > SCRAM-SHA-1 > CRAM-MD5 > PLAIN > LOGIN > USER > APOP', () => {
+test('auto order inside TLS: PLAIN (cheapest), then SCRAM-SHA-256 > SCRAM-SHA-1 > CRAM-MD5 > LOGIN > USER > APOP', () => {
+  const offers: Array<[string[], string | null, string]> = [
+    [['SASL SCRAM-SHA-1 SCRAM-SHA-256 CRAM-MD5 PLAIN', 'USER'], '<t@h>', 'plain'],
+    [['SASL SCRAM-SHA-1 SCRAM-SHA-256 CRAM-MD5 LOGIN', 'USER'], '<t@h>', 'scram-sha-256'],
+    [['SASL SCRAM-SHA-1 CRAM-MD5 LOGIN', 'USER'], '<t@h>', 'scram-sha-1'],
+    [['SASL CRAM-MD5 LOGIN', 'USER'], '<t@h>', 'cram-md5'],
+    [['SASL PLAIN LOGIN', 'USER'], '<t@h>', 'plain'],
+    [['SASL LOGIN', 'USER'], '<t@h>', 'login'],
+    [['USER'], '<t@h>', 'user'],
+    [['TOP'], '<t@h>', 'apop'],
+  ];
+  for (const [lines, ts, want] of offers) {
+    assert.equal(chooseMechanism(req({ capabilities: new Capabilities(lines), apopTimestamp: ts })), want, lines.join('|'));
+  }
+});
+
+test('auto order without TLS (opted in): strongest first, SCRAM-SHA-256 > SCRAM-SHA-1 > CRAM-MD5 > PLAIN > LOGIN > USER > APOP', () => {
   const offers: Array<[string[], string | null, string]> = [
     [['SASL SCRAM-SHA-1 SCRAM-SHA-256 CRAM-MD5 PLAIN', 'USER'], '<t@h>', 'scram-sha-256'],
     [['SASL SCRAM-SHA-1 CRAM-MD5 PLAIN', 'USER'], '<t@h>', 'scram-sha-1'],
@@ -41,7 +57,7 @@ test('auto order: SCRAM-SHA-256 > SCRAM-SHA-1 > CRAM-MD5 > PLAIN > LOGIN > USER 
     [['TOP'], '<t@h>', 'apop'],
   ];
   for (const [lines, ts, want] of offers) {
-    assert.equal(chooseMechanism(req({ capabilities: new Capabilities(lines), apopTimestamp: ts })), want, lines.join('|'));
+    assert.equal(chooseMechanism(req({ secure: false, allowInsecureAuth: true, capabilities: new Capabilities(lines), apopTimestamp: ts })), want, lines.join('|'));
   }
 });
 
