@@ -6,7 +6,9 @@ import { Capabilities } from './capabilities.js';
 import { Pop3Connection, type ConnectionStats } from './connection.js';
 import { Pop3Error, errorFromReply } from './errors.js';
 import { DEFAULT_LIMITS, DEFAULT_PIPELINE_WINDOW, DEFAULT_TIMEOUTS } from './limits.js';
-import { openTransport, upgradeTransport, describeTls, type TlsInfo, type TlsParams, type Pop3Socket } from './transport.js';
+import {
+  openTransport, upgradeTransport, describeTls, serverMemoryOf, rememberedCapabilities, type TlsInfo, type TlsParams, type Pop3Socket,
+} from './transport.js';
 import type { SessionContext, SessionState } from './session-context.js';
 import { chooseMechanism, type AuthMechanism, type ConcreteMechanism } from './auth/policy.js';
 import { authenticate } from './auth/login.js';
@@ -33,6 +35,13 @@ export interface Pop3Options {
   pipelineWindow?: number;
   /** A TLS session from a previous connection's `tlsSession`, to resume. */
   tlsSession?: Buffer;
+  /**
+   * When the TLS session is resumed, use the CAPA this process read earlier from the same server (the ticket proves
+   * it is the same) instead of asking again: a round trip and about 200 bytes less per poll. With STLS, the
+   * plaintext CAPA before STLS is skipped too. Default true. If a login then fails in a way a changed server could
+   * explain, CAPA is read afresh and the login tried once more only if that changes the mechanism.
+   */
+  rememberCapabilities?: boolean;
   logger?: Logger;
   /** Aborts the whole session (destroy without QUIT). */
   signal?: AbortSignal;
@@ -71,6 +80,9 @@ export class Pop3Client {
 
   private caps: Capabilities | null;
   private capsBeforeTls: Capabilities | null = null;
+  /** `caps` came from an earlier session (see Pop3Options.rememberCapabilities), not from this one. */
+  private capsRemembered = false;
+  private serverMemory: import('./transport.js').ServerMemory | null = null;
   private phase: Exclude<SessionState, 'CLOSED'> = 'AUTHORIZATION';
   private tls: TlsInfo | null;
   private session: Buffer | null;
@@ -166,12 +178,19 @@ export class Pop3Client {
       let tlsInfo = opts.tls === 'implicit' ? describeTls(socket as tls.TLSSocket, tlsParams) : null;
       const probe = new Pop3Client(conn, opts, logger, { greeting: g.text, caps: null, tls: tlsInfo, session: latestSession });
       client = probe;
-      probe.caps = await session.capa(probe.ctx);
+      const reuse = opts.rememberCapabilities !== false;
+      if (opts.tls === 'implicit') await probe.readTlsCapabilities(socket, tlsParams, reuse);
+      else if (opts.tls === 'none') probe.caps = await session.capa(probe.ctx);
       if (opts.tls === 'starttls') {
-        if (!probe.caps?.has('STLS')) {
-          const err = new Pop3Error('ESTLS_UNAVAILABLE', 'server does not offer STLS; refusing to continue in cleartext');
-          conn.fail(err);
-          throw err;
+        // A remembered ticket from an earlier STLS session with this server proves STLS works there: ask at once.
+        // A refusal still ends the session below; nothing ever continues in cleartext.
+        if (!(reuse && rememberedCapabilities(opts.tlsSession) !== null)) {
+          probe.caps = await session.capa(probe.ctx);
+          if (!probe.caps?.has('STLS')) {
+            const err = new Pop3Error('ESTLS_UNAVAILABLE', 'server does not offer STLS; refusing to continue in cleartext');
+            conn.fail(err);
+            throw err;
+          }
         }
         const r = await conn.send({ name: 'STLS', line: 'STLS', multiline: false, barrier: true, exclusive: true });
         if (r.status !== '+OK') {
@@ -201,7 +220,8 @@ export class Pop3Client {
         tlsInfo = describeTls(secured, tlsParams);
         probe.tls = tlsInfo;
         // RFC 2595: forget everything learned before the handshake.
-        probe.caps = await session.capa(probe.ctx);
+        probe.caps = null;
+        await probe.readTlsCapabilities(secured, tlsParams, reuse);
       }
       probe.applyCapabilities();
       logger.debug('connected', { tls: tlsInfo?.protocol ?? 'none', resumed: tlsInfo?.resumed ?? false });
@@ -212,6 +232,21 @@ export class Pop3Client {
       // A command rejected with ECLOSED because of an earlier fatal error: report the cause itself.
       throw e instanceof Pop3Error && e.code === 'ECLOSED' && conn.fatalError ? conn.fatalError : e;
     }
+  }
+
+  /** CAPA over TLS: remembered from an earlier session with this server when the session was resumed, else asked (and remembered). */
+  private async readTlsCapabilities(sock: Pop3Socket, p: TlsParams, reuse: boolean): Promise<void> {
+    this.serverMemory = serverMemoryOf(sock, p);
+    const known = this.serverMemory?.capabilities;
+    if (reuse && this.tls?.resumed && known) {
+      this.caps = new Capabilities(known);
+      this.capsRemembered = true;
+      this.logger.debug('capabilities remembered from an earlier session with this server; CAPA skipped');
+      return;
+    }
+    this.caps = await session.capa(this.ctx);
+    this.capsRemembered = false;
+    if (this.serverMemory) this.serverMemory.capabilities = this.caps ? [...this.caps.lines] : null;
   }
 
   private applyCapabilities(): void {
@@ -274,17 +309,36 @@ export class Pop3Client {
     if (typeof o.username !== 'string' || o.username.length === 0) throw new Pop3Error('EINVALID', 'username is required');
     registerSecret(o.password);
     registerSecret(o.accessToken);
-    const mech = chooseMechanism({
-      requested: o.mechanism ?? 'auto',
-      secure: this.secure,
-      capabilities: this.caps,
-      apopTimestamp: this.apopTimestamp,
-      allowInsecureAuth: o.allowInsecureAuth === true,
-      hasPassword: typeof o.password === 'string',
-      hasToken: typeof o.accessToken === 'string' && o.accessToken.length > 0,
-    });
+    const choose = () =>
+      chooseMechanism({
+        requested: o.mechanism ?? 'auto',
+        secure: this.secure,
+        capabilities: this.caps,
+        apopTimestamp: this.apopTimestamp,
+        allowInsecureAuth: o.allowInsecureAuth === true,
+        hasPassword: typeof o.password === 'string',
+        hasToken: typeof o.accessToken === 'string' && o.accessToken.length > 0,
+      });
+    let mech = choose();
     this.logger.debug('authenticating', { mechanism: mech });
-    await authenticate(this.conn, mech, o, { host: this.opts.host, port: this.opts.port, apopTimestamp: this.apopTimestamp });
+    const auth = () => authenticate(this.conn, mech, o, { host: this.opts.host, port: this.opts.port, apopTimestamp: this.apopTimestamp });
+    try {
+      await auth();
+    } catch (err) {
+      // Remembered capabilities may be stale (say, the mechanism was withdrawn). A refusal without a response code
+      // could mean that: read CAPA afresh and, only if the choice changes, try once more. A refusal with a code
+      // ([AUTH], [SYS/TEMP], ...) is about the account or the server, never about the mechanism.
+      if (!this.capsRemembered || !(err instanceof Pop3Error) || !['EAUTH', 'ERR'].includes(err.code) || err.respCode || this.conn.fatalError) throw err;
+      this.caps = await session.capa(this.ctx);
+      this.capsRemembered = false;
+      if (this.serverMemory) this.serverMemory.capabilities = this.caps ? [...this.caps.lines] : null;
+      this.applyCapabilities();
+      const fresh = choose();
+      if (fresh === mech) throw err;
+      this.logger.info('server capabilities changed since the last session; logging in again', { mechanism: fresh });
+      mech = fresh;
+      await auth();
+    }
     this.phase = 'TRANSACTION';
     // Skipping is only safe when the pre-login CAPA already offers what a poll relies on.
     if (this.caps !== null && (o.capaAfterLogin !== false || !this.caps.has('TOP') || !this.caps.has('UIDL'))) {

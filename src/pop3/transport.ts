@@ -8,6 +8,10 @@
 // check). So every session ticket this process receives is remembered with the certificate of the full
 // handshake it came from; a resumed connection reports that certificate, and with a pin a session is only
 // offered when its remembered certificate matches the pin (otherwise a full handshake is done).
+// Economy on resumption: a TLS 1.3 session is resumed with a lean ClientHello (TLS 1.3 only, so none of the
+// two dozen TLS 1.2 cipher suites), and what the session learned about the server (its CAPA) is kept with the chain
+// of tickets, so a resumed connection can skip asking again. A lean hello the server refuses is retried at once
+// with the full one.
 import { createHash } from 'node:crypto';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
@@ -40,24 +44,68 @@ export interface TlsInfo {
 
 export type Pop3Socket = net.Socket | tls.TLSSocket;
 
-/** Sessions seen by this process -> certificate of the full handshake they came from (bounded, oldest dropped). */
+/**
+ * What this process learned about the server behind one full handshake, shared by every session resumed from it:
+ * a ticket proves the same server (it holds the ticket key), so this stays true across resumptions.
+ */
+export interface ServerMemory {
+  /** CAPA lines read before login, when a session of this chain read them. */
+  capabilities: string[] | null;
+}
+
+interface RememberedSession {
+  peer: PeerCertificateInfo;
+  protocol: string;
+  memory: ServerMemory;
+}
+
+/** Sessions seen by this process -> what they came from (bounded, oldest dropped). */
 const SESSION_MEMORY = 256;
-const sessionPeers = new Map<string, PeerCertificateInfo>();
+const sessions = new Map<string, RememberedSession>();
 
 function sessionKey(session: Buffer): string {
   return createHash('sha256').update(session).digest('hex');
 }
 
-function rememberSession(session: Buffer, peer: PeerCertificateInfo): void {
+function rememberSession(session: Buffer, entry: RememberedSession): void {
   const key = sessionKey(session);
-  sessionPeers.delete(key);
-  sessionPeers.set(key, peer);
-  while (sessionPeers.size > SESSION_MEMORY) sessionPeers.delete(sessionPeers.keys().next().value!);
+  sessions.delete(key);
+  sessions.set(key, entry);
+  while (sessions.size > SESSION_MEMORY) sessions.delete(sessions.keys().next().value!);
+}
+
+function remembered(session: Buffer | undefined): RememberedSession | undefined {
+  return session ? sessions.get(sessionKey(session)) : undefined;
+}
+
+function forgetSession(session: Buffer | undefined): void {
+  if (session) sessions.delete(sessionKey(session));
+}
+
+/** CAPA lines remembered for the server a session came from, or null. */
+export function rememberedCapabilities(session: Buffer | undefined): string[] | null {
+  return remembered(session)?.memory.capabilities ?? null;
 }
 
 /** The certificate a remembered session was established with. */
 export function sessionPeer(session: Buffer | undefined): PeerCertificateInfo | undefined {
-  return session ? sessionPeers.get(sessionKey(session)) : undefined;
+  return remembered(session)?.peer;
+}
+
+const socketMemory = new WeakMap<tls.TLSSocket, ServerMemory>();
+
+/**
+ * The server memory of a finished handshake: inherited when the session was resumed, fresh otherwise. Null for a
+ * socket without TLS.
+ */
+export function serverMemoryOf(sock: Pop3Socket, p: TlsParams): ServerMemory | null {
+  if (!(sock instanceof tls.TLSSocket)) return null;
+  let m = socketMemory.get(sock);
+  if (!m) {
+    m = (sock.isSessionReused() ? remembered(p.session)?.memory : undefined) ?? { capabilities: null };
+    socketMemory.set(sock, m);
+  }
+  return m;
 }
 
 const CERT_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ALTNAME|HOSTNAME/;
@@ -80,31 +128,49 @@ export function verifyName(p: TlsParams): string {
 }
 
 /**
- * One secure context per (minimum version, extra CA), reused by every connection: building one parses the whole
+ * TLS 1.3 suites, AES-128-GCM first: the mandatory suite, as strong as needed, and its SHA-256 transcript makes the
+ * binder and both Finished messages 16 bytes shorter than AES-256-GCM-SHA384's on every handshake.
+ */
+const TLS13_SUITES = 'TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384';
+/** Full hello: the TLS 1.3 suites above, then Node's default TLS 1.2 list (for servers without TLS 1.3). */
+const FULL_CIPHERS = [TLS13_SUITES, ...tls.DEFAULT_CIPHERS.split(':').filter((c) => c.length > 0 && !c.startsWith('TLS_'))].join(':');
+
+/**
+ * One secure context per (hello, minimum version, extra CA), reused by every connection: building one parses the whole
  * root store (about 0.6 MiB of native memory that V8 does not see), so a context per poll grows a daemon's RSS.
+ * The lean hello (TLS 1.3 only) is used to resume a TLS 1.3 session: its ClientHello is about 120 bytes shorter.
  */
 const CONTEXT_MEMORY = 16;
 const secureContexts = new Map<string, tls.SecureContext>();
 
-export function secureContextFor(p: TlsParams): tls.SecureContext {
-  const minVersion = p.minTlsVersion ?? 'TLSv1.2';
+export function secureContextFor(p: TlsParams, hello: 'full' | 'lean' = 'full'): tls.SecureContext {
+  const minVersion = hello === 'lean' ? 'TLSv1.3' : (p.minTlsVersion ?? 'TLSv1.2');
   const ca = p.ca === undefined ? undefined : typeof p.ca === 'string' ? p.ca : p.ca.toString('utf8');
-  const key = createHash('sha256').update(`${minVersion}\0${ca ?? ''}`).digest('hex');
+  const key = createHash('sha256').update(`${hello}\0${minVersion}\0${ca ?? ''}`).digest('hex');
   let ctx = secureContexts.get(key);
   if (!ctx) {
-    ctx = tls.createSecureContext({ minVersion, ca: ca === undefined ? undefined : [...tls.rootCertificates, ca] });
+    ctx = tls.createSecureContext({
+      minVersion,
+      ciphers: hello === 'lean' ? TLS13_SUITES : FULL_CIPHERS,
+      ca: ca === undefined ? undefined : [...tls.rootCertificates, ca],
+    });
     secureContexts.set(key, ctx);
     while (secureContexts.size > CONTEXT_MEMORY) secureContexts.delete(secureContexts.keys().next().value!);
   }
   return ctx;
 }
 
-export function tlsConnectOptions(p: TlsParams): tls.ConnectionOptions {
+/** The hello a connection with these parameters sends: lean only to resume a session known to be TLS 1.3. */
+export function helloFor(p: TlsParams): 'full' | 'lean' {
+  return p.session && sessionUsable(p) && remembered(p.session)?.protocol === 'TLSv1.3' ? 'lean' : 'full';
+}
+
+export function tlsConnectOptions(p: TlsParams, hello: 'full' | 'lean' = helloFor(p)): tls.ConnectionOptions {
   const name = verifyName(p);
   const opts: tls.ConnectionOptions = {
     rejectUnauthorized: true,
-    minVersion: p.minTlsVersion ?? 'TLSv1.2',
-    secureContext: secureContextFor(p),
+    minVersion: hello === 'lean' ? 'TLSv1.3' : (p.minTlsVersion ?? 'TLSv1.2'),
+    secureContext: secureContextFor(p, hello),
     checkServerIdentity: (_host, cert) => tls.checkServerIdentity(name, cert),
   };
   // RFC 6066 forbids IP literals in SNI; the identity check above still uses the name.
@@ -179,11 +245,12 @@ export function describeTls(sock: tls.TLSSocket, p: TlsParams): TlsInfo {
   };
 }
 
-/** Remember each new session with this connection's certificate, then pass it on. */
+/** Remember each new session with this connection's certificate, protocol and server memory, then pass it on. */
 function trackSessions(sock: tls.TLSSocket, p: TlsParams, onSession: ((s: Buffer) => void) | undefined): void {
   sock.on('session', (session: Buffer) => {
     const peer = peerInfo(sock, p);
-    if (peer) rememberSession(session, peer);
+    const memory = serverMemoryOf(sock, p);
+    if (peer && memory) rememberSession(session, { peer, protocol: sock.getProtocol() ?? '', memory });
     onSession?.(session);
   });
 }
@@ -257,14 +324,28 @@ export function openTransport(p: ConnectParams): Promise<Pop3Socket> {
     const sock = net.connect({ host: p.host, port: p.port, noDelay: true });
     return whenReady(sock, 'connect', p.timeoutMs, p.signal, () => 'tcp', null, 'connect');
   }
-  const sock = tls.connect({ ...tlsConnectOptions(p.tls), host: p.host, port: p.port });
-  sock.setNoDelay(true);
-  let tcpUp = false;
-  sock.once('connect', () => {
-    tcpUp = true;
+  const hello = helloFor(p.tls);
+  const attempt = (h: 'full' | 'lean') => {
+    const sock = tls.connect({ ...tlsConnectOptions(p.tls, h), host: p.host, port: p.port });
+    sock.setNoDelay(true);
+    let tcpUp = false;
+    sock.once('connect', () => {
+      tcpUp = true;
+    });
+    trackSessions(sock, p.tls, p.onSession);
+    return whenReady(sock, 'secureConnect', p.timeoutMs, p.signal, () => (tcpUp ? 'tls' : 'tcp'), () => checkEstablished(sock, p.tls), 'connect and TLS handshake');
+  };
+  if (hello === 'full') return attempt('full');
+  const started = Date.now();
+  return attempt('lean').catch((err: Pop3Error) => {
+    // The server no longer takes the lean hello (say, TLS 1.3 was switched off): forget the session and try once
+    // more with the full hello. Certificates, timeouts and aborts are final either way.
+    if (err.code !== 'ETLS') throw err;
+    forgetSession(p.tls.session);
+    const left = p.timeoutMs - (Date.now() - started);
+    if (left <= 0) throw err;
+    return openTransport({ ...p, timeoutMs: left, tls: { ...p.tls, session: undefined } });
   });
-  trackSessions(sock, p.tls, p.onSession);
-  return whenReady(sock, 'secureConnect', p.timeoutMs, p.signal, () => (tcpUp ? 'tls' : 'tcp'), () => checkEstablished(sock, p.tls), 'connect and TLS handshake');
 }
 
 /** Upgrade a connected plain socket in place (after "+OK" to STLS). */
@@ -276,9 +357,13 @@ export function upgradeTransport(
     plain.destroy();
     return Promise.reject(abortError());
   }
-  const sock = tls.connect({ ...tlsConnectOptions(p.tls), socket: plain });
+  const hello = helloFor(p.tls);
+  const sock = tls.connect({ ...tlsConnectOptions(p.tls, hello), socket: plain });
   trackSessions(sock, p.tls, p.onSession);
   // Errors of the underlying socket surface on the TLS socket; keep the plain one quiet.
   plain.on('error', () => {});
-  return whenReady(sock, 'secureConnect', p.timeoutMs, p.signal, () => 'tls', () => checkEstablished(sock, p.tls), 'STLS handshake');
+  const ready = whenReady(sock, 'secureConnect', p.timeoutMs, p.signal, () => 'tls', () => checkEstablished(sock, p.tls), 'STLS handshake');
+  // The plain socket is spent after a failed handshake: no retry here, but the next session sends the full hello.
+  if (hello === 'lean') ready.catch((err: Pop3Error) => (err.code === 'ETLS' ? forgetSession(p.tls.session) : undefined));
+  return ready;
 }

@@ -2,6 +2,7 @@
 import { prng } from '../support/prng.js';
 import { test, before, after, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
+import * as tls from 'node:tls';
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -614,6 +615,76 @@ test('connection dropped during the TLS handshake -> ETLS, retried at the next p
   });
   const { err } = await rejectsWith(Pop3Client.connect(opts(s.port, { tls: 'implicit', ca })), 'ETLS');
   assert.equal(err.retry, 'next-poll');
+});
+
+// ---- economy on resumption: lean hello and remembered capabilities, and their fall-backs ----
+
+test('a server that stopped speaking TLS 1.3: the lean resumption hello is refused, the full hello is sent at once', T, async () => {
+  const mat = tlsMaterial(good);
+  const s13 = await tlsPeer(mat);
+  const c1 = await Pop3Client.connect(opts(s13.port, { tls: 'implicit', ca }));
+  await c1.quit();
+  const session = c1.tlsSession;
+  assert.ok(session, 'a TLS 1.3 session ticket');
+  assert.equal(c1.tlsInfo?.protocol, 'TLSv1.3');
+
+  const s12 = await peer(async (c) => void (await serveMailbox(c, {})), { implicitTls: { ...mat, maxVersion: 'TLSv1.2' } });
+  const c2 = await Pop3Client.connect(opts(s12.port, { tls: 'implicit', ca, tlsSession: session! }));
+  assert.equal(c2.tlsInfo?.protocol, 'TLSv1.2');
+  assert.equal(c2.tlsInfo?.resumed, false);
+  await c2.quit();
+  assert.equal(s12.conns.length, 2, 'one refused lean hello, then one full handshake');
+
+  // STLS cannot retry on the spent socket: that session fails, and the next one sends the full hello.
+  const stls13 = await peer(async (c) => void (await serveMailbox(c, { capa: ['STLS', 'USER', 'TOP', 'UIDL'], tlsForStls: mat })));
+  const c3 = await Pop3Client.connect(opts(stls13.port, { tls: 'starttls', ca }));
+  await c3.quit();
+  assert.equal(c3.tlsInfo?.protocol, 'TLSv1.3');
+  const stls12 = await peer(async (c) => void (await serveMailbox(c, { capa: ['STLS', 'USER', 'TOP', 'UIDL'], tlsForStls: { ...mat, maxVersion: 'TLSv1.2' } })));
+  await rejectsWith(Pop3Client.connect(opts(stls12.port, { tls: 'starttls', ca, tlsSession: c3.tlsSession! })), 'ETLS');
+  const c4 = await Pop3Client.connect(opts(stls12.port, { tls: 'starttls', ca, tlsSession: c3.tlsSession! }));
+  assert.equal(c4.tlsInfo?.protocol, 'TLSv1.2');
+  await c4.quit();
+});
+
+test('remembered capabilities gone stale: a code-less AUTH refusal reads CAPA afresh and logs in with the new choice; [AUTH] does not', T, async () => {
+  const mat = tlsMaterial(good);
+  const shared = { ...mat, secureContext: tls.createSecureContext({ key: mat.key, cert: mat.cert }) };
+  let conn = 0;
+  const s = await peer(async (c) => {
+    conn++;
+    // Connection 1 offers SASL PLAIN; later ones withdrew it (USER only), and connection 3 has a new password.
+    const plainOffered = conn === 1;
+    await serveMailbox(c, {
+      capa: ['USER', 'TOP', 'UIDL', 'RESP-CODES', ...(plainOffered ? ['SASL PLAIN'] : [])],
+      pass: conn === 3 ? 'changed' : 'pass',
+      handle: (p, verb, _args, st) => {
+        if (verb !== 'AUTH') return false;
+        if (plainOffered) {
+          st.loggedIn = true;
+          p.write('+OK logged in\r\n');
+        } else p.write('-ERR Unsupported authentication mechanism.\r\n');
+        return true;
+      },
+    });
+  }, { implicitTls: shared });
+  const c1 = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca }));
+  assert.equal((await c1.login({ username: 'user', password: 'pass' })).mechanism, 'plain');
+  await c1.quit();
+
+  const c2 = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, tlsSession: c1.tlsSession! }));
+  assert.equal(c2.tlsInfo?.resumed, true);
+  assert.ok(c2.capabilities?.saslMechanisms.includes('PLAIN'), 'remembered, not asked');
+  assert.equal((await c2.login({ username: 'user', password: 'pass' })).mechanism, 'user');
+  await c2.quit();
+  assert.deepEqual(s.conns[1]!.received.slice(0, 4).map((l) => l.split(' ')[0]), ['AUTH', 'CAPA', 'USER', 'PASS']);
+
+  // The fresh CAPA is remembered: the next resumed session goes straight to USER; a wrong password is one refusal.
+  const c3 = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, tlsSession: c2.tlsSession! }));
+  assert.equal(c3.tlsInfo?.resumed, true);
+  await rejectsWith(c3.login({ username: 'user', password: 'pass' }), 'EAUTH');
+  c3.destroy();
+  assert.deepEqual(s.conns[2]!.received.map((l) => l.split(' ')[0]), ['USER', 'PASS'], 'no CAPA, no second try');
 });
 
 // ---- authentication policy ----

@@ -1,8 +1,11 @@
-// TLS session resumption across the polls of a daemon, measured on the wire: the real `pop2mqtt run` behind a counting relay in front of Dovecot's POP3S port; later polls skip the certificate exchange.
+// TLS session resumption across polls, measured on the wire against Dovecot: the daemon's later polls skip the certificate exchange, resume with a lean TLS 1.3 hello and skip CAPA.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startEconomyLab, tagged, type EconomyLab } from '../../scripts/bench/economy-lab.js';
+import { readFileSync } from 'node:fs';
+import { startEconomyLab, tagged, PASSWORD, type EconomyLab } from '../../scripts/bench/economy-lab.js';
 import { startRelay, type Relay } from '../support/relay.js';
+import { parseClientHello, TLS13_SUITES } from '../support/tls-hello.js';
+import { Pop3Client } from '../../src/pop3/index.js';
 import { startDaemon } from '../support/lab.js';
 import { stopChild } from '../../scripts/bench/proc.js';
 
@@ -56,4 +59,59 @@ test('the daemon resumes its TLS session from the second poll on: fewer wire byt
   // Polls 2 and 3 resume: the server no longer sends its certificate.
   for (const c of conns.slice(1)) assert.ok(c.fromServer < full.fromServer - 400, describe);
   assert.ok(conns[1]!.fromServer + conns[1]!.toServer < full.fromServer + full.toServer - 200, describe);
+});
+
+test('resuming: a lean TLS 1.3-only ClientHello and no CAPA (remembered from the session it resumes); opt-out asks again; STLS too', async () => {
+  const u = 'tls';
+  const ca = readFileSync(lab.dovecot.caFile);
+  const stls = await startRelay('127.0.0.1', lab.dovecot.port);
+  try {
+    for (const [mode, r] of [['implicit', relay], ['starttls', stls]] as const) {
+      r.resetCounters();
+      const connect = (session?: Buffer, rememberCapabilities?: boolean) =>
+        Pop3Client.connect({ host: '127.0.0.1', port: r.port, tls: mode, ca, servername: 'localhost', tlsSession: session, rememberCapabilities });
+      // What the client writes before login: CAPA (6 B) and, for STLS, "STLS\r\n" (6 B).
+      const stlsBytes = mode === 'starttls' ? 6 : 0;
+
+      const first = await connect();
+      assert.equal(first.tlsInfo?.resumed, false);
+      assert.equal(first.tlsInfo?.cipher, 'TLS_AES_128_GCM_SHA256', 'AES-128-GCM preferred: shorter binder and Finished');
+      assert.equal(first.stats.bytesOut, stlsBytes + 6 * (mode === 'starttls' ? 2 : 1), 'CAPA asked (before and after STLS)');
+      const caps = first.capabilities!.lines;
+      await first.login({ username: u, password: PASSWORD });
+      await first.quit();
+      const session = first.tlsSession!;
+      assert.ok(session);
+
+      const second = await connect(session);
+      assert.equal(second.tlsInfo?.resumed, true, `${mode}: resumed`);
+      assert.equal(second.tlsInfo?.protocol, 'TLSv1.3');
+      assert.equal(second.stats.bytesOut, stlsBytes, `${mode}: no CAPA on a resumed session`);
+      assert.deepEqual(second.capabilities!.lines, caps, 'the remembered capabilities');
+      const login = await second.login({ username: u, password: PASSWORD, capaAfterLogin: false });
+      assert.equal(login.mechanism, 'plain');
+      assert.equal((await second.stat()).count >= 0, true);
+      await second.quit();
+
+      const optOut = await connect(second.tlsSession!, false);
+      assert.equal(optOut.tlsInfo?.resumed, true);
+      assert.equal(optOut.stats.bytesOut, stlsBytes + 6 * (mode === 'starttls' ? 2 : 1), 'rememberCapabilities: false asks CAPA again');
+      await optOut.quit();
+
+      // The hellos on the wire (for STLS the TLS record follows the plaintext STLS exchange).
+      const hello = (i: number) => {
+        const head = r.connectionStats[i]!.clientHead;
+        return parseClientHello(mode === 'starttls' ? head.subarray(head.indexOf('STLS\r\n') + 6) : head);
+      };
+      const full = hello(0);
+      const lean = hello(1);
+      assert.ok(full.cipherSuites.some((c) => !TLS13_SUITES.includes(c)), 'the full hello also offers TLS 1.2 suites');
+      assert.equal(full.cipherSuites.filter((c) => TLS13_SUITES.includes(c))[0], 0x1301, 'TLS_AES_128_GCM_SHA256 first');
+      assert.deepEqual(lean.cipherSuites.filter((c) => c !== 0x00ff), [0x1301, 0x1303, 0x1302], `${mode}: lean hello offers TLS 1.3 suites only`);
+      assert.ok(lean.extensions.has(41), 'lean hello carries the pre_shared_key');
+      assert.ok(lean.recordBytes < full.recordBytes + lean.extensions.get(41)! - 100, `lean hello ${lean.recordBytes} B vs full ${full.recordBytes} B`);
+    }
+  } finally {
+    await stls.close();
+  }
 });

@@ -8,6 +8,8 @@ export interface TlsMaterial {
   key: string | Buffer;
   cert: string | Buffer;
   maxVersion?: tls.SecureVersion;
+  /** One context shared by every connection (same ticket keys), so clients can resume sessions across connections. */
+  secureContext?: tls.SecureContext;
 }
 
 export function tlsMaterial(c: TestCerts): TlsMaterial {

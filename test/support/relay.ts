@@ -9,6 +9,8 @@ export interface RelayConnectionStats {
   /** True once the relay cut this connection because of cutAfterServerBytes. */
   cut: boolean;
   closed: boolean;
+  /** The first bytes the client sent (up to 16 KiB): a TLS ClientHello, for instance. */
+  clientHead: Buffer;
 }
 
 export interface RelayOptions {
@@ -81,7 +83,7 @@ export async function startRelay(targetHost: string, targetPort: number, opts: R
 
   const server = net.createServer((client) => {
     connections++;
-    const stats: RelayConnectionStats = { fromServer: 0, toServer: 0, cut: false, closed: false };
+    const stats: RelayConnectionStats = { fromServer: 0, toServer: 0, cut: false, closed: false, clientHead: Buffer.alloc(0) };
     connectionStats.push(stats);
     const upstream = net.connect({ host: targetHost, port: targetPort });
     client.setNoDelay(true);
@@ -123,6 +125,7 @@ export async function startRelay(targetHost: string, targetPort: number, opts: R
     });
     client.on('data', (chunk: Buffer) => {
       if (c.stats.closed) return;
+      if (stats.clientHead.length < 16_384) stats.clientHead = Buffer.concat([stats.clientHead, chunk]).subarray(0, 16_384);
       stats.toServer += chunk.length;
       bytesToServer += chunk.length;
       if (!upstream.write(chunk)) {
