@@ -135,6 +135,7 @@ export class Pop3Client {
     }
     const tlsParams: TlsParams = {
       host: opts.host,
+      port: opts.port,
       servername: opts.servername,
       ca: opts.ca,
       fingerprint: opts.fingerprint,

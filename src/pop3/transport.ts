@@ -19,6 +19,8 @@ import { Pop3Error, type Pop3ErrorCode } from './errors.js';
 
 export interface TlsParams {
   host: string;
+  /** The server's port: with the name, it says which server refused a lean hello. */
+  port?: number | undefined;
   servername?: string | undefined;
   ca?: string | Buffer | undefined;
   fingerprint?: string | undefined;
@@ -132,6 +134,15 @@ export function verifyName(p: TlsParams): string {
  * binder and both Finished messages 16 bytes shorter than AES-256-GCM-SHA384's on every handshake.
  */
 const TLS13_SUITES = 'TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384';
+/**
+ * The lean hello's key-exchange groups and signature algorithms: the common ones only (a few dozen bytes less than
+ * OpenSSL's full lists). A server that needs another is refused the lean hello once and gets the full one from then on.
+ */
+const LEAN_GROUPS = 'X25519:P-256:P-384';
+const LEAN_SIGALGS = [
+  'ecdsa_secp256r1_sha256', 'ecdsa_secp384r1_sha384', 'ed25519', 'rsa_pss_rsae_sha256', 'rsa_pss_rsae_sha384',
+  'rsa_pss_rsae_sha512', 'rsa_pkcs1_sha256', 'rsa_pkcs1_sha384', 'rsa_pkcs1_sha512',
+].join(':');
 /** Full hello: the TLS 1.3 suites above, then Node's default TLS 1.2 list (for servers without TLS 1.3). */
 const FULL_CIPHERS = [TLS13_SUITES, ...tls.DEFAULT_CIPHERS.split(':').filter((c) => c.length > 0 && !c.startsWith('TLS_'))].join(':');
 
@@ -151,8 +162,8 @@ export function secureContextFor(p: TlsParams, hello: 'full' | 'lean' = 'full'):
   if (!ctx) {
     ctx = tls.createSecureContext({
       minVersion,
-      ciphers: hello === 'lean' ? TLS13_SUITES : FULL_CIPHERS,
       ca: ca === undefined ? undefined : [...tls.rootCertificates, ca],
+      ...(hello === 'lean' ? { ciphers: TLS13_SUITES, ecdhCurve: LEAN_GROUPS, sigalgs: LEAN_SIGALGS } : { ciphers: FULL_CIPHERS }),
     });
     secureContexts.set(key, ctx);
     while (secureContexts.size > CONTEXT_MEMORY) secureContexts.delete(secureContexts.keys().next().value!);
@@ -160,8 +171,21 @@ export function secureContextFor(p: TlsParams, hello: 'full' | 'lean' = 'full'):
   return ctx;
 }
 
+/** Servers (name verified, host, port) that refused a lean hello in this process: they get the full hello from then on. */
+const leanRefused = new Set<string>();
+
+function serverKey(p: TlsParams): string {
+  return `${verifyName(p)}\0${p.host}\0${p.port ?? ''}`;
+}
+
+function refuseLean(p: TlsParams): void {
+  forgetSession(p.session);
+  leanRefused.add(serverKey(p));
+}
+
 /** The hello a connection with these parameters sends: lean only to resume a session known to be TLS 1.3. */
 export function helloFor(p: TlsParams): 'full' | 'lean' {
+  if (leanRefused.has(serverKey(p))) return 'full';
   return p.session && sessionUsable(p) && remembered(p.session)?.protocol === 'TLSv1.3' ? 'lean' : 'full';
 }
 
@@ -341,7 +365,7 @@ export function openTransport(p: ConnectParams): Promise<Pop3Socket> {
     // The server no longer takes the lean hello (say, TLS 1.3 was switched off): forget the session and try once
     // more with the full hello. Certificates, timeouts and aborts are final either way.
     if (err.code !== 'ETLS') throw err;
-    forgetSession(p.tls.session);
+    refuseLean(p.tls);
     const left = p.timeoutMs - (Date.now() - started);
     if (left <= 0) throw err;
     return openTransport({ ...p, timeoutMs: left, tls: { ...p.tls, session: undefined } });
@@ -364,6 +388,6 @@ export function upgradeTransport(
   plain.on('error', () => {});
   const ready = whenReady(sock, 'secureConnect', p.timeoutMs, p.signal, () => 'tls', () => checkEstablished(sock, p.tls), 'STLS handshake');
   // The plain socket is spent after a failed handshake: no retry here, but the next session sends the full hello.
-  if (hello === 'lean') ready.catch((err: Pop3Error) => (err.code === 'ETLS' ? forgetSession(p.tls.session) : undefined));
+  if (hello === 'lean') ready.catch((err: Pop3Error) => (err.code === 'ETLS' ? refuseLean(p.tls) : undefined));
   return ready;
 }

@@ -619,32 +619,44 @@ test('connection dropped during the TLS handshake -> ETLS, retried at the next p
 
 // ---- economy on resumption: lean hello and remembered capabilities, and their fall-backs ----
 
-test('a server that stopped speaking TLS 1.3: the lean resumption hello is refused, the full hello is sent at once', T, async () => {
+test('a server that refuses the lean resumption hello gets the full one at once, and from then on; TLS 1.3 switched off too', T, async () => {
   const mat = tlsMaterial(good);
-  const s13 = await tlsPeer(mat);
-  const c1 = await Pop3Client.connect(opts(s13.port, { tls: 'implicit', ca }));
-  await c1.quit();
-  const session = c1.tlsSession;
-  assert.ok(session, 'a TLS 1.3 session ticket');
+  // A TLS 1.3 server whose only key-exchange group (P-521) is not in the lean hello.
+  const p521 = { ...mat, secureContext: tls.createSecureContext({ key: mat.key, cert: mat.cert, ecdhCurve: 'P-521' }) };
+  const s = await peer(async (c) => void (await serveMailbox(c, {})), { implicitTls: p521 });
+  const c1 = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca }));
   assert.equal(c1.tlsInfo?.protocol, 'TLSv1.3');
-
-  const s12 = await peer(async (c) => void (await serveMailbox(c, {})), { implicitTls: { ...mat, maxVersion: 'TLSv1.2' } });
-  const c2 = await Pop3Client.connect(opts(s12.port, { tls: 'implicit', ca, tlsSession: session! }));
-  assert.equal(c2.tlsInfo?.protocol, 'TLSv1.2');
-  assert.equal(c2.tlsInfo?.resumed, false);
+  await c1.quit();
+  assert.equal(s.conns.length, 1);
+  const c2 = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, tlsSession: c1.tlsSession! }));
+  assert.equal(c2.tlsInfo?.protocol, 'TLSv1.3');
   await c2.quit();
-  assert.equal(s12.conns.length, 2, 'one refused lean hello, then one full handshake');
+  assert.equal(s.conns.length, 3, 'the lean hello refused, then a full handshake on a new connection');
+  const c3 = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, tlsSession: c2.tlsSession! }));
+  assert.equal(c3.tlsInfo?.resumed, true, 'the full hello resumes the session');
+  await c3.quit();
+  assert.equal(s.conns.length, 4, 'no second lean attempt at a server that refused it');
+
+  // TLS 1.3 switched off since the session was made.
+  const s13 = await tlsPeer(mat);
+  const c4 = await Pop3Client.connect(opts(s13.port, { tls: 'implicit', ca }));
+  await c4.quit();
+  const s12 = await peer(async (c) => void (await serveMailbox(c, {})), { implicitTls: { ...mat, maxVersion: 'TLSv1.2' } });
+  const c5 = await Pop3Client.connect(opts(s12.port, { tls: 'implicit', ca, tlsSession: c4.tlsSession! }));
+  assert.equal(c5.tlsInfo?.protocol, 'TLSv1.2');
+  await c5.quit();
+  assert.equal(s12.conns.length, 2);
 
   // STLS cannot retry on the spent socket: that session fails, and the next one sends the full hello.
   const stls13 = await peer(async (c) => void (await serveMailbox(c, { capa: ['STLS', 'USER', 'TOP', 'UIDL'], tlsForStls: mat })));
-  const c3 = await Pop3Client.connect(opts(stls13.port, { tls: 'starttls', ca }));
-  await c3.quit();
-  assert.equal(c3.tlsInfo?.protocol, 'TLSv1.3');
+  const c7 = await Pop3Client.connect(opts(stls13.port, { tls: 'starttls', ca }));
+  await c7.quit();
+  assert.equal(c7.tlsInfo?.protocol, 'TLSv1.3');
   const stls12 = await peer(async (c) => void (await serveMailbox(c, { capa: ['STLS', 'USER', 'TOP', 'UIDL'], tlsForStls: { ...mat, maxVersion: 'TLSv1.2' } })));
-  await rejectsWith(Pop3Client.connect(opts(stls12.port, { tls: 'starttls', ca, tlsSession: c3.tlsSession! })), 'ETLS');
-  const c4 = await Pop3Client.connect(opts(stls12.port, { tls: 'starttls', ca, tlsSession: c3.tlsSession! }));
-  assert.equal(c4.tlsInfo?.protocol, 'TLSv1.2');
-  await c4.quit();
+  await rejectsWith(Pop3Client.connect(opts(stls12.port, { tls: 'starttls', ca, tlsSession: c7.tlsSession! })), 'ETLS');
+  const c6 = await Pop3Client.connect(opts(stls12.port, { tls: 'starttls', ca, tlsSession: c7.tlsSession! }));
+  assert.equal(c6.tlsInfo?.protocol, 'TLSv1.2');
+  await c6.quit();
 });
 
 test('remembered capabilities gone stale: a code-less AUTH refusal reads CAPA afresh and logs in with the new choice; [AUTH] does not', T, async () => {
