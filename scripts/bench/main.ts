@@ -244,11 +244,12 @@ async function main(): Promise<void> {
     const caPem = await readFile(dovecot.caFile);
     const floor13 = await measureTlsFloor(relay, caPem, 'TLSv1.3');
     const floor12 = await measureTlsFloor(relay, caPem, 'TLSv1.2');
+    const floorOwn = await measureTlsFloor(relay, caPem, 'pop2mqtt');
     const resumedWire = (d: typeof w2d) => Math.max(...d.perPoll.slice(1).map((c) => c.wireFromServer + c.wireToServer));
     results.w2 = {
       pop2mqtt: { once: { ...w2Cost, sessions: w2Cost.sessions.map((s) => s.raw), commands: w2r.rawlog[0]?.exchanges.map((e) => e.command), wallMs: w2.value.wallMs, maxRssKiB: w2.value.maxRssKiB }, daemon: w2d.perPoll.map(simpleCost) },
       fetchmail: fmW2 && { once: { ...fmW2.cost, sessions: fmW2.cost.sessions.map((s) => s.raw), commands: fmW2.rawlog?.exchanges.map((e) => e.command), wallMs: fmW2.run.wallMs, maxRssKiB: fmW2.run.maxRssKiB }, daemon: fmW2d!.perPoll.map(simpleCost) },
-      tlsFloor: { 'TLSv1.3': floor13, 'TLSv1.2': floor12 },
+      tlsFloor: { 'TLSv1.3': floor13, 'TLSv1.2': floor12, pop2mqtt: floorOwn },
     };
     const W2 = 'W2 idle poll (nothing new)';
     rows.push(
@@ -361,8 +362,8 @@ async function main(): Promise<void> {
       w1Raw ? `W1 pop2mqtt commands after login (rawlog; count × reply bytes): ${describeShapes(w1Raw)}; ${w1Raw.roundTrips} round trips on loopback.` : 'W1 rawlog: missing',
       w1s.rawlog[0] ? `W1 over a 20 ms RTT link: ${roundTripsOver(w1s.rawlog[0], 10)} round trips after login; server idle gaps before TOP commands: ${w1s.rawlog[0].exchanges.filter((e) => e.shape === 'TOP n 0' && e.idleBeforeMs > 10).length}; poll ${w1s.value.poll.durationMs} ms vs ${w1t.poll.durationMs} ms on loopback.` : 'W1 rtt20 rawlog: missing',
       `W2 idle poll after login (rawlog): pop2mqtt ${w2Cost.in + w2Cost.out} B = login reply ${w2r.rawlog[0]?.loginReplyBytes ?? '?'} B + ${describeExchanges(w2r.rawlog[0])}${fmW2 ? `; fetchmail ${fmW2.cost.in + fmW2.cost.out} B = login reply ${fmW2.rawlog?.loginReplyBytes ?? '?'} B + ${describeExchanges(fmW2.rawlog)}` : ''}.`,
-      `W2 TLS floor (raw client: handshake, greeting, QUIT; no login): TLS 1.3 full ${wireOf2(floor13.full)} B, resumed ${wireOf2(floor13.resumed)} B${floor13.reused ? '' : ' (NOT resumed)'}; TLS 1.2 full ${wireOf2(floor12.full)} B, resumed ${wireOf2(floor12.resumed)} B${floor12.reused ? '' : ' (NOT resumed)'}.`,
-      `W2 pop2mqtt daemon polls, wire bytes from/to server: ${w2d.perPoll.map((c) => `${c.wireFromServer}/${c.wireToServer}`).join(', ')} (poll 1 = full handshake); resumed poll minus TLS 1.3 resumed floor = ${resumedWire(w2d) - wireOf2(floor13.resumed)} B for the POP3 dialogue (CAPA, AUTH, commands after login) and its TLS records.`,
+      `W2 TLS floor (raw client: handshake, greeting, QUIT; no login): TLS 1.3 full ${wireOf2(floor13.full)} B, resumed ${wireOf2(floor13.resumed)} B${floor13.reused ? '' : ' (NOT resumed)'}; TLS 1.2 full ${wireOf2(floor12.full)} B, resumed ${wireOf2(floor12.resumed)} B${floor12.reused ? '' : ' (NOT resumed)'} (Node's default hellos); with pop2mqtt's hellos full ${wireOf2(floorOwn.full)} B, resumed (lean TLS 1.3 hello) ${wireOf2(floorOwn.resumed)} B${floorOwn.reused ? '' : ' (NOT resumed)'}.`,
+      `W2 pop2mqtt daemon polls, wire bytes from/to server: ${w2d.perPoll.map((c) => `${c.wireFromServer}/${c.wireToServer}`).join(', ')} (poll 1 = full handshake); resumed poll minus the resumed floor with the same hellos = ${resumedWire(w2d) - wireOf2(floorOwn.resumed)} B for the POP3 dialogue (AUTH PLAIN, commands after login; CAPA is remembered) and its TLS records.`,
       w4r.rawlog[0] ? `W4 pop2mqtt commands after login (rawlog): ${describeShapes(w4r.rawlog[0])}; RETR went to exactly the ${allSnaps.length} snapshot alarms.` : 'W4 rawlog: missing',
       `W4 pop2mqtt: Dovecot out ${w4Cost.out} B = bound ${bound4} + RETR ${retr4} + ${w4Cost.out - bound4 - retr4} B overhead; Dovecot RETR bytes ${w4Cost.retrBytes} for ${w4Cost.retr} RETR.`,
     ];

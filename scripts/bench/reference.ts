@@ -91,16 +91,22 @@ export interface WireCount {
 export async function measureTlsFloor(
   relay: { port: number; connectionStats: Array<{ fromServer: number; toServer: number }> },
   ca: Buffer,
-  maxVersion: 'TLSv1.2' | 'TLSv1.3',
+  maxVersion: 'TLSv1.2' | 'TLSv1.3' | 'pop2mqtt',
 ): Promise<{ full: WireCount; resumed: WireCount; reused: boolean }> {
   const tls = await import('node:tls');
+  const { tlsConnectOptions } = await import('../../src/pop3/transport.js');
+  // 'pop2mqtt': the agent's own hellos (full, then the lean TLS 1.3 resumption hello); otherwise Node's defaults.
+  const options = (session?: Buffer) =>
+    maxVersion === 'pop2mqtt'
+      ? { ...tlsConnectOptions({ host: '127.0.0.1', servername: 'localhost', ca, session }, session ? 'lean' : 'full'), host: '127.0.0.1', port: relay.port }
+      : { host: '127.0.0.1', port: relay.port, ca, servername: 'localhost', session, maxVersion };
   const one = (session?: Buffer) =>
     new Promise<{ session?: Buffer; reused: boolean; conn: number }>((resolve, reject) => {
       const conn = relay.connectionStats.length;
       let latest: Buffer | undefined;
       let text = '';
       let quitSent = false;
-      const s = tls.connect({ host: '127.0.0.1', port: relay.port, ca, servername: 'localhost', session, maxVersion });
+      const s = tls.connect(options(session));
       const timer = setTimeout(() => {
         s.destroy();
         reject(new Error('TLS floor measurement timed out'));
