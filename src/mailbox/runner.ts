@@ -153,7 +153,7 @@ export class MailboxRunner {
       const err = e instanceof Error ? e : new Error(String(e));
       const otherCode = (err as Error & { code?: unknown }).code; // e.g. OAuthError's EOAUTH_*
       const code = err instanceof Pop3Error ? err.code : typeof otherCode === 'string' ? otherCode : 'ERROR';
-      const delay = this.backoff.failed(err, Date.now());
+      const delay = this.backoff.failed(err, Date.now(), err instanceof Pop3Error ? err.retryAfterSec : undefined);
       if (isLoginFailure(err)) {
         this.state.data.authFailures = this.backoff.authFailures;
         await this.state.save().catch(() => {});

@@ -326,6 +326,11 @@ export class Pop3Client {
     try {
       await auth();
     } catch (err) {
+      // [LOGIN-DELAY]: the CAPA says how long (RFC 2449 "LOGIN-DELAY n", seconds); the caller's backoff uses it.
+      if (err instanceof Pop3Error && err.code === 'ELOGIN_DELAY') {
+        const n = Number(this.caps?.get('LOGIN-DELAY')?.[0]);
+        if (Number.isInteger(n) && n > 0) err.retryAfterSec = n;
+      }
       // Remembered capabilities may be stale (say, the mechanism was withdrawn). A refusal without a response code
       // could mean that: read CAPA afresh and, only if the choice changes, try once more. A refusal with a code
       // ([AUTH], [SYS/TEMP], ...) is about the account or the server, never about the mechanism.

@@ -57,6 +57,7 @@ export interface Pop3ErrorOptions {
   respCode?: string;
   serverText?: string;
   cause?: unknown;
+  retryAfterSec?: number;
 }
 
 export class Pop3Error extends Error {
@@ -66,6 +67,8 @@ export class Pop3Error extends Error {
   readonly respCode?: string;
   /** The server's reply text, secrets redacted. */
   readonly serverText?: string;
+  /** How long the server asked the client to wait before the next attempt (e.g. its CAPA LOGIN-DELAY), seconds. */
+  retryAfterSec?: number;
 
   constructor(code: Pop3ErrorCode, message: string, opts: Pop3ErrorOptions = {}) {
     super(redact(message), opts.cause !== undefined ? { cause: opts.cause } : undefined);
@@ -74,6 +77,7 @@ export class Pop3Error extends Error {
     this.retry = opts.retry ?? DEFAULT_RETRY[code];
     if (opts.respCode !== undefined) this.respCode = opts.respCode;
     if (opts.serverText !== undefined) this.serverText = redact(opts.serverText);
+    if (opts.retryAfterSec !== undefined) this.retryAfterSec = opts.retryAfterSec;
   }
 }
 

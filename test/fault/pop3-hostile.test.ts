@@ -235,6 +235,25 @@ test('RESP-CODES and AUTH-RESP-CODE map to typed errors with retry hints', T, as
   }
 });
 
+test('[LOGIN-DELAY] carries the delay the CAPA announced (retryAfterSec); none announced, none carried', T, async () => {
+  for (const [capa, want] of [[['USER', 'RESP-CODES', 'LOGIN-DELAY 900'], 900], [['USER', 'RESP-CODES'], undefined]] as const) {
+    const s = await peer(async (c) => {
+      await serveMailbox(c, {
+        capa: [...capa],
+        handle: (cc, verb) => {
+          if (verb !== 'PASS') return false;
+          cc.write('-ERR [LOGIN-DELAY] too soon\r\n');
+          return true;
+        },
+      });
+    });
+    const c = await Pop3Client.connect(opts(s.port));
+    const { err } = await rejectsWith(c.login({ username: 'user', password: 'pass', allowInsecureAuth: true }), 'ELOGIN_DELAY');
+    assert.equal(err.retryAfterSec, want, capa.join(' '));
+    await c.quit();
+  }
+});
+
 test('server text in errors never contains the password', T, async () => {
   const s = await peer(async (c) => {
     await serveMailbox(c, {

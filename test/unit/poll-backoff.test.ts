@@ -53,3 +53,15 @@ test('only a failed login blocks requested polls; a connection failure does not'
   b.succeeded();
   assert.equal(b.authBlocked(), false);
 });
+
+test('[LOGIN-DELAY]: wait what the server announced (CAPA LOGIN-DELAY), else 300 s; never less than the minimum', () => {
+  const policy = { minMs: 60_000, maxMs: 600_000, maxAuthAttemptsPerHour: 3 };
+  const now = 5_000_000;
+  const delayed = new Pop3Error('ELOGIN_DELAY', 'login delay', { respCode: 'LOGIN-DELAY', retryAfterSec: 900 });
+  assert.equal(new PollBackoff(policy).failed(delayed, now, delayed.retryAfterSec), 900_000);
+  assert.equal(new PollBackoff(policy).failed(delayed, now), 300_000, 'no announced delay: 300 s');
+  assert.equal(new PollBackoff(policy).failed(delayed, now, 10), 60_000, 'the minimum still applies');
+  const b = new PollBackoff(policy);
+  b.failed(delayed, now, 900);
+  assert.equal(b.authBlocked(), false, 'not a failed login: requested polls are not blocked by the login cap');
+});
