@@ -100,6 +100,78 @@ function treeDepth(node: TreeNode | undefined): number {
 }
 
 /**
+ * mailparser's first stage (mailsplit's ChunkedPassthrough) concatenates its input until it holds 64 KiB, copying
+ * everything held so far at every write: fed line-sized or socket-sized pieces it copies each byte many times over
+ * (about 8 times for a RETR read off TLS). Writes of at least this size are copied once.
+ */
+export const PARSER_WRITE_BYTES = 64 * 1024;
+
+/**
+ * Stream `source` into the parser in writes of PARSER_WRITE_BYTES (the last one shorter), honouring backpressure on
+ * both sides. Chunks are taken one at a time in flowing mode (an async iterator would concatenate whatever is buffered
+ * first). Once the parser is gone (destroyed after a MIME error) the rest is read and dropped, so the source is
+ * always consumed to its end. Rejects with the source's error.
+ */
+function feedParser(source: Readable, parser: MailParser, onChunk: (chunk: Buffer) => void): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let held: Buffer[] = [];
+    let heldBytes = 0;
+    let waitingDrain = false;
+    let parserGone = parser.destroyed;
+    const resume = () => {
+      parser.removeListener('drain', resume);
+      if (!waitingDrain) return;
+      waitingDrain = false;
+      source.resume();
+    };
+    const onParserClose = () => {
+      parserGone = true;
+      resume();
+    };
+    const write = () => {
+      const buf = held.length === 1 ? held[0]! : Buffer.concat(held, heldBytes);
+      held = [];
+      heldBytes = 0;
+      if (parserGone) return;
+      if (!parser.write(buf) && !waitingDrain && !parserGone) {
+        waitingDrain = true;
+        source.pause();
+        parser.once('drain', resume);
+      }
+    };
+    const cleanup = () => {
+      source.removeListener('data', onData);
+      source.removeListener('end', onEnd);
+      source.removeListener('error', onError);
+      parser.removeListener('close', onParserClose);
+      parser.removeListener('drain', resume);
+    };
+    const onData = (chunk: Buffer | string) => {
+      const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+      if (buf.length === 0) return;
+      onChunk(buf);
+      held.push(buf);
+      heldBytes += buf.length;
+      if (heldBytes >= PARSER_WRITE_BYTES) write();
+    };
+    const onEnd = () => {
+      cleanup();
+      if (heldBytes > 0) write();
+      resolve();
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      held = [];
+      reject(err);
+    };
+    parser.once('close', onParserClose);
+    source.on('data', onData);
+    source.once('end', onEnd);
+    source.once('error', onError);
+  });
+}
+
+/**
  * Parse a whole message. Attachments are streamed: each is hashed and measured, and its bytes are buffered only up
  * to maxAttachmentBytes, then either handed to `onAttachment` (awaited, so it applies backpressure) or kept on
  * `AttachmentInfo.content` when no callback is given. Broken MIME never throws: what could be read is returned and
@@ -228,13 +300,11 @@ export async function parseMessage(
     });
   });
 
-  const source = Buffer.isBuffer(input) ? Readable.from([input]) : input;
   try {
-    for await (const chunk of source) {
-      const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
-      watchHead(buf);
-      if (!parser.write(buf)) await new Promise<void>((r) => parser.once('drain', () => r()));
-    }
+    if (Buffer.isBuffer(input)) {
+      watchHead(input);
+      parser.write(input);
+    } else await feedParser(input, parser, watchHead);
   } finally {
     parser.end();
   }

@@ -21,7 +21,10 @@ export interface ReplyExpectation {
   exclusive?: boolean;
   /** Called once the status line is known, before any data line. */
   onStatus?: (status: ReplyStatus, text: string) => void;
-  /** Receives each data line, unstuffed and CRLF-terminated. When absent, data is buffered under maxReplyBytes. */
+  /**
+   * Receives the data, unstuffed, in pieces of one or more whole CRLF-terminated lines (views of the bytes read: copy
+   * what is kept past the call). When absent, data is buffered under maxReplyBytes.
+   */
   onData?: (chunk: Buffer) => void;
 }
 
@@ -110,9 +113,13 @@ export class ReplyReader {
       return;
     }
     let pos = 0;
+    // Start of a run of plain data lines (CRLF-terminated, not starting with ".") of the current multi-line reply,
+    // delivered as one piece: a RETR of megabytes is then a few pieces per read, not one Buffer per 78-byte line.
+    let run = -1;
     while (pos < chunk.length) {
       const nl = chunk.indexOf(LF, pos);
       if (nl < 0) {
+        if (run >= 0 && !this.flushRun(chunk, run, pos)) return;
         const rest = chunk.length - pos;
         // A line may hold maxLineBytes of content plus a CR still waiting for its LF.
         if (this.partialLen + rest > this.limits.maxLineBytes + 1) {
@@ -122,6 +129,15 @@ export class ReplyReader {
         this.partial.push(chunk.subarray(pos));
         this.partialLen += rest;
         return;
+      }
+      if (this.partialLen === 0 && this.current && chunk[pos] !== DOT && nl > pos && chunk[nl - 1] === CR && nl - 1 - pos <= this.limits.maxLineBytes) {
+        if (run < 0) run = pos;
+        pos = nl + 1;
+        continue;
+      }
+      if (run >= 0) {
+        if (!this.flushRun(chunk, run, pos)) return;
+        run = -1;
       }
       let line: Buffer;
       if (this.partialLen > 0) {
@@ -140,6 +156,14 @@ export class ReplyReader {
         return;
       }
     }
+    if (run >= 0) this.flushRun(chunk, run, pos);
+  }
+
+  /** Deliver chunk[start, end), whole plain data lines of the current reply; false when that failed the decoder. */
+  private flushRun(chunk: Buffer, start: number, end: number): boolean {
+    this.hooks.onLine?.();
+    this.deliver(this.current!, chunk.subarray(start, end));
+    return !this.failed;
   }
 
   /** Fail the decoder from outside (e.g. connection closed); pending state is dropped. */
