@@ -32,7 +32,10 @@ export interface ProbeReport {
   warnings: string[];
 }
 
-export async function probeMailbox(mb: MailboxConfig, o: { configDir: string }): Promise<ProbeReport> {
+export async function probeMailbox(
+  mb: MailboxConfig,
+  o: { configDir: string; /** For OAuth mailboxes: a fresh access token (the agent's own token manager). */ accessToken?: () => Promise<string> },
+): Promise<ProbeReport> {
   const caFile = mb.ca_file ? path.resolve(o.configDir, mb.ca_file) : undefined;
   const r: ProbeReport = {
     mailbox: mb.id, host: mb.host, port: mb.port, tls: mb.tls, apop: false, saslOffered: [], loggedIn: false, warnings: [],
@@ -69,8 +72,12 @@ export async function probeMailbox(mb: MailboxConfig, o: { configDir: string }):
       r.mechanismChosen = undefined;
       r.warnings.push(`no acceptable auth mechanism: ${(err as Error).message}`);
     }
-    if (mb.password !== undefined) {
-      const login = await client.login({ username: mb.username, password: mb.password, mechanism: mb.auth as never, allowInsecureAuth: mb.allow_insecure_auth });
+    if (mb.password !== undefined || o.accessToken) {
+      // With a password the password mechanisms (as the agent does); otherwise the OAuth token, fetched like the agent does.
+      const accessToken = mb.password === undefined && o.accessToken ? await o.accessToken() : undefined;
+      const login = await client.login({
+        username: mb.username, password: mb.password, accessToken, mechanism: mb.auth as never, allowInsecureAuth: mb.allow_insecure_auth,
+      });
       r.mechanismChosen = login.mechanism;
       r.loggedIn = true;
       r.capaAfterLogin = login.capabilities?.lines ?? null;
@@ -87,13 +94,14 @@ export async function probeMailbox(mb: MailboxConfig, o: { configDir: string }):
         r.top = caps ? caps.has('TOP') : undefined;
       }
     } else {
-      r.warnings.push('OAuth mailboxes: probe checks TLS and capabilities only (no token is fetched)');
+      r.warnings.push('neither a password nor OAuth settings: probe checks TLS and capabilities only');
     }
     await client.quit();
   } catch (err) {
     client?.destroy();
-    const e = err as Error;
-    r.error = { code: err instanceof Pop3Error ? err.code : 'ERROR', message: e.message };
+    const e = err as Error & { code?: unknown };
+    // OAuth failures carry their own codes (EOAUTH_*).
+    r.error = { code: err instanceof Pop3Error ? err.code : typeof e.code === 'string' ? e.code : 'ERROR', message: e.message };
   }
   if (r.tls === 'none') r.warnings.push('cleartext connection: everything, including mail, crosses the network unencrypted');
   if (r.mechanismChosen === 'apop') r.warnings.push('APOP is weak (MD5 of a timestamp and the password; offline guessing is cheap)');

@@ -213,3 +213,31 @@ test('run: the token is cached across polls; a server-side revocation costs one 
   }
   assertNoSecrets(d.output(), s);
 });
+
+test('probe: fetches a token like the agent, logs in with XOAUTH2, counts messages; a refused refresh token is shown as EOAUTH_*, exit 1', { timeout: 90_000 }, async () => {
+  const s = await setup({ messages: [alarm(1, 'p1'), alarm(2, 'p2')] });
+  try {
+    const r = await runCli(['probe', '--config', s.cfg, '--json'], { env: s.env, cwd: dir, timeoutMs: 60_000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const p = JSON.parse(r.stdout)[0] as Record<string, unknown>;
+    assert.equal(p.loggedIn, true);
+    assert.equal(p.mechanismChosen, 'xoauth2');
+    assert.equal(p.messages, 2);
+    assert.equal(s.ts.requests.length, 1, 'one token request');
+    assert.deepEqual(s.attempts.map((a) => [a.token, a.ok]), [[s.ts.issued[0], true]]);
+    assertNoSecrets(r.stdout + r.stderr, s);
+  } finally {
+    await s.close();
+  }
+  const bad = await setup({ tokens: { refreshToken: 'some-other-refresh-token' } });
+  try {
+    const r = await runCli(['probe', '--config', bad.cfg], { env: bad.env, cwd: dir, timeoutMs: 60_000 });
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /ERROR \[EOAUTH_[A-Z_]+\]/);
+    assert.match(r.stdout, /logged in\s+no/);
+    assert.equal(bad.attempts.length, 0, 'no POP3 login without a token');
+    assertNoSecrets(r.stdout + r.stderr, bad);
+  } finally {
+    await bad.close();
+  }
+});

@@ -3,6 +3,7 @@ import type { CommandArgs } from '../args.js';
 import { loadOrReport } from './load.js';
 import { probeMailbox, formatProbe } from '../../mailbox/probe.js';
 import path from 'node:path';
+import { createLogger, type LogLevel } from '../../log.js';
 
 export async function probeCommand(args: CommandArgs): Promise<number> {
   const loaded = await loadOrReport(args.config!, 'probe');
@@ -14,8 +15,14 @@ export async function probeCommand(args: CommandArgs): Promise<number> {
   }
   let code = 0;
   const all = [];
+  const configDir = path.dirname(loaded.file);
+  // OAuth mailboxes get a token the way the agent gets one (a rotated refresh token is saved in the state dir too).
+  const { MailboxTokens } = await import('../../oauth/mailbox-tokens.js');
+  const tokens = new MailboxTokens({ logger: createLogger({ level: (loaded.config.log_level as LogLevel) ?? 'warn' }).child('oauth') });
+  const stateDir = path.resolve(configDir, loaded.config.state_dir);
   for (const mb of boxes) {
-    const report = await probeMailbox(mb, { configDir: path.dirname(loaded.file) });
+    const hooks = tokens.hooksFor(mb, stateDir);
+    const report = await probeMailbox(mb, { configDir, accessToken: hooks?.accessToken });
     if (!report.loggedIn) code = 1;
     all.push(report);
     if (!args.json) process.stdout.write(formatProbe(report) + '\n');
