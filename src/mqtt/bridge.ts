@@ -186,7 +186,8 @@ export class Bridge {
     for (const m of this.buildDiscovery()) next.set(m.topic, this.json(m.payload));
     const removed = [...this.announced.keys()].filter((t) => !next.has(t));
     const changed = [...next].filter(([t, p]) => all || this.announced.get(t) !== p);
-    await Promise.all(removed.map((t) => this.link.publish(t, '', RETAINED)));
+    const images = this.orphanImages(removed.map((t) => this.announced.get(t)!), [...next.values()]);
+    await Promise.all([...removed, ...images].map((t) => this.link.publish(t, '', RETAINED)));
     for (const t of removed) this.announced.delete(t);
     await Promise.all(changed.map(([t, p]) => this.link.publish(t, p, RETAINED)));
     this.announced = next;
@@ -199,11 +200,12 @@ export class Bridge {
    * current model no longer has. Runs once, on the first connection.
    */
   private async removeStaleDiscovery(): Promise<void> {
-    const current = new Set(this.buildDiscovery().map((m) => m.topic));
-    const found = new Set<string>();
+    const currentMessages = this.buildDiscovery();
+    const current = new Set(currentMessages.map((m) => m.topic));
+    const found = new Map<string, string>();
     const filter = discoveryFilter(this.ha.prefix, this.base);
     const collect = (topic: string, payload: Buffer, info: MessageInfo) => {
-      if (info.retain && payload.length > 0) found.add(topic);
+      if (info.retain && payload.length > 0) found.set(topic, payload.toString('utf8'));
     };
     await this.link.subscribe(filter, collect);
     try {
@@ -211,10 +213,28 @@ export class Bridge {
     } finally {
       await this.link.unsubscribe(filter, collect);
     }
-    const stale = [...found].filter((t) => !current.has(t));
-    await Promise.all(stale.map((t) => this.link.publish(t, '', RETAINED)));
+    const stale = [...found.keys()].filter((t) => !current.has(t));
+    const images = this.orphanImages(stale.map((t) => found.get(t)!), currentMessages.map((m) => this.json(m.payload)));
+    await Promise.all([...stale, ...images].map((t) => this.link.publish(t, '', RETAINED)));
     if (stale.length) this.log.info('removed stale Home Assistant entities', { count: stale.length });
     this.staleScanDone = true;
+  }
+
+  /**
+   * The retained snapshots that removed image entities showed (their `image_topic`), to clear with them: only topics
+   * under our base topic, and none a current entity still shows.
+   */
+  private orphanImages(removedConfigs: string[], currentConfigs: string[]): string[] {
+    const imageTopicOf = (json: string): string | null => {
+      try {
+        const t = (JSON.parse(json) as { image_topic?: unknown }).image_topic;
+        return typeof t === 'string' && t.startsWith(`${this.base}/`) ? t : null;
+      } catch {
+        return null;
+      }
+    };
+    const inUse = new Set(currentConfigs.map(imageTopicOf));
+    return [...new Set(removedConfigs.map(imageTopicOf))].filter((t): t is string => t !== null && !inUse.has(t));
   }
 
   // ------------------------------------------------------------- requests

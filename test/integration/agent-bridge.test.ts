@@ -395,6 +395,13 @@ test('reload: an invalid config is refused (error names the path) and the old on
   await sub.waitFor((m) => m.topic === 'pop2mqtt/alerts/Camera 5', 10_000);
   assert.deepEqual(sub.on('pop2mqtt/bridge/state').map((m) => m.json), [{ state: 'online' }]);
 
+  // The gate rule shows a snapshot (retained, for Home Assistant's image entity) before it is removed.
+  const IMAGE = 'pop2mqtt/rule/gate-snapshot/image';
+  await lab.dovecot.deliver(USER, makeMail({ from: 'Gate <cam@gate.local>', subject: 'Gate motion', body: 'x\r\n', attachments: [{ filename: 'g.jpg', contentType: 'image/jpeg', content: fakeJpeg(600) }] }));
+  assert.equal((await request(sub, 'poll', { mailbox: 'home' })).status, 'ok');
+  await sub.waitFor((m) => m.topic === IMAGE && m.payload.length > 0, 10_000);
+  assert.ok((await retainedSnapshot([IMAGE], ['pop2mqtt/#'])).get(IMAGE)!.payload.length > 0);
+
   // A valid config without the gate-snapshot rule (an event and an image entity), with a new door rule.
   sub.clear();
   await writeFile(agent.config, yaml.replace(RULE_GATE, RULE_DOOR));
@@ -407,6 +414,9 @@ test('reload: an invalid config is refused (error names the path) and the old on
     const removal = await sub.waitFor((m) => m.topic === t, 5_000);
     assert.equal(removal.payload.length, 0, `removed entity ${t}: empty payload`);
   }
+  // Its retained snapshot goes with it: a late reader finds no image of a rule that no longer exists.
+  await sub.waitFor((m) => m.topic === IMAGE && m.payload.length === 0, 5_000);
+  assert.equal((await retainedSnapshot(['pop2mqtt/bridge/state'], ['pop2mqtt/#'])).has(IMAGE), false);
   const door = (await sub.waitFor((m) => m.topic === doorTopic, 5_000)).json as Json;
   assert.equal(door.state_topic, 'pop2mqtt/rule/door/event');
   assert.deepEqual(door.availability.map((a: Json) => a.topic), ['pop2mqtt/bridge/state']);
