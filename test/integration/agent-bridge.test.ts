@@ -176,9 +176,20 @@ test('start: bridge/state online and bridge/info retained (no credentials); disc
   const foreign = cfgTopic('sensor/othertool/thing');
   await probe.client.publishAsync(stale, JSON.stringify({ name: 'gone', state_topic: 'pop2mqtt/rule/gone/event' }), { qos: 1, retain: true });
   await probe.client.publishAsync(foreign, JSON.stringify({ name: 'thing', state_topic: 'othertool/thing' }), { qos: 1, retain: true });
+  // A deleted rule's image entity and the snapshot it showed; another tool's image under its own prefix stays.
+  const staleImage = cfgTopic('image/pop2mqtt/rule_gone_image');
+  const foreignImage = cfgTopic('image/pop2mqtt/rule_gone2_image');
+  await probe.client.publishAsync(staleImage, JSON.stringify({ name: 'gone image', image_topic: 'pop2mqtt/rule/gone/image' }), { qos: 1, retain: true });
+  await probe.client.publishAsync('pop2mqtt/rule/gone/image', fakeJpeg(300), { qos: 1, retain: true });
+  await probe.client.publishAsync(foreignImage, JSON.stringify({ name: 'x', image_topic: 'othertool/cam/image' }), { qos: 1, retain: true });
+  await probe.client.publishAsync('othertool/cam/image', fakeJpeg(300), { qos: 1, retain: true });
   const agent = await startAgent(agentConfig());
   const cleared = await probe.waitFor((m) => m.topic === stale && m.payload.length === 0, 5_000);
   assert.equal(cleared.payload.length, 0, 'the stale config is cleared with an empty payload');
+  await probe.waitFor((m) => m.topic === 'pop2mqtt/rule/gone/image' && m.payload.length === 0, 5_000);
+  const others = await retainedSnapshot(['othertool/cam/image'], ['othertool/#', 'pop2mqtt/rule/#']);
+  assert.equal(others.has('pop2mqtt/rule/gone/image'), false, 'the stale snapshot is cleared');
+  assert.ok(others.get('othertool/cam/image')!.payload.length > 0, 'an image outside our base topic is never touched');
 
   const snap = await retainedSnapshot(['pop2mqtt/bridge/state', 'pop2mqtt/bridge/info', ...EXPECTED_DISCOVERY]);
   assert.deepEqual(snap.get('pop2mqtt/bridge/state')!.json, { state: 'online' });
