@@ -2,6 +2,10 @@
 import { VERSION } from '../version.js';
 import { COMMANDS, mainHelp, parseCommandArgs, UsageError } from './args.js';
 import { redact } from '../log.js';
+import { applyHeapPolicy } from '../heap-policy.js';
+
+// Before anything sizable is allocated: the heap sizing of a small-device daemon (see heap-policy.ts).
+applyHeapPolicy();
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
