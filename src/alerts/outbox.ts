@@ -222,12 +222,13 @@ export class Outbox {
   }
 }
 
-function encodeEntry(e: OutboxEntry): Buffer {
+/** The entry file in two parts, a JSON line and the payload, written without copying the payload (snapshots are MBs). */
+function encodeEntry(e: OutboxEntry): Buffer[] {
   const meta = {
     v: 1, seq: e.seq, key: e.key, mailbox: e.mailbox, uid: e.uid, messageKeys: e.messageKeys, deleteAfter: e.deleteAfter,
     topic: e.topic, qos: e.qos, retain: e.retain, userProperties: e.userProperties, length: e.payload.length,
   };
-  return Buffer.concat([Buffer.from(JSON.stringify(meta) + '\n'), e.payload]);
+  return [Buffer.from(JSON.stringify(meta) + '\n'), e.payload];
 }
 
 function decodeEntry(buf: Buffer, file: string): OutboxEntry {

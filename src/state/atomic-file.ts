@@ -4,13 +4,15 @@ import path from 'node:path';
 
 let counter = 0;
 
-export async function writeFileAtomic(file: string, data: string | Buffer, mode = 0o600): Promise<void> {
+/** `data` may be given in parts (written one after the other), so a caller need not copy them into one buffer. */
+export async function writeFileAtomic(file: string, data: string | Buffer | readonly Buffer[], mode = 0o600): Promise<void> {
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${++counter}.tmp`);
   let fh: fs.FileHandle | undefined;
   try {
     fh = await fs.open(tmp, 'w', mode);
-    await fh.writeFile(data);
+    if (typeof data === 'string' || Buffer.isBuffer(data)) await fh.writeFile(data);
+    else for (const part of data) await fh.writeFile(part);
     await fh.sync();
     await fh.close();
     fh = undefined;
