@@ -30,34 +30,38 @@ function code(f: () => unknown): string {
   return 'no error';
 }
 
-test('auto order inside TLS: PLAIN (cheapest), then SCRAM-SHA-256 > SCRAM-SHA-1 > CRAM-MD5 > LOGIN > USER > APOP', () => {
-  const offers: Array<[string[], string | null, string]> = [
-    [['SASL SCRAM-SHA-1 SCRAM-SHA-256 CRAM-MD5 PLAIN', 'USER'], '<t@h>', 'plain'],
-    [['SASL SCRAM-SHA-1 SCRAM-SHA-256 CRAM-MD5 LOGIN', 'USER'], '<t@h>', 'scram-sha-256'],
-    [['SASL SCRAM-SHA-1 CRAM-MD5 LOGIN', 'USER'], '<t@h>', 'scram-sha-1'],
-    [['SASL CRAM-MD5 LOGIN', 'USER'], '<t@h>', 'cram-md5'],
-    [['SASL PLAIN LOGIN', 'USER'], '<t@h>', 'plain'],
-    [['SASL LOGIN', 'USER'], '<t@h>', 'login'],
-    [['USER'], '<t@h>', 'user'],
-    [['TOP'], '<t@h>', 'apop'],
-  ];
-  for (const [lines, ts, want] of offers) {
-    assert.equal(chooseMechanism(req({ capabilities: new Capabilities(lines), apopTimestamp: ts })), want, lines.join('|'));
-  }
-});
+/** Offers (CAPA lines; every one also has an APOP timestamp) and the mechanism `auto` must pick, per transport. */
+const AUTO_ORDER: Record<'tls' | 'cleartext (opted in)', Array<[string[], string]>> = {
+  // Inside TLS: PLAIN first (cheapest), then strongest first.
+  tls: [
+    [['SASL SCRAM-SHA-1 SCRAM-SHA-256 CRAM-MD5 PLAIN', 'USER'], 'plain'],
+    [['SASL SCRAM-SHA-1 SCRAM-SHA-256 CRAM-MD5 LOGIN', 'USER'], 'scram-sha-256'],
+    [['SASL SCRAM-SHA-1 CRAM-MD5 LOGIN', 'USER'], 'scram-sha-1'],
+    [['SASL CRAM-MD5 LOGIN', 'USER'], 'cram-md5'],
+    [['SASL PLAIN LOGIN', 'USER'], 'plain'],
+    [['SASL LOGIN', 'USER'], 'login'],
+    [['USER'], 'user'],
+    [['TOP'], 'apop'],
+  ],
+  // Without TLS (allow_insecure_auth): strongest first.
+  'cleartext (opted in)': [
+    [['SASL SCRAM-SHA-1 SCRAM-SHA-256 CRAM-MD5 PLAIN', 'USER'], 'scram-sha-256'],
+    [['SASL SCRAM-SHA-1 CRAM-MD5 PLAIN', 'USER'], 'scram-sha-1'],
+    [['SASL CRAM-MD5 PLAIN LOGIN', 'USER'], 'cram-md5'],
+    [['SASL PLAIN LOGIN', 'USER'], 'plain'],
+    [['SASL LOGIN', 'USER'], 'login'],
+    [['USER'], 'user'],
+    [['TOP'], 'apop'],
+  ],
+};
 
-test('auto order without TLS (opted in): strongest first, SCRAM-SHA-256 > SCRAM-SHA-1 > CRAM-MD5 > PLAIN > LOGIN > USER > APOP', () => {
-  const offers: Array<[string[], string | null, string]> = [
-    [['SASL SCRAM-SHA-1 SCRAM-SHA-256 CRAM-MD5 PLAIN', 'USER'], '<t@h>', 'scram-sha-256'],
-    [['SASL SCRAM-SHA-1 CRAM-MD5 PLAIN', 'USER'], '<t@h>', 'scram-sha-1'],
-    [['SASL CRAM-MD5 PLAIN LOGIN', 'USER'], '<t@h>', 'cram-md5'],
-    [['SASL PLAIN LOGIN', 'USER'], '<t@h>', 'plain'],
-    [['SASL LOGIN', 'USER'], '<t@h>', 'login'],
-    [['USER'], '<t@h>', 'user'],
-    [['TOP'], '<t@h>', 'apop'],
-  ];
-  for (const [lines, ts, want] of offers) {
-    assert.equal(chooseMechanism(req({ secure: false, allowInsecureAuth: true, capabilities: new Capabilities(lines), apopTimestamp: ts })), want, lines.join('|'));
+test('auto order: inside TLS PLAIN, then SCRAM-SHA-256 > SCRAM-SHA-1 > CRAM-MD5 > LOGIN > USER > APOP; without TLS strongest first', () => {
+  for (const [transport, offers] of Object.entries(AUTO_ORDER)) {
+    const secure = transport === 'tls';
+    for (const [lines, want] of offers) {
+      const got = chooseMechanism(req({ secure, allowInsecureAuth: !secure, capabilities: new Capabilities(lines), apopTimestamp: '<t@h>' }));
+      assert.equal(got, want, `${transport}: ${lines.join('|')}`);
+    }
   }
 });
 
