@@ -6,7 +6,7 @@
 // Usage: node --import tsx scripts/soak.ts [--polls 2000]   (or `npm run soak`)
 // Env: SOAK_POLLS (2000), SOAK_WARMUP (200, polls before the RSS baseline), SOAK_MAIL_EVERY (4), SOAK_TLS=none,
 // SOAK_SAMPLE_EVERY / SOAK_PRINT_EVERY, SOAK_SNAPSHOT_AT=1000,3000 (heap snapshots in /tmp, for hunting a leak).
-import { CAMERA_MOTION_RULE } from '../test/support/lab.js';
+import { CAMERA_MOTION_RULE } from '../test/support/rules.js';
 import { execFileSync, fork } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';

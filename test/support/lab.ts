@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDovecot, type DovecotServer } from './dovecot.js';
 import { startMosquitto, type MosquittoServer } from './mosquitto.js';
+import { CAMERA_MOTION_RULE } from './rules.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = path.join(ROOT, 'bin', 'pop2mqtt.js');
@@ -42,14 +43,7 @@ export async function startLab(opts: { mosquitto?: Parameters<typeof startMosqui
   };
 }
 
-/** The README's example rule (YAML, one list item under `rules:`), shared by tests that need a plain header rule. */
-export const CAMERA_MOTION_RULE = `  - name: camera-motion
-    when:
-      from: { contains: "@nvr.local" }
-      subject: { regex: "^ALARM: (?<event>.+?) (?<camera>Camera \\\\d+)$" }
-    publish:
-      topic: "alerts/{{camera}}"
-`;
+export { CAMERA_MOTION_RULE } from './rules.js';
 
 /** The minimal config from the README, pointed at the lab (implicit TLS port, the lab CA). */
 export function minimalConfig(lab: Lab, o: { keep?: boolean; existing?: 'skip' | 'process'; rules?: string; extra?: string; mailboxExtra?: string; schedule?: string; port?: number; stateDir?: string } = {}): string {
