@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test harness needs (real POP3 servers, MQTT broker, openssl, fetchmail), only those missing, without starting system services.
+# Installs the Debian packages the test harness and the bench need (real POP3 servers, MQTT broker, openssl, fetchmail, GNU time), only those missing, without starting system services.
 set -euo pipefail
 
-PACKAGES=(dovecot-core dovecot-pop3d mailutils-pop3d mosquitto mosquitto-clients openssl fetchmail systemd)
+PACKAGES=(dovecot-core dovecot-pop3d mailutils-pop3d mosquitto mosquitto-clients openssl fetchmail systemd time)
 
 SUDO=()
 if [ "$(id -u)" -ne 0 ]; then
