@@ -91,18 +91,22 @@ export async function pollMailbox(d: PollDeps): Promise<PollResult> {
   });
   let quitOk = false;
   try {
-    await client.login({
+    // STAT and the short-circuit's `UIDL n` (n = last poll's count) ride with the login when the server allows it.
+    const lastCount = state.data.serverUids.length;
+    const { stat, probeUid } = await client.loginAndStat({
       username: target.username, password: target.password,
       accessToken: target.accessToken ? await target.accessToken() : undefined,
       mechanism: target.auth as never, allowInsecureAuth: target.allowInsecureAuth,
       // The pre-login CAPA already says whether TOP, UIDL and PIPELINING are there; a second CAPA costs bytes every poll.
       capaAfterLogin: false,
-    });
-    const stat = await client.stat();
+    }, lastCount > 0 && target.fastUidl ? lastCount : undefined);
     result.messages = stat.count;
     result.octets = stat.size;
 
-    const sync = await syncUids(client, state, stat, { fast: target.fastUidl, hasUnfinished: hasUnfinishedWork(d), logger });
+    const sync = await syncUids(client, state, stat, {
+      fast: target.fastUidl, hasUnfinished: hasUnfinishedWork(d), logger,
+      prefetched: probeUid !== undefined ? { msg: lastCount, uid: probeUid } : undefined,
+    });
     if (sync.unchanged) {
       result.shortCircuit = true;
       await client.quit();

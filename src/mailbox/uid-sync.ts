@@ -15,6 +15,8 @@ export interface UidSyncOptions {
   fast: boolean;
   hasUnfinished: boolean;
   logger: Logger;
+  /** A `UIDL n` answer already in hand (asked together with the login): not asked again. */
+  prefetched?: { msg: number; uid: string | null } | undefined;
 }
 
 export async function syncUids(client: Pop3Client, state: MailboxState, stat: { count: number; size: number }, o: UidSyncOptions): Promise<UidSync> {
@@ -33,14 +35,14 @@ export async function syncUids(client: Pop3Client, state: MailboxState, stat: { 
 
   // STAT short-circuit: same count and octets, and the last message still carries the last UID we saw.
   if (sameStat && !o.hasUnfinished) {
-    const last = await probe(client, stat.count);
+    const last = o.prefetched?.msg === stat.count ? o.prefetched.uid : await probe(client, stat.count);
     if (last === prev[prev.length - 1]) {
       return { unchanged: true, uidByMsg: new Map(prev.map((u, i) => [i + 1, u])), method: 'short-circuit' };
     }
   }
 
   if (o.fast && prev.length > 0) {
-    const inc = await incremental(client, prev, stat.count);
+    const inc = await incremental(client, prev, stat.count, o.prefetched);
     if (inc) {
       state.syncServer(inc, stat);
       return { unchanged: false, uidByMsg: new Map(inc.map((u, i) => [i + 1, u])), method: 'incremental' };
@@ -68,10 +70,12 @@ async function probe(client: Pop3Client, msg: number): Promise<string | null> {
  * fastuidl: messages keep their relative order and UIDs are never reused, so the survivors of the last poll sit at
  * positions 1..s and new mail follows. Returns the full ordered UID list, or null when an assumption fails.
  */
-async function incremental(client: Pop3Client, prev: string[], count: number): Promise<string[] | null> {
+async function incremental(client: Pop3Client, prev: string[], count: number, prefetched?: { msg: number; uid: string | null }): Promise<string[] | null> {
   const p = prev.length;
   const index = new Map(prev.map((u, i) => [u, i]));
   const seen = new Map<number, string | null>();
+  // A prefetched answer is only good while that message exists: positions beyond the count are not asked.
+  if (prefetched && prefetched.msg <= count) seen.set(prefetched.msg, prefetched.uid);
   const at = async (i: number) => {
     if (!seen.has(i)) seen.set(i, await client.uidl(i));
     return seen.get(i) ?? null;

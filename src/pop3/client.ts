@@ -11,7 +11,7 @@ import {
 } from './transport.js';
 import type { SessionContext, SessionState } from './session-context.js';
 import { chooseMechanism, type AuthMechanism, type ConcreteMechanism } from './auth/policy.js';
-import { authenticate } from './auth/login.js';
+import { authenticate, loginFailure, plainAuthLine } from './auth/login.js';
 import * as maildrop from './commands/maildrop.js';
 import * as fetch from './commands/fetch.js';
 import * as session from './commands/session.js';
@@ -306,6 +306,78 @@ export class Pop3Client {
   }
 
   async login(o: LoginOptions): Promise<{ mechanism: ConcreteMechanism; capabilities: Capabilities | null }> {
+    return this.loginWith(o);
+  }
+
+  /**
+   * Log in, then STAT, and `UIDL probe` when given. When it is known to be safe these go out in one flight (one write,
+   * one round trip instead of three): the server pipelines, its capabilities are remembered from an earlier session
+   * (so this is the same server), it answered the last AUTH PLAIN at once, and no earlier flight with it went wrong.
+   * A flight that goes wrong is not tried again with that server. `probeUid` is null when the server has no such
+   * message, undefined when no probe was asked.
+   */
+  async loginAndStat(
+    o: LoginOptions,
+    probe?: number,
+  ): Promise<{ mechanism: ConcreteMechanism; capabilities: Capabilities | null; stat: { count: number; size: number }; probeUid?: string | null }> {
+    if (probe !== undefined && !(Number.isInteger(probe) && probe > 0)) throw new Pop3Error('EINVALID', 'probe must be a message number');
+    const m = this.serverMemory;
+    const line = this.capsRemembered && this.conn.pipelining && m?.plainOneStep && !m.noLoginFlight && typeof o.password === 'string'
+      ? plainAuthLine(o)
+      : null;
+    let replies: Array<Promise<import('./reader.js').DecodedReply>> = [];
+    const flight = line === null ? undefined : async (mech: ConcreteMechanism) => {
+      if (mech !== 'plain') return authenticate(this.conn, mech, o, { host: this.opts.host, port: this.opts.port, apopTimestamp: this.apopTimestamp }).then(() => undefined);
+      replies = this.conn.sendMany([
+        { name: 'AUTH', line, logLine: 'AUTH PLAIN ***', multiline: false, continuation: true, longLine: true },
+        { name: 'STAT', line: 'STAT', multiline: false },
+        ...(probe !== undefined ? [{ name: 'UIDL', line: `UIDL ${probe}`, multiline: false }] : []),
+      ]);
+      const r = await replies[0]!;
+      if (r.status === '+') {
+        // Not the server it was last time: the STAT went in as a SASL response. End this session; no more flights.
+        m!.noLoginFlight = true;
+        const err = new Pop3Error('EPROTOCOL', 'AUTH PLAIN: unexpected challenge in a login flight; the next session logs in step by step');
+        this.conn.fail(err);
+        throw err;
+      }
+      if (r.status !== '+OK') {
+        await Promise.allSettled(replies.slice(1));
+        replies = [];
+        throw loginFailure('AUTH', r);
+      }
+    };
+    let login: { mechanism: ConcreteMechanism; capabilities: Capabilities | null };
+    let flown: Array<import('./reader.js').DecodedReply | undefined> = [];
+    try {
+      login = await this.loginWith(o, flight);
+      flown = await Promise.all(replies.slice(1));
+    } catch (err) {
+      // A flight that ended the connection (a proxy that dropped the pipelined commands, say) is not tried again.
+      if (replies.length && this.conn.fatalError && m) m.noLoginFlight = true;
+      throw err;
+    }
+    let stat: { count: number; size: number } | undefined;
+    let probeUid: string | null | undefined;
+    if (flown.length) {
+      const [s, u] = flown;
+      if (s!.status === '+OK') {
+        stat = maildrop.parseStat(s!.text);
+        if (u) probeUid = u.status === '+OK' ? maildrop.parseUidlOne(u.text) : null;
+      } else {
+        // A server that read STAT before the login had finished: ask again below, and no more flights with it.
+        m!.noLoginFlight = true;
+      }
+    }
+    stat ??= await this.stat();
+    if (probe !== undefined && probeUid === undefined) probeUid = await this.uidl(probe);
+    return { ...login, stat, ...(probe !== undefined ? { probeUid } : {}) };
+  }
+
+  private async loginWith(
+    o: LoginOptions,
+    first?: (mech: ConcreteMechanism) => Promise<void>,
+  ): Promise<{ mechanism: ConcreteMechanism; capabilities: Capabilities | null }> {
     this.requireState('login', ['AUTHORIZATION']);
     if (typeof o.username !== 'string' || o.username.length === 0) throw new Pop3Error('EINVALID', 'username is required');
     registerSecret(o.password);
@@ -322,9 +394,12 @@ export class Pop3Client {
       });
     let mech = choose();
     this.logger.debug('authenticating', { mechanism: mech });
-    const auth = () => authenticate(this.conn, mech, o, { host: this.opts.host, port: this.opts.port, apopTimestamp: this.apopTimestamp });
+    const auth = async () => {
+      const challenges = await authenticate(this.conn, mech, o, { host: this.opts.host, port: this.opts.port, apopTimestamp: this.apopTimestamp });
+      if (mech === 'plain' && this.serverMemory) this.serverMemory.plainOneStep = challenges === 0;
+    };
     try {
-      await auth();
+      await (first ? first(mech) : auth());
     } catch (err) {
       // [LOGIN-DELAY]: the CAPA says how long (RFC 2449 "LOGIN-DELAY n", seconds); the caller's backoff uses it.
       if (err instanceof Pop3Error && err.code === 'ELOGIN_DELAY') {

@@ -59,6 +59,8 @@ interface Pending {
 }
 
 export class Pop3Connection {
+  /** While true (inside sendMany), queued commands wait for one pump. */
+  private pumpHeld = false;
   readonly stats: ConnectionStats = { bytesIn: 0, bytesOut: 0, commands: 0, roundTrips: 0, topFallbacks: 0 };
   /** Pipelining allowed right now (server advertised it and the caller allows it). */
   pipelining = false;
@@ -138,6 +140,17 @@ export class Pop3Connection {
     });
   }
 
+  /** Queue several commands at once: those the pipelining rules allow go out in one write (one TLS record). */
+  sendMany(specs: CommandSpec[]): Array<Promise<DecodedReply>> {
+    this.pumpHeld = true;
+    try {
+      return specs.map((s) => this.send(s));
+    } finally {
+      this.pumpHeld = false;
+      this.pump();
+    }
+  }
+
   /** Queue a command; resolves with its reply ("-ERR" included), rejects only when the connection fails. */
   send(spec: CommandSpec): Promise<DecodedReply> {
     if (spec.line !== undefined) {
@@ -173,7 +186,7 @@ export class Pop3Connection {
 
   /** Write as many queued commands as the pipelining rules allow, in one TCP write. */
   private pump(): void {
-    if (this.closed || this.waiting.length === 0) return;
+    if (this.pumpHeld || this.closed || this.waiting.length === 0) return;
     const head = this.inflight[this.inflight.length - 1];
     if (head?.spec.barrier) return;
     const window = this.pipelining ? Math.max(1, this.opts.pipelineWindow) : 1;

@@ -718,6 +718,107 @@ test('remembered capabilities gone stale: a code-less AUTH refusal reads CAPA af
   assert.deepEqual(s.conns[2]!.received.map((l) => l.split(' ')[0]), ['USER', 'PASS'], 'no CAPA, no second try');
 });
 
+test('login flight (AUTH PLAIN + STAT + UIDL n in one write) only with a remembered server that answered PLAIN at once; a flight gone wrong is never tried again', T, async () => {
+  const mat = tlsMaterial(good);
+  const shared = { ...mat, secureContext: tls.createSecureContext({ key: mat.key, cert: mat.cert }) };
+  const msgs = [message('a', 'x'), message('b', 'y')];
+  let conn = 0;
+  const s = await peer(async (c) => {
+    const n = ++conn;
+    let statAnswered = false;
+    await serveMailbox(c, {
+      capa: ['USER', 'TOP', 'UIDL', 'RESP-CODES', 'PIPELINING', 'SASL PLAIN'],
+      messages: msgs,
+      // Connection 3 checks that no command arrives before the previous reply (a step-by-step login).
+      ...(n === 3 ? { replyDelayMs: 30, strictNoPipelining: true } : {}),
+      handle: (p, verb, args, st) => {
+        if (verb === 'AUTH') {
+          const ok = args[0] === 'PLAIN' && Buffer.from(args[1] ?? '', 'base64').toString() === '\0user\0pass';
+          st.loggedIn = ok;
+          p.write(ok ? '+OK logged in\r\n' : '-ERR [AUTH] no\r\n');
+          return true;
+        }
+        // Connection 2: a proxy that read STAT before the login had finished (once).
+        if (n === 2 && verb === 'STAT' && !statAnswered) {
+          statAnswered = true;
+          p.write('-ERR not logged in yet\r\n');
+          return true;
+        }
+        // Connection 4: a proxy that drops whatever was pipelined behind the login.
+        if (n === 4 && (verb === 'STAT' || verb === 'UIDL')) return true;
+        return false;
+      },
+    });
+  }, { implicitTls: shared });
+  const login = { username: 'user', password: 'pass', capaAfterLogin: false };
+  const connect = (session?: Buffer) => Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, tlsSession: session, timeouts: { connectMs: 2000, greetingMs: 2000, commandMs: 1500, sessionMs: 10_000 } }));
+
+  // 1: nothing remembered: step by step (AUTH, STAT, UIDL: three round trips).
+  const c1 = await connect();
+  let rt = c1.stats.roundTrips;
+  const r1 = await c1.loginAndStat(login, 2);
+  assert.equal(c1.stats.roundTrips - rt, 3);
+  assert.deepEqual([r1.stat.count, r1.probeUid], [2, 'uid-2']);
+  await c1.quit();
+
+  // 2: resumed, PLAIN answered at once last time: one flight. The server answered its STAT too early: asked again.
+  const c2 = await connect(c1.tlsSession!);
+  assert.equal(c2.tlsInfo?.resumed, true);
+  rt = c2.stats.roundTrips;
+  const r2 = await c2.loginAndStat(login, 2);
+  assert.deepEqual([r2.stat.count, r2.probeUid], [2, 'uid-2'], 'STAT asked again after the early -ERR');
+  assert.equal(c2.stats.roundTrips - rt, 3, 'one flight, then STAT and UIDL again');
+  await c2.quit();
+
+  // 3: that server is marked: step by step from now on (the peer flags any pipelined byte).
+  const c3 = await connect(c2.tlsSession!);
+  const r3 = await c3.loginAndStat(login, 2);
+  assert.deepEqual([r3.stat.count, r3.probeUid], [2, 'uid-2']);
+  await c3.quit();
+  await s.settled().catch(() => {});
+  assert.deepEqual(s.conns.length, 3);
+
+  // A fresh chain with another server (new memory): the flight works in one round trip...
+  const s2Conns: number[] = [];
+  let conn2 = 0;
+  const s2 = await peer(async (c) => {
+    const n = ++conn2;
+    s2Conns.push(n);
+    await serveMailbox(c, {
+      capa: ['USER', 'TOP', 'UIDL', 'RESP-CODES', 'PIPELINING', 'SASL PLAIN'],
+      messages: msgs,
+      handle: (p, verb, _args, st) => {
+        if (verb === 'AUTH') {
+          st.loggedIn = true;
+          p.write('+OK logged in\r\n');
+          return true;
+        }
+        // Connection 3 drops what was pipelined behind the login.
+        return n === 3 && (verb === 'STAT' || verb === 'UIDL');
+      },
+    });
+  }, { implicitTls: { ...mat, secureContext: tls.createSecureContext({ key: mat.key, cert: mat.cert }) } });
+  const connect2 = (session?: Buffer) => Pop3Client.connect(opts(s2.port, { tls: 'implicit', ca, tlsSession: session, timeouts: { connectMs: 2000, greetingMs: 2000, commandMs: 1000, sessionMs: 10_000 } }));
+  const d1 = await connect2();
+  await d1.loginAndStat(login, 2);
+  await d1.quit();
+  const d2 = await connect2(d1.tlsSession!);
+  rt = d2.stats.roundTrips;
+  const q2 = await d2.loginAndStat(login, 2);
+  assert.equal(d2.stats.roundTrips - rt, 1, 'login, STAT and UIDL n in one round trip');
+  assert.deepEqual([q2.stat.count, q2.probeUid], [2, 'uid-2']);
+  await d2.quit();
+  // ...until a server drops the pipelined commands: that session times out, the next one goes step by step.
+  const d3 = await connect2(d2.tlsSession!);
+  await rejectsWith(d3.loginAndStat(login, 2), 'ETIMEOUT');
+  const d4 = await connect2(d2.tlsSession!);
+  rt = d4.stats.roundTrips;
+  const q4 = await d4.loginAndStat(login, 2);
+  assert.equal(d4.stats.roundTrips - rt, 3, 'step by step after a flight went wrong');
+  assert.deepEqual([q4.stat.count, q4.probeUid], [2, 'uid-2']);
+  await d4.quit();
+});
+
 // ---- authentication policy ----
 
 test('cleartext auth is refused without opt-in, before anything is sent', T, async () => {

@@ -115,3 +115,32 @@ test('resuming: a lean TLS 1.3-only ClientHello and no CAPA (remembered from the
     await stls.close();
   }
 });
+
+test('a resumed session logs in, STATs and probes `UIDL n` in one round trip against Dovecot; the first session needs three', async () => {
+  const u = 'tls';
+  const ca = readFileSync(lab.dovecot.caFile);
+  await lab.dovecot.deliverMany(u, [tagged('f1'), tagged('f2')]);
+  const connect = (session?: Buffer) => Pop3Client.connect({ host: '127.0.0.1', port: lab.dovecot.tlsPort, tls: 'implicit', ca, servername: 'localhost', tlsSession: session });
+  const login = { username: u, password: PASSWORD, capaAfterLogin: false };
+  const first = await connect();
+  const count = (await (async () => {
+    const rt = first.stats.roundTrips;
+    const r = await first.loginAndStat(login, 1);
+    assert.equal(first.stats.roundTrips - rt, 3, 'AUTH, STAT, UIDL one after the other');
+    return r;
+  })()).stat.count;
+  assert.ok(count >= 2);
+  const lastUid = await first.uidl(count);
+  await first.quit();
+
+  const second = await connect(first.tlsSession!);
+  assert.equal(second.tlsInfo?.resumed, true);
+  const rt = second.stats.roundTrips;
+  const r = await second.loginAndStat(login, count);
+  assert.equal(second.stats.roundTrips - rt, 1, 'one flight');
+  assert.equal(r.mechanism, 'plain');
+  assert.equal(r.stat.count, count);
+  assert.equal(r.probeUid, lastUid);
+  assert.equal(await second.uidl(count + 1), null, 'the session is in TRANSACTION and answers normally');
+  await second.quit();
+});

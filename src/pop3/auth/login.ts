@@ -54,7 +54,8 @@ export function makeSaslMechanism(m: ConcreteMechanism, cred: Credentials, targe
   }
 }
 
-function loginFailure(command: string, r: DecodedReply): Pop3Error {
+/** A refusal of a login command as a typed error (no response code: EAUTH). */
+export function loginFailure(command: string, r: DecodedReply): Pop3Error {
   return errorFromReply(command, r.text, 'EAUTH');
 }
 
@@ -71,8 +72,11 @@ async function apop(conn: Pop3Connection, cred: Credentials, timestamp: string):
   if (r.status !== '+OK') throw loginFailure('APOP', r);
 }
 
-/** RFC 5034 exchange. Mechanism errors cancel with "*"; a failed server proof destroys the connection. */
-export async function saslAuth(conn: Pop3Connection, mech: SaslMechanism): Promise<void> {
+/**
+ * RFC 5034 exchange. Mechanism errors cancel with "*"; a failed server proof destroys the connection. Resolves with
+ * the number of server challenges ("+" replies): 0 when the initial response sufficed.
+ */
+export async function saslAuth(conn: Pop3Connection, mech: SaslMechanism): Promise<number> {
   const ir = mech.initialResponse();
   let irPending = ir !== null;
   let line = `AUTH ${mech.name}`;
@@ -86,7 +90,8 @@ export async function saslAuth(conn: Pop3Connection, mech: SaslMechanism): Promi
   const send = (l: string, logLine: string) =>
     conn.send({ name: 'AUTH', line: l, logLine, multiline: false, continuation: true, barrier: true, longLine: true });
   let r = await send(line, line === `AUTH ${mech.name}` ? line : `AUTH ${mech.name} ***`);
-  for (let round = 0; r.status === '+'; round++) {
+  let round = 0;
+  for (; r.status === '+'; round++) {
     if (round >= MAX_SASL_ROUNDS) {
       const err = new Pop3Error('EPROTOCOL', `AUTH ${mech.name}: too many challenges`);
       conn.fail(err);
@@ -130,11 +135,19 @@ export async function saslAuth(conn: Pop3Connection, mech: SaslMechanism): Promi
     conn.fail(fin);
     throw fin;
   }
+  return round;
 }
 
-/** Authenticate with an already chosen mechanism. */
-export async function authenticate(conn: Pop3Connection, m: ConcreteMechanism, cred: Credentials, target: LoginTarget): Promise<void> {
-  if (m === 'user') return userPass(conn, cred);
-  if (m === 'apop') return apop(conn, cred, target.apopTimestamp ?? '');
+/** The one-line SASL PLAIN command with its initial response, or null when it would be too long for one line. */
+export function plainAuthLine(cred: Credentials): string | null {
+  const ir = plainMechanism(cred.username, cred.password ?? '').initialResponse();
+  const line = `AUTH PLAIN ${ir && ir.length ? ir.toString('base64') : '='}`;
+  return Buffer.byteLength(line) + 2 <= MAX_COMMAND_OCTETS ? line : null;
+}
+
+/** Authenticate with an already chosen mechanism; resolves with the number of SASL challenges (0 for USER and APOP). */
+export async function authenticate(conn: Pop3Connection, m: ConcreteMechanism, cred: Credentials, target: LoginTarget): Promise<number> {
+  if (m === 'user') return userPass(conn, cred).then(() => 0);
+  if (m === 'apop') return apop(conn, cred, target.apopTimestamp ?? '').then(() => 0);
   return saslAuth(conn, makeSaslMechanism(m, cred, target));
 }

@@ -83,11 +83,13 @@ export async function uidlAll(ctx: SessionContext): Promise<Map<number, string>>
   return parseUidListing(r.data);
 }
 
+/** The UID in a "+OK n uid" reply to `UIDL n`. */
+export function parseUidlOne(text: string): string {
+  return parsePair('UIDL', text, UID_RE)[1];
+}
+
 function uidlOneSend(ctx: SessionContext, msg: number): Promise<string | null> {
-  return ctx.conn.send({ name: 'UIDL', line: `UIDL ${msg}`, multiline: false }).then((r) => {
-    if (r.status !== '+OK') return null;
-    return parsePair('UIDL', r.text, UID_RE)[1];
-  });
+  return ctx.conn.send({ name: 'UIDL', line: `UIDL ${msg}`, multiline: false }).then((r) => (r.status === '+OK' ? parseUidlOne(r.text) : null));
 }
 
 /** UID of one message, or null when the server says "-ERR" (no such message). */
