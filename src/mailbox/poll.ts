@@ -99,7 +99,7 @@ export async function pollMailbox(d: PollDeps): Promise<PollResult> {
       mechanism: target.auth as never, allowInsecureAuth: target.allowInsecureAuth,
       // The pre-login CAPA already says whether TOP, UIDL and PIPELINING are there; a second CAPA costs bytes every poll.
       capaAfterLogin: false,
-    }, lastCount > 0 && target.fastUidl ? lastCount : undefined);
+    }, lastCount > 0 && target.fastUidl && client.capabilities?.has('UIDL') !== false ? lastCount : undefined);
     result.messages = stat.count;
     result.octets = stat.size;
 
