@@ -313,8 +313,8 @@ export class Pop3Client {
    * Log in, then STAT, and `UIDL probe` when given. When it is known to be safe these go out in one flight (one write,
    * one round trip instead of three): the server pipelines, its capabilities are remembered from an earlier session
    * (so this is the same server), it answered the last AUTH PLAIN at once, and no earlier flight with it went wrong.
-   * A flight that goes wrong is not tried again with that server. `probeUid` is null when the server has no such
-   * message, undefined when no probe was asked.
+   * A flight that goes wrong is not tried again with that server. `probeUid` is there only when the probe went in
+   * the flight (null: no such message); step by step it is left to the caller, who may not need it after the STAT.
    */
   async loginAndStat(
     o: LoginOptions,
@@ -369,9 +369,9 @@ export class Pop3Client {
         m!.noLoginFlight = true;
       }
     }
+    // Step by step the probe is left to the caller, who may not need it once it has seen the STAT.
     stat ??= await this.stat();
-    if (probe !== undefined && probeUid === undefined) probeUid = await this.uidl(probe);
-    return { ...login, stat, ...(probe !== undefined ? { probeUid } : {}) };
+    return { ...login, stat, ...(probeUid !== undefined ? { probeUid } : {}) };
   }
 
   private async loginWith(
