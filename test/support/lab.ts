@@ -75,15 +75,20 @@ export interface CliResult {
 
 /** Run the real CLI to completion, bounded in time. */
 export function runCli(args: string[], o: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; input?: string } = {}): Promise<CliResult> {
+  return runNode([BIN, ...args], o, `pop2mqtt ${args.join(' ')}`);
+}
+
+/** Run `node` with these arguments (a script of this repo, say) to completion, bounded in time. */
+export function runNode(nodeArgs: string[], o: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; input?: string } = {}, what = nodeArgs.join(' ')): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: o.cwd ?? ROOT, env: o.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, nodeArgs, { cwd: o.cwd ?? ROOT, env: o.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`pop2mqtt ${args.join(' ')} timed out after ${o.timeoutMs ?? 60_000} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+      reject(new Error(`${what} timed out after ${o.timeoutMs ?? 60_000} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
     }, o.timeoutMs ?? 60_000);
     child.on('error', reject);
     child.on('close', (code, signal) => {
