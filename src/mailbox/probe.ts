@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { MailboxConfig } from '../config/index.js';
-import { Pop3Client, Pop3Error, chooseMechanism, type Capabilities } from '../pop3/index.js';
+import { Pop3Client, chooseMechanism, errorCodeOf, type Capabilities } from '../pop3/index.js';
 
 export interface ProbeReport {
   mailbox: string;
@@ -99,9 +99,7 @@ export async function probeMailbox(
     await client.quit();
   } catch (err) {
     client?.destroy();
-    const e = err as Error & { code?: unknown };
-    // OAuth failures carry their own codes (EOAUTH_*).
-    r.error = { code: err instanceof Pop3Error ? err.code : typeof e.code === 'string' ? e.code : 'ERROR', message: e.message };
+    r.error = { code: errorCodeOf(err), message: (err as Error).message };
   }
   if (r.tls === 'none') r.warnings.push('cleartext connection: everything, including mail, crosses the network unencrypted');
   if (r.mechanismChosen === 'apop') r.warnings.push('APOP is weak (MD5 of a timestamp and the password; offline guessing is cheap)');

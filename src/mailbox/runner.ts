@@ -1,7 +1,7 @@
 // Runs one mailbox over time: its schedule, no overlapping polls, backoff after failures, and its status for the bridge.
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from '../log.js';
-import { Pop3Error } from '../pop3/index.js';
+import { Pop3Error, errorCodeOf } from '../pop3/index.js';
 import type { RuleSet } from '../rules/index.js';
 import type { RateLimiter } from '../rules/rate-limit.js';
 import type { Outbox, OutboxEntry } from '../alerts/outbox.js';
@@ -151,8 +151,7 @@ export class MailboxRunner {
       return { ok: true, result };
     } catch (e) {
       const err = e instanceof Error ? e : new Error(String(e));
-      const otherCode = (err as Error & { code?: unknown }).code; // e.g. OAuthError's EOAUTH_*
-      const code = err instanceof Pop3Error ? err.code : typeof otherCode === 'string' ? otherCode : 'ERROR';
+      const code = errorCodeOf(err);
       const delay = this.backoff.failed(err, Date.now(), err instanceof Pop3Error ? err.retryAfterSec : undefined);
       if (isLoginFailure(err)) {
         this.state.data.authFailures = this.backoff.authFailures;

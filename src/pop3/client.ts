@@ -7,8 +7,10 @@ import { Pop3Connection, type ConnectionStats } from './connection.js';
 import { Pop3Error, errorFromReply } from './errors.js';
 import { DEFAULT_LIMITS, DEFAULT_PIPELINE_WINDOW, DEFAULT_TIMEOUTS } from './limits.js';
 import {
-  openTransport, upgradeTransport, describeTls, serverMemoryOf, rememberedCapabilities, type TlsInfo, type TlsParams, type Pop3Socket,
+  openTransport, upgradeTransport, describeTls, serverMemoryOf, rememberedCapabilities,
+  type ServerMemory, type TlsInfo, type TlsParams, type Pop3Socket,
 } from './transport.js';
+import type { DecodedReply } from './reader.js';
 import type { SessionContext, SessionState } from './session-context.js';
 import { chooseMechanism, type AuthMechanism, type ConcreteMechanism } from './auth/policy.js';
 import { authenticate, loginFailure, plainAuthLine } from './auth/login.js';
@@ -82,7 +84,7 @@ export class Pop3Client {
   private capsBeforeTls: Capabilities | null = null;
   /** `caps` came from an earlier session (see Pop3Options.rememberCapabilities), not from this one. */
   private capsRemembered = false;
-  private serverMemory: import('./transport.js').ServerMemory | null = null;
+  private serverMemory: ServerMemory | null = null;
   private phase: Exclude<SessionState, 'CLOSED'> = 'AUTHORIZATION';
   private tls: TlsInfo | null;
   private session: Buffer | null;
@@ -245,6 +247,11 @@ export class Pop3Client {
       this.logger.debug('capabilities remembered from an earlier session with this server; CAPA skipped');
       return;
     }
+    await this.readCapabilities();
+  }
+
+  /** CAPA from the server itself, remembered for later sessions resumed from this one. */
+  private async readCapabilities(): Promise<void> {
     this.caps = await session.capa(this.ctx);
     this.capsRemembered = false;
     if (this.serverMemory) this.serverMemory.capabilities = this.caps ? [...this.caps.lines] : null;
@@ -325,9 +332,9 @@ export class Pop3Client {
     const line = this.capsRemembered && this.conn.pipelining && m?.plainOneStep && !m.noLoginFlight && typeof o.password === 'string'
       ? plainAuthLine(o)
       : null;
-    let replies: Array<Promise<import('./reader.js').DecodedReply>> = [];
-    const flight = line === null ? undefined : async (mech: ConcreteMechanism) => {
-      if (mech !== 'plain') return authenticate(this.conn, mech, o, { host: this.opts.host, port: this.opts.port, apopTimestamp: this.apopTimestamp }).then(() => undefined);
+    let replies: Array<Promise<DecodedReply>> = [];
+    const flight = line === null ? undefined : async (mech: ConcreteMechanism): Promise<boolean> => {
+      if (mech !== 'plain') return false;
       replies = this.conn.sendMany([
         { name: 'AUTH', line, logLine: 'AUTH PLAIN ***', multiline: false, continuation: true, longLine: true },
         { name: 'STAT', line: 'STAT', multiline: false },
@@ -346,9 +353,10 @@ export class Pop3Client {
         replies = [];
         throw loginFailure('AUTH', r);
       }
+      return true;
     };
     let login: { mechanism: ConcreteMechanism; capabilities: Capabilities | null };
-    let flown: Array<import('./reader.js').DecodedReply | undefined> = [];
+    let flown: Array<DecodedReply | undefined> = [];
     try {
       login = await this.loginWith(o, flight);
       flown = await Promise.all(replies.slice(1));
@@ -374,9 +382,10 @@ export class Pop3Client {
     return { ...login, stat, ...(probeUid !== undefined ? { probeUid } : {}) };
   }
 
+  /** Login; `flight`, when given, may send the login itself (resolving true) instead of the usual exchange. */
   private async loginWith(
     o: LoginOptions,
-    first?: (mech: ConcreteMechanism) => Promise<void>,
+    flight?: (mech: ConcreteMechanism) => Promise<boolean>,
   ): Promise<{ mechanism: ConcreteMechanism; capabilities: Capabilities | null }> {
     this.requireState('login', ['AUTHORIZATION']);
     if (typeof o.username !== 'string' || o.username.length === 0) throw new Pop3Error('EINVALID', 'username is required');
@@ -399,7 +408,7 @@ export class Pop3Client {
       if (mech === 'plain' && this.serverMemory) this.serverMemory.plainOneStep = challenges === 0;
     };
     try {
-      await (first ? first(mech) : auth());
+      if (!flight || !(await flight(mech))) await auth();
     } catch (err) {
       // [LOGIN-DELAY]: the CAPA says how long (RFC 2449 "LOGIN-DELAY n", seconds); the caller's backoff uses it.
       if (err instanceof Pop3Error && err.code === 'ELOGIN_DELAY') {
@@ -410,9 +419,7 @@ export class Pop3Client {
       // could mean that: read CAPA afresh and, only if the choice changes, try once more. A refusal with a code
       // ([AUTH], [SYS/TEMP], ...) is about the account or the server, never about the mechanism.
       if (!this.capsRemembered || !(err instanceof Pop3Error) || !['EAUTH', 'ERR'].includes(err.code) || err.respCode || this.conn.fatalError) throw err;
-      this.caps = await session.capa(this.ctx);
-      this.capsRemembered = false;
-      if (this.serverMemory) this.serverMemory.capabilities = this.caps ? [...this.caps.lines] : null;
+      await this.readCapabilities();
       this.applyCapabilities();
       const fresh = choose();
       if (fresh === mech) throw err;

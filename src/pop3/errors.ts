@@ -81,6 +81,13 @@ export class Pop3Error extends Error {
   }
 }
 
+/** The code of any error for logs and reports: a Pop3Error's, another error's string `code` (OAuth's EOAUTH_*), else ERROR. */
+export function errorCodeOf(err: unknown): string {
+  if (err instanceof Pop3Error) return err.code;
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : 'ERROR';
+}
+
 const RESP_CODE_MAP: Record<string, Pop3ErrorCode> = {
   'IN-USE': 'EIN_USE',
   'LOGIN-DELAY': 'ELOGIN_DELAY',

@@ -2,7 +2,7 @@
 export { Pop3Client, parseApopTimestamp } from './client.js';
 export type { Pop3Options, LoginOptions, Pop3Stats } from './client.js';
 export { Capabilities } from './capabilities.js';
-export { Pop3Error, errorFromReply, parseRespCode } from './errors.js';
+export { Pop3Error, errorFromReply, parseRespCode, errorCodeOf } from './errors.js';
 export type { Pop3ErrorCode, RetryHint } from './errors.js';
 export type { AuthMechanism, ConcreteMechanism, MechanismRequest, MechanismClass } from './auth/policy.js';
 export { chooseMechanism, MECHANISM_CLASS } from './auth/policy.js';

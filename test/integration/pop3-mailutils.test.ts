@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { Pop3Client, type Pop3Options } from '../../src/pop3/index.js';
 import { startMailutils, type MailutilsServer } from '../support/mailutils.js';
+import { labClientOptions } from '../support/pop3-options.js';
 
 const T = { timeout: 60_000 };
 let mu: MailutilsServer;
@@ -21,15 +22,7 @@ after(async () => {
 });
 
 function opts(tls: Pop3Options['tls'], extra: Partial<Pop3Options> = {}): Pop3Options {
-  return {
-    host: '127.0.0.1',
-    port: tls === 'implicit' ? mu.tlsPort : mu.port,
-    tls,
-    ca,
-    servername: 'localhost',
-    timeouts: { connectMs: 5000, greetingMs: 5000, commandMs: 10_000, sessionMs: 60_000 },
-    ...extra,
-  };
+  return labClientOptions(mu, ca, tls, extra);
 }
 
 function mail(i: number): string {
