@@ -66,12 +66,16 @@ ${c.rules}`, { mode: 0o600 });
       return file;
     },
     async once(user, config) {
-      const before = (await dovecot.logoutLines()).length;
+      // Sessions are told apart by Dovecot's session id, once the log has settled (another client's logout line
+      // can still be on its way when this poll starts).
+      const settledBefore = await dovecot.settled();
+      const seen = new Set(settledBefore.map((l) => l.session));
       const rawBefore = (await lab.rawlog(user)).length;
       const cli = await runCli(['once', '--config', config], { env, cwd: dir, timeoutMs: 60_000 });
       if (cli.code !== 0) throw new Error(`pop2mqtt once exited ${cli.code}\n${cli.stderr}`);
-      const lines = await dovecot.logoutLines({ atLeast: before + 1, timeoutMs: 10_000 });
-      if (lines.length !== before + 1) throw new Error(`expected one POP3 session, Dovecot logged ${lines.length - before}`);
+      await dovecot.logoutLines({ atLeast: settledBefore.length + 1, timeoutMs: 10_000 });
+      const fresh = (await dovecot.settled()).filter((l) => !seen.has(l.session));
+      if (fresh.length !== 1) throw new Error(`expected one POP3 session, Dovecot logged ${fresh.length}: ${fresh.map((l) => l.raw).join('\n')}`);
       let sessions: RawlogSession[] = [];
       const deadline = Date.now() + 5_000;
       // The rawlog is complete once it holds the QUIT exchange.
@@ -82,7 +86,7 @@ ${c.rules}`, { mode: 0o600 });
         await new Promise((r) => setTimeout(r, 20));
       }
       if (sessions.length !== rawBefore + 1) throw new Error(`expected one new rawlog session for ${user}, have ${sessions.length - rawBefore}`);
-      return { cli, logout: lines[before]!, rawlog: sessions[sessions.length - 1]! };
+      return { cli, logout: fresh[0]!, rawlog: sessions[sessions.length - 1]! };
     },
     rawlog: (user) => readSessions(rawDirs.get(user)!),
     async emptyMailbox(user) {

@@ -92,7 +92,7 @@ async function waitUntil(fn: () => boolean | Promise<boolean>, timeoutMs: number
 
 /** Runs fn, then returns the Dovecot logout lines it caused (waiting for `expect` of them). */
 async function sessionsOf<T>(dovecot: DovecotServer, expect: number, fn: () => Promise<T>): Promise<{ value: T; sessions: LogoutStats[] }> {
-  const before = (await dovecot.logoutLines()).length;
+  const before = (await dovecot.settled()).length;
   const value = await fn();
   const all = await dovecot.logoutLines({ atLeast: before + expect, timeoutMs: 10_000 });
   return { value, sessions: all.slice(before) };
@@ -137,7 +137,7 @@ async function main(): Promise<void> {
 
     // --- reference: TOP n 0 bound and RETR of the snapshot alarms, outside the measured runs ---
     log('reference session: TOP n 0 of every message (also warms Dovecot\'s index)');
-    const linesBeforeRef = (await dovecot.logoutLines()).length;
+    const linesBeforeRef = (await dovecot.settled()).length;
     const ref = await measureTopZero(login);
     if (ref.messages !== MESSAGES || ref.octets !== corpusBytes) throw new Error(`server has ${ref.messages} messages / ${ref.octets} octets, corpus ${MESSAGES} / ${corpusBytes}`);
     for (let i = 0; i < MESSAGES; i++) {
@@ -266,7 +266,7 @@ async function main(): Promise<void> {
     log(`W3 pop2mqtt: daemon running, ${NEW_MAILS} new alarm mails delivered`);
     const newMails = Array.from({ length: NEW_MAILS }, (_, k) => corpusMessage(SEED, MESSAGES + k, k % 2 === 0 ? 'alarm-snapshot' : 'alarm'));
     const w3 = await newMailLatency(dovecot, relay, sub, () => agent.daemon(w1cfg), newMails.map((m) => m.raw));
-    const linesBeforeRefNew = (await dovecot.logoutLines()).length;
+    const linesBeforeRefNew = (await dovecot.settled()).length;
     const refNew = await measureTopZero(login, newMails.map((_, k) => MESSAGES + k + 1));
     const newSnapMsgs = newMails.flatMap((m, k) => (m.kind === 'alarm-snapshot' ? [MESSAGES + k + 1] : []));
     const retrNew = await measureRetr(login, newSnapMsgs);
@@ -472,24 +472,9 @@ function parsePollLine(text: string): { durationMs?: number; bytes?: number; lin
   return { durationMs: num('duration_ms'), bytes: num('bytes'), line: line.trim() };
 }
 
-/** Wait until Dovecot has logged every session that was open (the count stays the same for 300 ms), bounded. */
-async function settleLogout(dovecot: DovecotServer): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  let last = (await dovecot.logoutLines()).length;
-  let since = Date.now();
-  while (Date.now() < deadline && Date.now() - since < 300) {
-    await sleep(50);
-    const n = (await dovecot.logoutLines()).length;
-    if (n !== last) {
-      last = n;
-      since = Date.now();
-    }
-  }
-}
-
 /** A daemon (pop2mqtt run or fetchmail -d) behind the relay for n polls: per-poll costs (poll k = relay connection k = logout line k). */
 async function daemonPolls(dovecot: DovecotServer, relay: Relay, start: () => { child: import('node:child_process').ChildProcess; output: () => string }, n: number): Promise<{ perPoll: Cost[]; output: string }> {
-  const before = (await dovecot.logoutLines()).length;
+  const before = (await dovecot.settled()).length;
   relay.resetCounters();
   const d = start();
   try {
@@ -501,13 +486,13 @@ async function daemonPolls(dovecot: DovecotServer, relay: Relay, start: () => { 
     return { perPoll, output: d.output() };
   } finally {
     await stopChild(d.child);
-    await settleLogout(dovecot);
+    await dovecot.settled();
   }
 }
 
 /** Deliver mails right after an idle poll of the running daemon; time until every alert is on MQTT; cost of the sessions that fetched them. */
 async function newMailLatency(dovecot: DovecotServer, relay: Relay, sub: Subscriber, start: () => { child: import('node:child_process').ChildProcess; output: () => string }, raws: Buffer[]) {
-  const before = (await dovecot.logoutLines()).length;
+  const before = (await dovecot.settled()).length;
   relay.resetCounters();
   const d = start();
   try {
@@ -535,13 +520,13 @@ async function newMailLatency(dovecot: DovecotServer, relay: Relay, sub: Subscri
     return { latencyMs, cost, poll: parsePollLine(pollLine) };
   } finally {
     await stopChild(d.child);
-    await settleLogout(dovecot);
+    await dovecot.settled();
   }
 }
 
 /** Many idle polls of a daemon: RSS and fd samples after each, bytes per poll. */
 async function soak(dovecot: DovecotServer, relay: Relay, start: () => { child: import('node:child_process').ChildProcess; output: () => string }, polls: number) {
-  const before = (await dovecot.logoutLines()).length;
+  const before = (await dovecot.settled()).length;
   relay.resetCounters();
   const d = start();
   const pid = d.child.pid!;
@@ -577,7 +562,7 @@ async function soak(dovecot: DovecotServer, relay: Relay, start: () => { child: 
     };
   } finally {
     await stopChild(d.child);
-    await settleLogout(dovecot);
+    await dovecot.settled();
   }
 }
 

@@ -54,7 +54,7 @@ test('connection cut in the middle of RETR, then Dovecot down: the daemon keeps 
   const names = new Map([['r-big', await deliverTracked(lab, big)], ['r-small', await deliverTracked(lab, small)]]);
   relay.cutAfterServerBytes(1_000_000);
   const cfg = await lab.writeConfig(faultConfig(lab, { stateDir: './state-retr', tls: 'none', port: relay.port, keep: false, rules: BODY_RULE }), 'retr.yaml');
-  const before = (await lab.dovecot.logoutLines()).length;
+  const before = (await lab.dovecot.settled()).length;
   const d = startDaemon(['run', '--config', cfg], { env: lab.env, cwd: lab.dir });
   try {
     await until(() => relay.connectionStats.some((c) => c.cut), 20_000, 'a session cut inside RETR');
@@ -92,7 +92,7 @@ test('connection cut in the middle of a pipelined TOP reply: nothing lost, nothi
   for (const tag of tags) names.set(tag, await deliverTracked(lab, alarmMail(tag, { extraHeaders: filler })));
   relay.cutAfterServerBytes(40_000, { once: true });
   const cfg = await lab.writeConfig(faultConfig(lab, { stateDir: './state-top', tls: 'none', port: relay.port, keep: false }), 'top.yaml');
-  const before = (await lab.dovecot.logoutLines()).length;
+  const before = (await lab.dovecot.settled()).length;
   const d = startDaemon(['run', '--config', cfg], { env: lab.env, cwd: lab.dir });
   try {
     await until(() => relay.connectionStats.some((c) => c.cut), 20_000, 'a session cut inside TOP');

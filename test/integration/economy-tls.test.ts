@@ -39,7 +39,7 @@ test('the daemon resumes its TLS session from the second poll on: fewer wire byt
   const full = relay.connectionStats[0]!;
 
   relay.resetCounters();
-  const before = (await lab.dovecot.logoutLines()).length;
+  const before = (await lab.dovecot.settled()).length;
   const d = startDaemon(['run', '--config', cfg], { env: lab.env, cwd: lab.dir });
   let lines;
   try {

@@ -49,6 +49,8 @@ async function deleteViaPop3(user: string, msgs: number[]): Promise<void> {
   const replies = await s.many(msgs.map((n) => `DELE ${n}`), false);
   assert.ok(replies.every((r) => r.ok), replies.map((r) => r.status).join('; '));
   await s.quit();
+  // Its logout line reaches Dovecot's log asynchronously: wait for it, so the next poll's session count is its own.
+  await lab.dovecot.settled();
 }
 
 const sorted = (xs: string[]) => [...xs].sort();

@@ -204,10 +204,13 @@ describe('dovecot', () => {
     assert.equal(head.at(-1), '');
     await p.quit();
 
-    const lines = await dc.logoutLines({ atLeast: 1 });
+    // settled() returns once the session that just quit has its logout line, with the Login line's session id.
+    const lines = await dc.settled();
     const mine = lines.filter((l) => l.user === 'alice');
     assert.equal(mine.length, 1, JSON.stringify(lines));
     const s = mine[0]!;
+    assert.match(s.session, /^[\w+/=]{8,}$/, s.raw);
+    assert.ok((await readFile(dc.logFile, 'utf8')).includes(`Login: user=<alice>`) && (await readFile(dc.logFile, 'utf8')).includes(`session=<${s.session}>`), 'the logout line carries the Login line\'s session id');
     assert.equal(s.top, 1);
     assert.ok(s.topBytes > 0);
     assert.equal(s.retr, 0);
@@ -292,9 +295,10 @@ describe('dovecot', () => {
     assert.equal(parsed.length, 2);
     assert.deepEqual(
       { ...parsed[0], raw: undefined },
-      { user: 'alice', reason: 'Logged out', top: 1, topBytes: 20, retr: 2, retrBytes: 3000, del: 1, msgs: 3, size: 1234, in: 21, out: 67, raw: undefined },
+      { user: 'alice', reason: 'Logged out', top: 1, topBytes: 20, retr: 2, retrBytes: 3000, del: 1, msgs: 3, size: 1234, in: 21, out: 67, session: 'cr3zQ9JgDsB/AAAB', raw: undefined },
     );
     assert.equal(parsed[1]!.user, 'bob@x');
+    assert.equal(parsed[1]!.session, 'abc');
     assert.equal(parsed[1]!.reason, 'Connection closed (UIDL finished 0.1 secs ago)');
   });
 });

@@ -39,7 +39,7 @@ test('existing: process alerts present mail from headers only (retr=0); a second
   sub.clear();
   await lab.dovecot.deliverMany(USER, [alarm(1, 'a1'), news(1), alarm(2, 'a2'), news(2)]);
   const cfg = await lab.writeConfig(minimalConfig(lab, { existing: 'process', stateDir: './state-process' }), 'process.yaml');
-  const before = (await lab.dovecot.logoutLines()).length;
+  const before = (await lab.dovecot.settled()).length;
 
   const r1 = await once(cfg);
   const got = await sub.waitForCount(2, 10_000);
@@ -93,7 +93,7 @@ test('keep: false deletes only alerted mail, after the broker acknowledged it', 
   sub.clear();
   await lab.dovecot.deliverMany(USER, [alarm(5, 'c1'), news(5), alarm(6, 'c2'), news(6)]);
   const cfg = await lab.writeConfig(minimalConfig(lab, { existing: 'process', keep: false, stateDir: './state-delete' }), 'delete.yaml');
-  const before = (await lab.dovecot.logoutLines()).length;
+  const before = (await lab.dovecot.settled()).length;
   await once(cfg);
   await sub.waitForCount(2, 10_000);
   const sessions = await lab.dovecot.logoutLines({ atLeast: before + 1 });
@@ -148,7 +148,7 @@ test('an idle poll costs under 100 bytes from the server after login (STAT short
   await lab.dovecot.deliverMany(USER, [alarm(12, 'f1'), news(12)]);
   const cfg = await lab.writeConfig(minimalConfig(lab, { existing: 'skip', stateDir: './state-idle' }), 'idle.yaml');
   await once(cfg);
-  const before = (await lab.dovecot.logoutLines()).length;
+  const before = (await lab.dovecot.settled()).length;
   await once(cfg);
   const [idle] = (await lab.dovecot.logoutLines({ atLeast: before + 1 })).slice(before);
   assert.ok(idle);

@@ -55,7 +55,7 @@ test('each message climbs only as far as a rule that can still match needs; byte
     existing: 'process', rules: RULES, stateDir: './state-fetch',
     mailboxExtra: '    max_message_size: 200KB\n',
   }), 'fetch.yaml');
-  const before = (await lab.dovecot.logoutLines()).length;
+  const before = (await lab.dovecot.settled()).length;
   const r = await runCli(['once', '--config', cfg], { env: lab.env, cwd: lab.dir, timeoutMs: 60_000 });
   assert.equal(r.code, 0, r.stderr);
   const [s] = (await lab.dovecot.logoutLines({ atLeast: before + 1 })).slice(before);

@@ -50,6 +50,8 @@ export interface LogoutStats {
   out: number;
   /** How the session ended, e.g. "Logged out" or "Connection closed". */
   reason: string;
+  /** Dovecot's session id (the `session=<...>` of its Login line), '' if the line carries none. */
+  session: string;
   /** The whole log line. */
   raw: string;
 }
@@ -76,6 +78,12 @@ export interface DovecotServer {
   messageFiles(user: string): Promise<string[]>;
   /** Parsed logout lines so far; with atLeast, waits (bounded) until that many are logged. */
   logoutLines(opts?: { atLeast?: number; timeoutMs?: number }): Promise<LogoutStats[]>;
+  /**
+   * Logout lines once the log is settled: every session that logged in has its logout line and every logout line
+   * its Login line (Dovecot's log process writes them asynchronously, so a client that just got QUIT's reply can
+   * still be missing from the log). Take counts or session sets from this, never from a bare logoutLines().
+   */
+  settled(opts?: { timeoutMs?: number }): Promise<LogoutStats[]>;
   /** Tail of the Dovecot log, for diagnostics. */
   logTail(lines?: number): Promise<string>;
   /**
@@ -91,19 +99,29 @@ export interface DovecotServer {
 const DEFAULT_MECHS = 'plain login cram-md5 apop scram-sha-1 scram-sha-256';
 const MAIL_USER = 'vmail';
 
+/** Session ids of every successful login (`pop3-login: Login: ... session=<id>`) in a log text. */
+export function parseLoginSessions(text: string): string[] {
+  const out: string[] = [];
+  for (const m of text.matchAll(/pop3-login: (?:Info: )?Login: .*?session=<([^>]*)>/g)) out.push(m[1]!);
+  return out;
+}
+
 /** Parse every `pop3(user)...: <reason> top=a/b, retr=c/d, del=e/f, size=g, in=h, out=i` line in a log text. */
 export function parseLogoutLines(text: string): LogoutStats[] {
   const out: LogoutStats[] = [];
   const re =
-    /pop3\(([^)]*)\)(?:<[^>]*>)*:\s*(?:Info:\s*)?(.*?)\s*top=(\d+)\/(\d+), retr=(\d+)\/(\d+), del=(\d+)\/(\d+), size=(\d+), in=(\d+), out=(\d+)/;
+    /pop3\(([^)]*)\)((?:<[^>]*>)*):\s*(?:Info:\s*)?(.*?)\s*top=(\d+)\/(\d+), retr=(\d+)\/(\d+), del=(\d+)\/(\d+), size=(\d+), in=(\d+), out=(\d+)/;
   for (const line of text.split('\n')) {
     const m = re.exec(line);
     if (!m) continue;
-    const n = (i: number) => Number(m[i]);
+    const n = (i: number) => Number(m[i + 1]);
+    // The prefix is <pid><session>; the session id is the last bracketed part.
+    const ids = [...m[2]!.matchAll(/<([^>]*)>/g)].map((x) => x[1]!);
     out.push({
       user: m[1]!,
-      reason: m[2]!.replace(/^Disconnected:\s*/, '').replace(/[:,]\s*$/, ''),
+      reason: m[3]!.replace(/^Disconnected:\s*/, '').replace(/[:,]\s*$/, ''),
       top: n(3), topBytes: n(4), retr: n(5), retrBytes: n(6), del: n(7), msgs: n(8), size: n(9), in: n(10), out: n(11),
+      session: ids.length >= 2 ? ids[ids.length - 1]! : '',
       raw: line,
     });
   }
@@ -310,6 +328,25 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotSe
         if (o.atLeast === undefined || lines.length >= o.atLeast) return lines;
         if (Date.now() >= deadline) {
           throw new Error(`expected at least ${o.atLeast} logout lines, have ${lines.length}\n${await tailFile(logFile)}`);
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+    async settled(o = {}) {
+      const deadline = Date.now() + (o.timeoutMs ?? 10_000);
+      for (;;) {
+        const text = await readFile(logFile, 'utf8').catch(() => '');
+        const lines = parseLogoutLines(text);
+        // Only sessions since the last start count: a killed server never logs the end of the sessions it had.
+        const start = text.lastIndexOf(' starting up');
+        const current = start < 0 ? text : text.slice(text.lastIndexOf('\n', start) + 1);
+        const logins = new Set(parseLoginSessions(current));
+        const out = new Set(parseLogoutLines(current).map((l) => l.session));
+        const open = [...logins].filter((s) => !out.has(s));
+        const orphan = parseLogoutLines(current).filter((l) => l.session && !logins.has(l.session));
+        if (open.length === 0 && orphan.length === 0) return lines;
+        if (Date.now() >= deadline) {
+          throw new Error(`Dovecot log not settled: sessions without logout ${open.join(', ') || '-'}, logouts without login ${orphan.map((l) => l.session).join(', ') || '-'}\n${await tailFile(logFile)}`);
         }
         await new Promise((r) => setTimeout(r, 20));
       }
