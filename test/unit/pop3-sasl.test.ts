@@ -1,7 +1,7 @@
 // SASL mechanisms and APOP against the published RFC test vectors, plus SCRAM's refusal paths.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { scramMechanism } from '../../src/pop3/auth/scram.js';
+import { prepareSaslString, scramMechanism } from '../../src/pop3/auth/scram.js';
 import {
   cramMd5Mechanism,
   loginMechanism,
@@ -75,6 +75,34 @@ test('SCRAM escapes "=" and "," in the user name; random nonces differ', () => {
   const b = scramMechanism('sha256', 'a=b,c', 'p').initialResponse()!.toString();
   assert.notEqual(a, b);
   assert.equal(saslName('x=,y'), 'x=3D=2Cy');
+});
+
+test('SASLprep: RFC 4013 section 3 examples, and SCRAM uses the prepared password', async () => {
+  const prep = (s: string) => prepareSaslString(s, 'password', 'SCRAM-SHA-256');
+  assert.equal(prep('I\u00ADX'), 'IX'); // 1: SOFT HYPHEN mapped to nothing
+  assert.equal(prep('user'), 'user'); // 2: no transformation
+  assert.equal(prep('USER'), 'USER'); // 3: case preserved, will not match #2
+  assert.equal(prep('\u00AA'), 'a'); // 4: output is NFKC, input in ISO 8859-1
+  assert.equal(prep('\u2168'), 'IX'); // 5: output is NFKC, will match #1
+  assert.throws(() => prep('\u0007'), (e: Error & { code?: string }) => e.code === 'EINVALID' && /prohibits/.test(e.message)); // 6
+  assert.throws(() => prep('\u0627\u0031'), (e: Error & { code?: string }) => e.code === 'EINVALID' && /right-to-left/.test(e.message)); // 7
+  // Beyond NFKC: a non-ASCII space becomes U+0020 (NFKC alone would keep U+3000 as a space too, but drops no soft hyphen).
+  assert.equal(prep('pass\u3000word'), 'pass word');
+  assert.equal('I\u00ADX'.normalize('NFKC'), 'I\u00ADX', 'NFKC alone keeps the soft hyphen');
+  // A code point unassigned in Unicode 3.2 (an emoji from Unicode 6) is allowed, as for a query.
+  assert.equal(prep('pw\u{1F600}'), 'pw\u{1F600}');
+
+  // SCRAM with "pen\u00ADcil" derives the same keys as "pencil": the RFC 7677 vector still holds.
+  const m = scramMechanism('sha256', 'user', 'pen\u00ADcil', { clientNonce: 'rOprNGfwEbeRWgbNEkqO' });
+  const final = response(
+    await m.step(Buffer.from('r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096')),
+  );
+  assert.match(final, /,p=dHzbZapWIk4jUhN\+Ute9ytag9zjfMHgsqmmiz7AndVQ=$/);
+  // A prohibited password is refused before anything is sent, and the error does not contain it.
+  assert.throws(
+    () => scramMechanism('sha256', 'user', 'secret\u0007pw'),
+    (e: Error & { code?: string }) => e.code === 'EINVALID' && !e.message.includes('secret') && /auth: plain/.test(e.message),
+  );
 });
 
 test('CRAM-MD5: RFC 2195 example', () => {

@@ -1,7 +1,7 @@
 // SCRAM-SHA-1 / SCRAM-SHA-256 (RFC 5802, RFC 7677) client without channel binding; the server must prove it knows the password.
 //
-// Password preparation: SASLprep (RFC 4013) is approximated by Unicode NFKC normalisation, which is what
-// it amounts to for ordinary passwords (no prohibited or unassigned code points are checked).
+// Password and user name preparation: SASLprep (RFC 4013) via @mongodb-js/saslprep; see prepareSaslString.
+import saslprep from '@mongodb-js/saslprep';
 import { createHash, createHmac, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Pop3Error } from '../errors.js';
 import { MAX_SCRAM_ITERATIONS } from '../limits.js';
@@ -38,6 +38,22 @@ function pbkdf2Async(password: string, salt: Buffer, iterations: number, hash: S
   );
 }
 
+/**
+ * SASLprep (RFC 4013) of a SCRAM password or user name: non-ASCII spaces become U+0020, "mapped to nothing"
+ * characters (soft hyphen, zero-width joiners...) are dropped, NFKC is applied, and prohibited characters
+ * (control characters, private use, surrogates...) or mixed right-to-left text are refused. Code points
+ * unassigned in Unicode 3.2 (newer emoji, say) are let through as the RFC allows for queries, so such
+ * passwords keep working with servers that store them as typed. Throws EINVALID, naming no character.
+ */
+export function prepareSaslString(value: string, what: 'password' | 'user name', mechanism: string): string {
+  try {
+    return saslprep(value, { allowUnassigned: true });
+  } catch (err) {
+    const why = err instanceof Error && /bidirectional/i.test(err.message) ? 'mixes right-to-left and left-to-right text' : 'contains a character SASLprep prohibits (a control, private-use or non-character code point)';
+    throw new Pop3Error('EINVALID', `${mechanism}: the ${what} ${why} (RFC 4013); use auth: plain over TLS, or change it`);
+  }
+}
+
 export interface ScramOptions {
   /** Fixed client nonce, for tests against RFC vectors only. */
   clientNonce?: string;
@@ -46,7 +62,8 @@ export interface ScramOptions {
 export function scramMechanism(hash: ScramHash, username: string, password: string, o: ScramOptions = {}): SaslMechanism {
   const name = hash === 'sha1' ? 'SCRAM-SHA-1' : 'SCRAM-SHA-256';
   const clientNonce = o.clientNonce ?? randomBytes(24).toString('base64').replace(/[^A-Za-z0-9]/g, 'x');
-  const clientFirstBare = `n=${saslName(username.normalize('NFKC'))},r=${clientNonce}`;
+  const preparedPassword = prepareSaslString(password, 'password', name);
+  const clientFirstBare = `n=${saslName(prepareSaslString(username, 'user name', name))},r=${clientNonce}`;
   let round = 0;
   let expectedServerSig: Buffer | null = null;
   let verified = false;
@@ -69,7 +86,7 @@ export function scramMechanism(hash: ScramHash, username: string, password: stri
       return { cancel: new Pop3Error('EPROTOCOL', `${name}: unacceptable iteration count ${iterText}`) };
     }
     const salt = Buffer.from(saltB64, 'base64');
-    const salted = await pbkdf2Async(password.normalize('NFKC'), salt, iterations, hash);
+    const salted = await pbkdf2Async(preparedPassword, salt, iterations, hash);
     const clientKey = hmac(hash, salted, 'Client Key');
     const storedKey = createHash(hash).update(clientKey).digest();
     const clientFinalNoProof = `c=${Buffer.from(GS2_HEADER).toString('base64')},r=${nonce}`;
