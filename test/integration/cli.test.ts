@@ -1,11 +1,13 @@
 // The CLI contract: --version, --help per subcommand, check errors with path and line, schema, once exit codes, test-rule.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { runCli, ROOT, CAMERA_MOTION_RULE } from '../support/lab.js';
 import { makeMail } from '../support/maildir.js';
+import { makeTestCA } from '../support/certs.js';
 import pkg from '../../package.json' with { type: 'json' };
 
 async function tmpDir(): Promise<string> {
@@ -68,6 +70,48 @@ rules:
     const r2 = await runCli(['check', '--config', ok]);
     assert.equal(r2.code, 0, r2.stderr);
     assert.match(r2.stdout, /OK \(1 mailbox, 0 rules\)/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('check refuses a state_dir it cannot write and CA files that are missing or not certificates, and leaves no trace', async () => {
+  const dir = await tmpDir();
+  try {
+    const certs = await makeTestCA(path.join(dir, 'tls'));
+    await writeFile(path.join(dir, 'junk.pem'), '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n');
+    await writeFile(path.join(dir, 'notpem.txt'), 'hello\n');
+    const cfg = (stateDir: string, mqttCa: string, mbCa: string) => `mqtt:
+  url: mqtts://127.0.0.1:1
+  ca_file: ${mqttCa}
+state_dir: ${stateDir}
+mailboxes:
+  - id: home
+    host: 127.0.0.1
+    port: 1
+    username: alice
+    password: not-a-secret-pw
+    ca_file: ${mbCa}
+`;
+    const bad = path.join(dir, 'bad.yaml');
+    await writeFile(bad, cfg('/proc/nope', './missing.pem', './junk.pem'));
+    const r = await runCli(['check', '--config', bad]);
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stderr, /state_dir: \/proc\/nope is not a writable directory \(E[A-Z]+\).*\(line 4\)/);
+    assert.match(r.stderr, /mqtt\.ca_file: cannot read .*missing\.pem: ENOENT \(line 3\)/);
+    assert.match(r.stderr, /mailboxes\[0\]\.ca_file: .*junk\.pem: certificate 1 of 1 does not parse .*\(line 11\)/);
+
+    await writeFile(bad, cfg('./state', './notpem.txt', certs.caFile));
+    const r2 = await runCli(['check', '--config', bad]);
+    assert.equal(r2.code, 1);
+    assert.match(r2.stderr, /mqtt\.ca_file: .*notpem\.txt holds no PEM certificate/);
+    assert.doesNotMatch(r2.stderr, /state_dir|mailboxes/);
+
+    const good = path.join(dir, 'good.yaml');
+    await writeFile(good, cfg('./state/sub', certs.caFile, certs.caFile));
+    const r3 = await runCli(['check', '--config', good]);
+    assert.equal(r3.code, 0, r3.stderr);
+    assert.equal(existsSync(path.join(dir, 'state')), false, 'check removed the state_dir it created to test it');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -1,5 +1,7 @@
-// `pop2mqtt check`: validate the config (schema, rules, files) without connecting anywhere.
+// `pop2mqtt check`: validate the config (schema, rules, state_dir writable, CA files parse) without connecting anywhere.
 import type { CommandArgs } from '../args.js';
+import { formatIssue } from '../../config/index.js';
+import { checkConfigFiles } from '../../config/file-checks.js';
 import { compileRules } from '../../rules/index.js';
 import { loadOrReport } from './load.js';
 
@@ -8,6 +10,11 @@ export async function checkCommand(args: CommandArgs): Promise<number> {
   if (!loaded) return 1;
   const cfg = loaded.config;
   for (const mb of cfg.mailboxes) compileRules(cfg.rules, { trustedAuthservIds: cfg.trusted_authserv_ids, mailboxRuleNames: mb.rules });
+  const fileIssues = await checkConfigFiles(loaded);
+  if (fileIssues.length) {
+    process.stderr.write(`pop2mqtt check: ${args.config}: invalid config\n${fileIssues.map(formatIssue).join('\n')}\n`);
+    return 1;
+  }
   const warnings = [...loaded.warnings];
   if (!cfg.trusted_authserv_ids.length) {
     cfg.rules.forEach((r, i) => {
