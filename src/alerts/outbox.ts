@@ -62,6 +62,8 @@ export class Outbox {
       const file = path.join(dir, name);
       try {
         const entry = decodeEntry(await fs.readFile(file), file);
+        if (entry.seq !== Number(name.slice(0, 12))) throw new Error(`seq ${entry.seq} does not match the file name`);
+        if (box.byKey.has(entry.key)) throw new Error('a second entry with the same key');
         box.entries.push(entry);
         box.byKey.set(entry.key, entry);
         box.bytes += entry.payload.length;
@@ -231,14 +233,37 @@ function encodeEntry(e: OutboxEntry): Buffer[] {
   return [Buffer.from(JSON.stringify(meta) + '\n'), e.payload];
 }
 
+const isString = (v: unknown): v is string => typeof v === 'string';
+
+/** What is wrong with an entry's JSON header line, or null: every field is checked before the entry is trusted. */
+function entryProblem(meta: Record<string, unknown>, payloadLength: number): string | null {
+  if (meta.v !== 1) return `unknown version ${JSON.stringify(meta.v)}`;
+  if (!Number.isSafeInteger(meta.seq) || (meta.seq as number) < 1 || (meta.seq as number) > 999_999_999_999) return `seq is not a sequence number: ${JSON.stringify(meta.seq)}`;
+  for (const k of ['key', 'mailbox', 'uid', 'topic'] as const) if (!isString(meta[k]) || meta[k] === '') return `${k} is not a non-empty string`;
+  if (!Array.isArray(meta.messageKeys) || !meta.messageKeys.every(isString)) return 'messageKeys is not a list of keys';
+  if (typeof meta.deleteAfter !== 'boolean' || typeof meta.retain !== 'boolean') return 'deleteAfter or retain is not a boolean';
+  if (meta.qos !== 0 && meta.qos !== 1 && meta.qos !== 2) return `qos is not 0, 1 or 2: ${JSON.stringify(meta.qos)}`;
+  if (/[+#\u0000]/.test(meta.topic as string)) return 'topic holds a wildcard or NUL';
+  const props = meta.userProperties;
+  if (props !== undefined && (props === null || typeof props !== 'object' || Array.isArray(props) || !Object.values(props).every(isString))) {
+    return 'userProperties is not a map of strings';
+  }
+  if (meta.length !== payloadLength) return `payload is ${payloadLength} bytes, header says ${JSON.stringify(meta.length)} (truncated?)`;
+  return null;
+}
+
 function decodeEntry(buf: Buffer, file: string): OutboxEntry {
   const nl = buf.indexOf(0x0a);
   if (nl < 0) throw new Error('no header line');
-  const meta = JSON.parse(buf.subarray(0, nl).toString('utf8'));
+  const meta: unknown = JSON.parse(buf.subarray(0, nl).toString('utf8'));
+  if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) throw new Error('header line is not a JSON object');
+  const m = meta as Record<string, unknown>;
   const payload = buf.subarray(nl + 1);
-  if (meta.v !== 1 || typeof meta.key !== 'string' || payload.length !== meta.length) throw new Error('truncated or unknown entry');
+  const problem = entryProblem(m, payload.length);
+  if (problem) throw new Error(problem);
   return {
-    seq: meta.seq, file, key: meta.key, mailbox: meta.mailbox, uid: meta.uid, messageKeys: meta.messageKeys, deleteAfter: !!meta.deleteAfter,
-    topic: meta.topic, qos: meta.qos, retain: !!meta.retain, userProperties: meta.userProperties, payload: Buffer.from(payload),
+    seq: m.seq as number, file, key: m.key as string, mailbox: m.mailbox as string, uid: m.uid as string, messageKeys: m.messageKeys as string[],
+    deleteAfter: m.deleteAfter as boolean, topic: m.topic as string, qos: m.qos as 0 | 1 | 2, retain: m.retain as boolean,
+    ...(m.userProperties !== undefined ? { userProperties: m.userProperties as Record<string, string> } : {}), payload: Buffer.from(payload),
   };
 }

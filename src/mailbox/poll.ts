@@ -8,6 +8,7 @@ import type { Outbox, OutboxItem } from '../alerts/outbox.js';
 import type { MailboxState } from '../state/mailbox-state.js';
 import { syncUids } from './uid-sync.js';
 import { fetchFull } from './fetch-full.js';
+import { admitCommands } from './command-guard.js';
 import type { RateLimiter } from '../rules/rate-limit.js';
 
 /** What the poller needs to know about a mailbox, already resolved from the config. */
@@ -303,12 +304,13 @@ async function evaluateStaged(d: PollDeps, client: Pop3Client, datas: MessageDat
       return;
     }
     const now = new Date();
+    const { matched, refused } = await admitCommands(ev, it.data, state, now, logger); // command mails: replay gate
     const toQueue: OutboxItem[] = [];
     const keys: string[] = [];
-    let deleteAfter = ev.matched.length > 0;
+    let deleteAfter = matched.length > 0 && !refused;
     let rateLimited = false;
     const acked = state.ackedAlerts(it.data.uid);
-    for (const m of ev.matched) {
+    for (const m of matched) {
       const rule = m.rule;
       const then = rule.then ?? (d.target.keep ? 'keep' : 'delete');
       if (then !== 'delete') deleteAfter = false;
@@ -340,7 +342,7 @@ async function evaluateStaged(d: PollDeps, client: Pop3Client, datas: MessageDat
       q.messageKeys = keys;
       q.deleteAfter = deleteAfter;
     }
-    result.alerts += toQueue.length ? ev.matched.length : 0;
+    result.alerts += toQueue.length ? matched.length : 0;
     if (!toQueue.length) {
       state.markDone(it.data.uid, { deleteOnServer: deleteAfter });
       return;

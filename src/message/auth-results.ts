@@ -83,6 +83,8 @@ export interface AuthDecision {
  * receiving MTA adds its header on top; lower ones with the same id may be forged by the sender), ignore all others,
  * and accept when it says dmarc=pass (and its header.from, if given, is the From domain), or dkim=pass with header.d
  * EQUAL to the From domain (a parent domain or a subdomain does not count). Exactly one From address is required.
+ * A header that contradicts itself is not believed: a dmarc result other than pass (for the From domain) beside a
+ * dmarc=pass or an aligned dkim=pass, or dkim=pass and dkim=fail for the From domain, means not authenticated.
  */
 export function decideAuthenticated(headers: ParsedHeaders, trustedAuthservIds: readonly string[]): AuthDecision {
   if (trustedAuthservIds.length === 0) return { authenticated: false, reason: 'no trusted_authserv_ids configured' };
@@ -100,6 +102,8 @@ export function decideAuthenticated(headers: ParsedHeaders, trustedAuthservIds: 
     return { authenticated: false, reason: `From must hold exactly one address (has ${headers.from.length})` };
   }
   const fromDomain = headers.from[0]!.domain;
+  const conflict = conflictingVerdicts(topmost.results, fromDomain);
+  if (conflict) return { authenticated: false, reason: `conflicting verdicts from ${topmost.authservId}: ${conflict}` };
   for (const r of topmost.results) {
     if (r.method === 'dmarc' && r.result === 'pass') {
       const hf = r.props['header.from']?.toLowerCase();
@@ -112,4 +116,20 @@ export function decideAuthenticated(headers: ParsedHeaders, trustedAuthservIds: 
     }
   }
   return { authenticated: false, reason: `topmost trusted result from ${topmost.authservId} has no dmarc=pass or dkim=pass for ${fromDomain}` };
+}
+
+/**
+ * Why one trusted header contradicts itself about the From domain, or undefined. A verifier writes one DMARC verdict
+ * per message; two different ones ("dmarc=fail; dmarc=pass", or verdicts for two From domains), a dmarc=fail beside a
+ * dkim=pass for the From domain, or a pass and a fail for the From domain's DKIM mean the header carries more than
+ * one opinion (or the verifier saw another From than ours): none of them is believed.
+ */
+function conflictingVerdicts(results: AuthResult[], fromDomain: string): string | undefined {
+  const dmarc = results.filter((r) => r.method === 'dmarc');
+  const dmarcViews = new Set(dmarc.map((r) => `dmarc=${r.result}${r.props['header.from'] ? ` header.from=${r.props['header.from'].toLowerCase()}` : ''}`));
+  if (dmarcViews.size > 1) return [...dmarcViews].join(' and ');
+  const dkim = results.filter((r) => r.method === 'dkim' && r.props['header.d']?.toLowerCase() === fromDomain).map((r) => r.result);
+  if (dkim.includes('pass') && dkim.includes('fail')) return `dkim=pass and dkim=fail for ${fromDomain}`;
+  if (dkim.includes('pass') && dmarc.some((r) => r.result === 'fail')) return `dmarc=fail beside dkim=pass for ${fromDomain}`;
+  return undefined;
 }

@@ -1,14 +1,15 @@
 // Compiles validated rules into a RuleSet and evaluates a message in stages with Kleene logic, saying what data is still needed.
 import { redact, registerSecret } from '../log.js';
-import { parseSize } from '../units.js';
+import { parseDuration, parseSize } from '../units.js';
 import { compileGlob } from './glob.js';
 import { compileCondition, evalNode, leaves, type NodeTrace } from './conditions.js';
 import { parseRateLimit } from './rate-limit.js';
-import { RulesSchema, type RuleConfig, type ConditionConfig } from './schema.js';
+import { COMMAND_DEFAULTS, RulesSchema, type RuleConfig, type ConditionConfig } from './schema.js';
 import { templateVariables } from './template.js';
 import type { AttachmentInfo } from '../message/body.js';
+import type { ParsedHeaders } from '../message/headers.js';
 import type {
-  AttachmentPublishSpec, CompiledRule, ConditionTrace, EvalContext, Evaluation, MessageData, Need, PendingNeed, PublishSpec, RuleMatch, RuleTrace, Stage,
+  AttachmentPublishSpec, CommandGuard, CompiledRule, ConditionTrace, EvalContext, Evaluation, MessageData, Need, PendingNeed, PublishSpec, RuleMatch, RuleTrace, Stage,
 } from './types.js';
 
 export interface CompileOptions {
@@ -93,6 +94,7 @@ function compileRule(cfg: RuleConfig, index: number): CompiledRule {
     ...(cfg.then ? { then: cfg.then } : {}),
     ...(cfg.rate_limit ? { rateLimit: parseRateLimit(cfg.rate_limit) } : {}),
     action: cfg.action === true,
+    ...(cfg.action === true ? { command: commandGuard(cfg) } : {}),
     fullForPublish,
     publishUsesPreview: previewLines > 0,
     previewLines: Math.max(previewLines, conditionPreview),
@@ -100,6 +102,45 @@ function compileRule(cfg: RuleConfig, index: number): CompiledRule {
     ...(condition ? { condition } : {}),
     config: cfg,
   };
+}
+
+function commandGuard(cfg: RuleConfig): CommandGuard {
+  return {
+    maxAgeMs: parseDuration(cfg.max_age ?? COMMAND_DEFAULTS.max_age),
+    maxFutureMs: parseDuration(cfg.max_future ?? COMMAND_DEFAULTS.max_future),
+    replayWindowMs: parseDuration(cfg.replay_window ?? COMMAND_DEFAULTS.replay_window),
+  };
+}
+
+/** "42 s", "17 min", "5 h", "517 d": how far a Date is from now, for log lines and traces. */
+function spoken(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 120) return `${s} s`;
+  if (s < 7200) return `${Math.round(s / 60)} min`;
+  if (s < 172_800) return `${Math.round(s / 3600)} h`;
+  return `${Math.round(s / 86_400)} d`;
+}
+
+/** The Message-ID an action rule remembers, or undefined when the mail has none worth the name. */
+export function commandMessageId(headers: ParsedHeaders): string | undefined {
+  const id = headers.messageId?.trim();
+  return id && id !== '<>' ? id : undefined;
+}
+
+/**
+ * Why an action rule whose conditions hold must not act on this mail, or undefined. Judged on the parsed Date header
+ * (missing or unparseable: not acted on) and the presence of a Message-ID (the key of the replay memory).
+ */
+export function commandRefusal(guard: CommandGuard, headers: ParsedHeaders, now: Date): string | undefined {
+  if (!headers.date) {
+    return headers.dateRaw === undefined ? 'no Date header (a command mail must be dated)' : `unparseable Date header ${JSON.stringify(headers.dateRaw.slice(0, 80))}`;
+  }
+  const age = now.getTime() - headers.date.getTime();
+  const iso = headers.date.toISOString();
+  if (age > guard.maxAgeMs) return `Date ${iso} is ${spoken(age)} old, more than max_age ${spoken(guard.maxAgeMs)} (a stale or replayed command)`;
+  if (-age > guard.maxFutureMs) return `Date ${iso} is ${spoken(-age)} in the future, more than max_future ${spoken(guard.maxFutureMs)}`;
+  if (commandMessageId(headers) === undefined) return 'no Message-ID header (a command mail needs one, so that a copy cannot act twice)';
+  return undefined;
 }
 
 function collectSecrets(c: ConditionConfig | undefined): string[] {
@@ -135,6 +176,7 @@ export function compileRules(rules: RuleConfig[], opts: CompileOptions): RuleSet
     const matched: RuleMatch[] = [];
     const pending: Evaluation['pending'] = [];
     const trace: RuleTrace[] = [];
+    const refused: Evaluation['refused'] = [];
     let stoppedBy: string | undefined;
     for (const rule of compiled) {
       if (stoppedBy) {
@@ -170,12 +212,25 @@ export function compileRules(rules: RuleConfig[], opts: CompileOptions): RuleSet
         trace.push({ rule: rule.name, result: 'unknown', note: `conditions hold; publishing needs ${describeNeed(publishNeed)}`, conditions });
         continue;
       }
+      if (rule.command) {
+        if (!headers) {
+          pending.push({ rule: rule.name, needs: 'headers' });
+          trace.push({ rule: rule.name, result: 'unknown', note: 'conditions hold; the command guards need TOP n 0 (headers)', conditions });
+          continue;
+        }
+        const reason = commandRefusal(rule.command, headers, now);
+        if (reason) {
+          refused.push({ rule: rule.name, reason: redact(reason) });
+          trace.push({ rule: rule.name, result: 'failed', note: `conditions hold, but the command is not acted on: ${redact(reason)}`, conditions });
+          continue;
+        }
+      }
       matched.push({ rule, captures: r.captures });
       const oversizeNote = msg.oversize && rule.fullForPublish ? 'oversize: published without the body' : undefined;
       trace.push({ rule: rule.name, result: 'matched', ...(oversizeNote ? { note: oversizeNote } : {}), conditions });
       if (rule.stop) stoppedBy = rule.name;
     }
-    return { matched, pending, decided: pending.length === 0, trace };
+    return { matched, pending, decided: pending.length === 0, trace, refused };
   };
 
   return {

@@ -1,5 +1,5 @@
 // Public entry of the rule library: compile rules, evaluate messages in stages, the types the poller and CLI use.
-export { compileRules, describeNeed, DEFAULT_PREVIEW_LINES, type CompileOptions, type RuleSet } from './engine.js';
+export { compileRules, commandMessageId, commandRefusal, describeNeed, DEFAULT_PREVIEW_LINES, type CompileOptions, type RuleSet } from './engine.js';
 export type {
   MessageData, Evaluation, RuleMatch, CompiledRule, RuleTrace, ConditionTrace, Need, PendingNeed, PublishSpec, AttachmentPublishSpec,
 } from './types.js';

@@ -1,6 +1,6 @@
 // The rule language as a zod schema: the one source of truth for rule types, load-time checks with exact paths, and the JSON Schema.
 import { z } from 'zod';
-import { isDuration, isSize } from '../units.js';
+import { isDuration, isSize, parseDuration } from '../units.js';
 import { validateGlob } from './glob.js';
 import { namedGroups, validateRegex } from './regex.js';
 import { parseRateLimit } from './rate-limit.js';
@@ -247,6 +247,11 @@ const RuleObject = z.strictObject({
     .boolean()
     .optional()
     .describe('the rule triggers a device: requires an authenticated: true or shared_secret: condition at the top level of when'),
+  max_age: Duration.optional().describe('action rules: a command mail whose Date header is older than this is not acted on (default 1h)'),
+  max_future: Duration.optional().describe('action rules: nor one dated more than this in the future (default 5m)'),
+  replay_window: Duration.optional().describe(
+    'action rules: how long the Message-ID of an acted-on command is remembered, so a copy never acts again (default 30d)',
+  ),
   event_types: z
     .array(z.string().min(1).max(64))
     .min(1)
@@ -300,8 +305,28 @@ export function hasTopLevelAuthentication(cond: ConditionConfig | undefined): bo
   return (cond.all ?? []).some(hasTopLevelAuthentication);
 }
 
-export const RuleSchema = RuleObject.superRefine((rule, ctx) => {
-  if (rule.action === true && !hasTopLevelAuthentication(rule.when)) {
+/** Defaults of the command-mail guards of an `action: true` rule. */
+export const COMMAND_DEFAULTS = { max_age: '1h', max_future: '5m', replay_window: '30d' } as const;
+
+/** True when an address condition names the exact address or domain (`is` or `one_of`): no contains, glob or regex. */
+function pinsSender(a: AddressConditionConfig | undefined): boolean {
+  const exact = (m: MatchConfig | undefined) => m !== undefined && (m.is !== undefined || m.one_of !== undefined);
+  return !!a && (exact(a.address) || exact(a.domain));
+}
+
+/** The top-level `from` conditions (also inside a top-level `all` chain): the ones every match must pass. */
+function topLevelFroms(cond: ConditionConfig | undefined): AddressConditionConfig[] {
+  if (!cond) return [];
+  return [...(cond.from ? [cond.from] : []), ...(cond.all ?? []).flatMap(topLevelFroms)];
+}
+
+function commandChecks(rule: z.infer<typeof RuleObject>, ctx: z.RefinementCtx): void {
+  const guards = (['max_age', 'max_future', 'replay_window'] as const).filter((k) => rule[k] !== undefined);
+  if (rule.action !== true) {
+    for (const k of guards) ctx.addIssue({ code: 'custom', path: [k], message: `${k} applies to action: true rules only` });
+    return;
+  }
+  if (!hasTopLevelAuthentication(rule.when)) {
     ctx.addIssue({
       code: 'custom',
       path: ['action'],
@@ -309,6 +334,29 @@ export const RuleSchema = RuleObject.superRefine((rule, ctx) => {
         'action: true needs authentication: add authenticated: true or shared_secret: at the top level of when (not inside any/not), so forged mail cannot trigger a device',
     });
   }
+  if (!topLevelFroms(rule.when).some(pinsSender)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: rule.when?.from ? ['when', 'from'] : ['action'],
+      message:
+        'action: true needs the sender pinned at the top level of when: from: { address: { is: ... } } or from: { domain: { one_of: [...] } } (is or one_of; contains, glob and regex also accept look-alikes such as me@example.com.evil.example)',
+    });
+  }
+  const ms = (k: keyof typeof COMMAND_DEFAULTS) => {
+    const v = rule[k] ?? COMMAND_DEFAULTS[k];
+    return isDuration(v) ? parseDuration(v) : NaN; // an invalid value is reported by the key's own check
+  };
+  if (ms('replay_window') < ms('max_age') + ms('max_future')) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['replay_window'],
+      message: 'replay_window must be at least max_age + max_future: a copy of a command must not act again while its Date is still accepted',
+    });
+  }
+}
+
+export const RuleSchema = RuleObject.superRefine((rule, ctx) => {
+  commandChecks(rule, ctx);
   const captures = ruleCaptureNames(rule);
   const checkVars = (tpl: string | undefined, path: (string | number)[]) => {
     if (tpl === undefined) return;

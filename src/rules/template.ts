@@ -112,11 +112,16 @@ export function renderTemplate(tpl: string, vars: TemplateVars): string {
 /** Longest value inserted into a topic, in code points. */
 export const TOPIC_VALUE_LIMIT = 64;
 
-/** Make one value safe inside a topic level: no level separators, wildcards, NUL or control characters. */
+/**
+ * What a topic value may not carry: level separators and wildcards, C0 and C1 controls and DEL (\p{Cc}), invisible
+ * format characters (\p{Cf}: right-to-left and other bidi overrides, zero-width space and joiners, the BOM, tag
+ * characters), line and paragraph separators, and U+FFFD (the mark of broken decoding).
+ */
+const TOPIC_UNSAFE = /[/+#\p{Cc}\p{Cf}\p{Zl}\p{Zp}\uFFFD]/gu;
+
+/** Make one value safe inside a topic level: each unsafe character (one code point) becomes "_". */
 export function sanitizeTopicValue(v: TemplateValue): string {
-  const text = capCodePoints(valueText(v), TOPIC_VALUE_LIMIT);
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[/+#\u0000-\u001f\u007f-\u009f\u2028\u2029\uFEFF\uFFFD]/g, '_');
+  return capCodePoints(valueText(v), TOPIC_VALUE_LIMIT).replace(TOPIC_UNSAFE, '_');
 }
 
 /**
@@ -147,8 +152,7 @@ export function validateTopicTemplate(tpl: string): string | null {
   if (literal.length === 0) return 'topic is empty';
   if (literal.startsWith('/')) return 'topic must not start with "/" (it is relative to mqtt.base_topic)';
   if (/[+#]/.test(literal)) return 'topic must not contain the MQTT wildcards + or #';
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(literal)) return 'topic must not contain NUL or control characters';
+  if (/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(literal)) return 'topic must not contain NUL, control or invisible format characters (such as U+202E or U+200B)';
   if (literal.split('/').some((l) => l === '')) return 'topic must not contain empty levels ("//" or a trailing "/")';
   if (literal.split('/').some((l) => l === '.' || l === '..')) return 'topic must not contain "." or ".." levels';
   return null;

@@ -53,6 +53,8 @@ export interface CompiledRule {
   then?: 'keep' | 'delete';
   rateLimit?: RateLimitSpec;
   action: boolean;
+  /** Guards of an action rule (absent otherwise): Date window and how long a Message-ID it acted on is remembered. */
+  command?: CommandGuard;
   /** The rule needs the full message for its publications (body: true, attachments, {{body}}). */
   fullForPublish: boolean;
   /** Preview lines the rule uses (conditions and {{preview}}); 0 when none. */
@@ -63,6 +65,12 @@ export interface CompiledRule {
   config: RuleConfig;
   /** The rule has a `size` condition (LIST size needed before anything else). */
   usesListSize: boolean;
+}
+
+export interface CommandGuard {
+  maxAgeMs: number;
+  maxFutureMs: number;
+  replayWindowMs: number;
 }
 
 export type Tri = 'true' | 'false' | 'unknown';
@@ -113,6 +121,8 @@ export interface Evaluation {
   pending: { rule: string; needs: PendingNeed }[];
   decided: boolean;
   trace: RuleTrace[];
+  /** Action rules whose conditions held but whose mail is not acted on (Date out of its window, no Message-ID). */
+  refused: { rule: string; reason: string }[];
 }
 
 export type { Matcher };

@@ -27,7 +27,28 @@ export interface MailboxStateData {
   bytesTotal: number;
   /** Times (ms) of recent failed logins, so the per-hour cap survives restarts. */
   authFailures: number[];
+  /** The replay memory of action rules: one record per (rule, Message-ID) acted on, oldest first. */
+  commands: CommandRecord[];
 }
+
+/** A command mail an action rule acted on. */
+export interface CommandRecord {
+  /** A hash of rule name and Message-ID (fixed size, whatever the mail's header holds). */
+  key: string;
+  /** The message that acted, while it is not done: a retry of that same message may act; any other copy may not. */
+  uid: string;
+  /** When it acted (ms). */
+  at: number;
+  /** When the record is forgotten (at + replay_window). */
+  forgetAt: number;
+  /** From when the record may be evicted to make room: the Date check (max_age + max_future) refuses any copy by then. */
+  evictableAt: number;
+}
+
+/** Most command records kept per mailbox: the state file stays small (about 150 KB at most). */
+export const MAX_COMMAND_RECORDS = 1000;
+
+export type CommandClaim = 'claimed' | 'again' | 'replay' | 'full';
 
 export type LoadOutcome = 'new' | 'loaded' | 'recovered';
 
@@ -48,7 +69,7 @@ export class MailboxState {
   }
 
   static empty(mailbox: string): MailboxStateData {
-    return { mailbox, serverUids: [], stat: null, done: [], acked: {}, deletePending: [], failures: {}, bytesTotal: 0, authFailures: [] };
+    return { mailbox, serverUids: [], stat: null, done: [], acked: {}, deletePending: [], failures: {}, bytesTotal: 0, authFailures: [], commands: [] };
   }
 
   /**
@@ -95,6 +116,7 @@ export class MailboxState {
       this.doneSet.add(uid);
       this.data.done.push(uid);
     }
+    this.releaseCommandUids([uid]);
     delete this.data.acked[uid];
     delete this.data.failures[uid];
     if (opts.deleteOnServer && !this.data.deletePending.includes(uid)) this.data.deletePending.push(uid);
@@ -111,12 +133,45 @@ export class MailboxState {
   /** UIDs DELEd in a session that reached QUIT: the server has removed them. */
   confirmDeleted(uids: Iterable<string>): void {
     const gone = new Set(uids);
+    this.releaseCommandUids(gone);
     this.data.deletePending = this.data.deletePending.filter((u) => !gone.has(u));
     this.data.serverUids = this.data.serverUids.filter((u) => !gone.has(u));
     this.data.done = this.data.done.filter((u) => !gone.has(u));
     this.doneSet = new Set(this.data.done);
     this.data.stat = null; // octets unknown after deletions: the next poll syncs without the STAT short-circuit
     this.dirty = true;
+  }
+
+  /**
+   * Claim the right to act on a command mail: 'claimed' (first time; recorded), 'again' (the same message, not yet
+   * done, e.g. after a failed enqueue), 'replay' (another message, or this one after it was done, with the same key
+   * acted already) or 'full' (MAX_COMMAND_RECORDS records none of which may go yet: refuse rather than forget).
+   * Expired records are dropped first. The caller saves the state before it publishes.
+   */
+  claimCommand(key: string, uid: string, now: number, windows: { forgetAfterMs: number; evictableAfterMs: number }): CommandClaim {
+    const list = this.data.commands;
+    const live = list.filter((c) => c.forgetAt > now);
+    if (live.length !== list.length) {
+      this.data.commands = live;
+      this.dirty = true;
+    }
+    const seen = this.data.commands.find((c) => c.key === key);
+    if (seen) return seen.uid !== '' && seen.uid === uid ? 'again' : 'replay';
+    if (this.data.commands.length >= MAX_COMMAND_RECORDS) {
+      const i = this.data.commands.findIndex((c) => c.evictableAt <= now);
+      if (i < 0) return 'full';
+      this.data.commands.splice(i, 1);
+    }
+    this.data.commands.push({ key, uid, at: now, forgetAt: now + windows.forgetAfterMs, evictableAt: now + windows.evictableAfterMs });
+    this.dirty = true;
+    return 'claimed';
+  }
+
+  /** A message is done or gone: its commands can no longer act again through it (a later copy with its UID is a replay). */
+  private releaseCommandUids(uids: Iterable<string>): void {
+    if (!this.data.commands.length) return;
+    const set = uids instanceof Set ? (uids as Set<string>) : new Set(uids);
+    for (const c of this.data.commands) if (c.uid !== '' && set.has(c.uid)) c.uid = '';
   }
 
   /** Record the server's UID list; forget everything about UIDs no longer on the server. */

@@ -73,7 +73,9 @@ test('command mail: only the authenticated sample with the token publishes; forg
   const commands = MAILS.filter((m) => m.startsWith('command-'));
   const sub = await subscribe(lab.mosquitto.url, ['pop2mqtt/command/#']);
   try {
-    await lab.dovecot.deliverMany(USER, commands.map((m) => readFileSync(path.join(EXAMPLES, 'mail', m))));
+    // Command mails act only when dated within max_age (1 h): send the samples as if written just now.
+    const fresh = (b: Buffer) => Buffer.from(b.toString('utf8').replace(/^Date: .*$/m, `Date: ${new Date().toUTCString()}`), 'utf8');
+    await lab.dovecot.deliverMany(USER, commands.map((m) => fresh(readFileSync(path.join(EXAMPLES, 'mail', m)))));
     const r = await runCli(['once', '--config', cfg], { env: lab.env, cwd: lab.dir, timeoutMs: 60_000 });
     assert.equal(r.code, 0, r.stderr);
     const [cmd] = await sub.waitForCount(1, 10_000);

@@ -1,7 +1,7 @@
 // Tests of the disk outbox: persistence before send, order, removal only on ack, restart recovery, limits and drop policy.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Outbox, type OutboxItem, type OutboxEntry } from '../../src/alerts/outbox.js';
@@ -64,6 +64,45 @@ test('a torn entry file is set aside at open, not sent', () => withDir(async (di
   const again = await Outbox.open(dir, limits, silentLogger);
   assert.equal(again.size, 0);
   assert.ok((await readdir(dir)).some((n) => n.endsWith('.corrupt')));
+}));
+
+test('an entry with a non-numeric seq is set aside; later entries keep distinct numbered files', () => withDir(async (dir) => {
+  const box = await Outbox.open(dir, limits, silentLogger);
+  await box.enqueue([item(1), item(2), item(3)]);
+  const names = (await readdir(dir)).filter((n) => n.endsWith('.msg')).sort();
+  const second = path.join(dir, names[1]!);
+  const [line, ...rest] = (await readFile(second, 'utf8')).split('\n');
+  await writeFile(second, [JSON.stringify({ ...JSON.parse(line!), seq: 'abc' }), ...rest].join('\n'));
+  const again = await Outbox.open(dir, limits, silentLogger);
+  assert.deepEqual(again.pendingFor('home').map((e) => e.key), ['k1#0', 'k3#0']);
+  await again.enqueue([item(4), item(5)]);
+  const after = (await readdir(dir)).sort();
+  assert.deepEqual(after.filter((n) => n.endsWith('.msg')), ['000000000001.msg', '000000000003.msg', '000000000004.msg', '000000000005.msg']);
+  assert.ok(after.includes(`${names[1]}.corrupt`), 'the bad entry is kept aside for a person, not deleted');
+  const third = await Outbox.open(dir, limits, silentLogger);
+  assert.deepEqual(third.pendingFor('home').map((e) => e.key), ['k1#0', 'k3#0', 'k4#0', 'k5#0']);
+}));
+
+test('every header field of an entry is checked on load', () => withDir(async (dir) => {
+  const bad: Record<string, unknown>[] = [
+    { qos: 7 }, { topic: 'a/#' }, { topic: '' }, { key: 5 }, { mailbox: null }, { uid: undefined }, { messageKeys: 'k' },
+    { messageKeys: [1] }, { deleteAfter: 'yes' }, { retain: 1 }, { userProperties: { a: 1 } }, { userProperties: [] },
+    { seq: 1.5 }, { seq: -1 }, { seq: 2 }, { v: 2 },
+  ];
+  const box = await Outbox.open(dir, limits, silentLogger);
+  await box.enqueue([item(1)]);
+  const file = path.join(dir, '000000000001.msg');
+  const good = await readFile(file, 'utf8');
+  const [line, ...rest] = good.split('\n');
+  for (const patch of bad) {
+    await writeFile(file, [JSON.stringify({ ...JSON.parse(line!), ...patch }), ...rest].join('\n'));
+    const again = await Outbox.open(dir, limits, silentLogger);
+    assert.equal(again.size, 0, JSON.stringify(patch));
+    assert.ok((await readdir(dir)).includes('000000000001.msg.corrupt'), JSON.stringify(patch));
+    await rm(path.join(dir, '000000000001.msg.corrupt'));
+  }
+  await writeFile(file, good);
+  assert.equal((await Outbox.open(dir, limits, silentLogger)).size, 1, 'the unpatched entry still loads');
 }));
 
 test('stop_polling: hasRoom turns false at the message limit', () => withDir(async (dir) => {

@@ -9,7 +9,7 @@ import { eml } from '../fixtures/mail/messages.js';
 const TRUSTED = ['mx.home.example'];
 
 function headersOf(ar: string[], from = 'Boss <boss@example.com>') {
-  return parseHeaders(eml([...ar.map((v) => `Authentication-Results: ${v}`), `From: ${from}`, 'Subject: open garage']));
+  return parseHeaders(eml([...ar.map((v) => `Authentication-Results: ${v}`), `From: ${from}`, 'Subject: open garage', `Date: ${new Date().toUTCString()}`, '<cmd-1@example.com>'].map((l) => (l.startsWith('<') ? `Message-ID: ${l}` : l))));
 }
 const decide = (ar: string[], from?: string, trusted = TRUSTED) => decideAuthenticated(headersOf(ar, from), trusted).authenticated;
 
@@ -49,6 +49,24 @@ test('only the topmost trusted header counts; forged lower ones are ignored', { 
   assert.equal(decide(['evil.example; dmarc=pass', 'mx.home.example; dmarc=fail']), false);
 });
 
+test('conflicting verdicts inside the trusted header mean not authenticated', { timeout: 5000 }, () => {
+  const why = (ar: string) => decideAuthenticated(headersOf([ar]), TRUSTED);
+  // the exact case of the issue: a fail and then a pass in the same header
+  assert.equal(decide(['mx.home.example; dmarc=fail header.from=example.com; dmarc=pass header.from=example.com']), false);
+  assert.equal(decide(['mx.home.example; dmarc=pass header.from=example.com; dmarc=fail header.from=example.com']), false);
+  assert.match(why('mx.home.example; dmarc=fail; dmarc=pass').reason, /conflicting verdicts.*dmarc=fail and dmarc=pass/);
+  // verdicts for two From domains: the verifier saw another From than the one we parsed
+  assert.equal(decide(['mx.home.example; dmarc=pass header.from=example.com; dmarc=pass header.from=evil.example']), false);
+  // dmarc=fail beside an aligned dkim=pass, and dkim pass and fail for the same domain
+  assert.equal(decide(['mx.home.example; dkim=pass header.d=example.com; dmarc=fail header.from=example.com']), false);
+  assert.equal(decide(['mx.home.example; dkim=fail header.d=example.com; dkim=pass header.d=example.com']), false);
+  assert.match(why('mx.home.example; dkim=fail header.d=example.com; dkim=pass header.d=example.com').reason, /dkim=pass and dkim=fail/);
+  // agreeing repeats, and other domains' signatures, are no conflict
+  assert.equal(decide(['mx.home.example; dmarc=pass header.from=example.com; dmarc=pass header.from=example.com']), true);
+  assert.equal(decide(['mx.home.example; dkim=fail header.d=mailer.com; dkim=pass header.d=example.com']), true);
+  assert.equal(decide(['mx.home.example; spf=fail smtp.mailfrom=x@y; dkim=pass header.d=example.com; dmarc=pass']), true);
+});
+
 test('untrusted authserv-ids are ignored; no trusted ids configured means never authenticated', { timeout: 5000 }, () => {
   assert.equal(decide(['gmail.com; dmarc=pass header.from=example.com']), false);
   assert.equal(decide(['mx.home.example; dmarc=pass'], undefined, []), false);
@@ -61,7 +79,7 @@ test('From with several addresses or none is never authenticated', { timeout: 50
 });
 
 test('authenticated: true in a rule, and the trace says why', { timeout: 5000 }, () => {
-  const rs = compileRules([{ name: 'cmd', action: true, when: { authenticated: true, subject: { is: 'open garage' } } }] as RuleConfig[], { trustedAuthservIds: TRUSTED });
+  const rs = compileRules([{ name: 'cmd', action: true, when: { authenticated: true, from: { domain: { is: 'example.com' } }, subject: { is: 'open garage' } } }] as RuleConfig[], { trustedAuthservIds: TRUSTED });
   const ok = rs.evaluate({ mailbox: 'm', uid: 'u', msgNum: 1, size: 10, headers: headersOf(['mx.home.example; dmarc=pass']) }, new Date());
   assert.equal(ok.matched.length, 1);
   assert.match(ok.trace[0]!.conditions.find((c) => c.path === 'when.authenticated')!.seen ?? '', /dmarc=pass/);
@@ -76,8 +94,8 @@ test('authenticated: true in a rule, and the trace says why', { timeout: 5000 },
 test('shared_secret: subject token or header value, constant-time compare, never shown in traces', { timeout: 5000 }, () => {
   const secret = 'S3cret-Token-4711';
   const rs = compileRules([
-    { name: 'subj', action: true, when: { shared_secret: { secret }, subject: { contains: 'open' } } },
-    { name: 'hdr', action: true, when: { shared_secret: { secret, header: 'X-Token' } } },
+    { name: 'subj', when: { shared_secret: { secret }, subject: { contains: 'open' } } },
+    { name: 'hdr', when: { shared_secret: { secret, header: 'X-Token' } } },
   ] as RuleConfig[], { trustedAuthservIds: [] });
   const at = (hs: string[]) => rs.evaluate({ mailbox: 'm', uid: 'u', msgNum: 1, size: 10, headers: parseHeaders(eml(hs)) }, new Date());
   assert.deepEqual(at(['Subject: open garage S3cret-Token-4711']).matched.map((m) => m.rule.name), ['subj']);

@@ -139,7 +139,7 @@ test('hostile subjects: 64 KB, invalid UTF-8, NUL, RFC 2047 encoding / and # —
 test('shared secrets never reach topics, payloads or properties', { timeout: 5000 }, async () => {
   const secret = 'Garage-Token-9f8e7d';
   const pubs = await build(
-    { name: 'cmd', action: true, when: { shared_secret: { secret }, subject: { regex: '^(?<cmd>\\w+)' } }, publish: [{}, { topic: 'cmd/{{subject}}', payload: '{{subject}}', properties: { s: '{{subject}}' } }] },
+    { name: 'cmd', action: true, when: { shared_secret: { secret }, from: { address: { is: 'nvr@nvr.local' } }, subject: { regex: '^(?<cmd>\\w+)' } }, publish: [{}, { topic: 'cmd/{{subject}}', payload: '{{subject}}', properties: { s: '{{subject}}' } }] },
     eml(basicHeaders({ Subject: `open ${secret}` })),
   );
   for (const p of pubs) {

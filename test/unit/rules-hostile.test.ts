@@ -27,8 +27,10 @@ const RULES = [
   { name: 'preview', when: { preview: { lines: 30, regex: '(?<zone>zone \\d+)' } }, publish: { topic: 'zone/{{zone}}' } },
   { name: 'body', when: { body: { regex: '(?<word>[a-z]+)' } }, publish: { topic: 'body/{{word}}' } },
   { name: 'att', when: { attachment: { type: 'image/*' } }, attachments: { topic: 'snap/{{subject}}', types: ['*/*'], max_size: '1MB' } },
-  { name: 'auth', action: true, when: { authenticated: true }, publish: { topic: 'cmd/{{subject}}' } },
-  { name: 'secret', action: true, when: { shared_secret: { secret: 'hostile-corpus-secret' } } },
+  { name: 'auth', when: { authenticated: true }, publish: { topic: 'cmd/{{subject}}' } },
+  { name: 'secret', when: { shared_secret: { secret: 'hostile-corpus-secret' } } },
+  // a command rule: pinned sender, and its Date and Message-ID guards run on every hostile header too
+  { name: 'command', action: true, when: { shared_secret: { secret: 'hostile-corpus-secret' }, from: { domain: { one_of: ['example.com', 'nvr.local'] } } }, publish: { topic: 'cmd/{{subject}}' } },
   { name: 'size', when: { size: { over: 0 } }, body: true, publish: { topic: 'size/{{size}}/{{message_id}}' } },
   { name: 'not', when: { not: { all: [{ subject: { contains: 'x' } }, { body: { contains: 'y' } }] } } },
 ] as RuleConfig[];

@@ -81,15 +81,45 @@ test('nested unbounded quantifiers are rejected, bounded or flat ones are accept
 });
 
 test('action: true requires authenticated: true or shared_secret at the top level', { timeout: 5000 }, () => {
-  assert.deepEqual(pathsOf([{ name: 'a', action: true, when: { subject: { is: 'open' } } }]), ['[0].action']);
-  assert.deepEqual(pathsOf([{ name: 'a', action: true }]), ['[0].action']);
-  assert.deepEqual(pathsOf([{ name: 'a', action: true, when: { any: [{ authenticated: true }, { subject: { is: 'x' } }] } }]), ['[0].action']);
-  assert.deepEqual(pathsOf([{ name: 'a', action: true, when: { not: { authenticated: true } } }]), ['[0].action']);
-  assert.deepEqual(pathsOf([{ name: 'a', action: true, when: { authenticated: false } }]), ['[0].action']);
-  assert.deepEqual(pathsOf([{ name: 'a', action: true, when: { authenticated: true } }]), []);
-  assert.deepEqual(pathsOf([{ name: 'a', action: true, when: { all: [{ shared_secret: { secret: 'abcdefghijklmnop' } }] } }]), []);
-  assert.deepEqual(pathsOf([{ name: 'a', action: true, when: { shared_secret: { secret: 'abcdefghijklmnop', header: 'X-Token' } } }]), []);
+  const pin = { from: { address: { is: 'me@example.com' } } };
+  assert.deepEqual(pathsOf([{ name: 'a', action: true, when: { ...pin, subject: { is: 'open' } } }]), ['[0].action']);
+  assert.deepEqual(pathsOf([{ name: 'a', action: true }]), ['[0].action', '[0].action']);
+  assert.deepEqual(pathsOf([{ name: 'a', action: true, when: { ...pin, any: [{ authenticated: true }, { subject: { is: 'x' } }] } }]), ['[0].action']);
+  assert.deepEqual(pathsOf([{ name: 'a', action: true, when: { ...pin, not: { authenticated: true } } }]), ['[0].action']);
+  assert.deepEqual(pathsOf([{ name: 'a', action: true, when: { ...pin, authenticated: false } }]), ['[0].action']);
+  assert.deepEqual(pathsOf([{ name: 'a', action: true, when: { ...pin, authenticated: true } }]), []);
+  assert.deepEqual(pathsOf([{ name: 'a', action: true, when: { ...pin, all: [{ shared_secret: { secret: 'abcdefghijklmnop' } }] } }]), []);
+  assert.deepEqual(pathsOf([{ name: 'a', action: true, when: { ...pin, shared_secret: { secret: 'abcdefghijklmnop', header: 'X-Token' } } }]), []);
   assert.deepEqual(pathsOf([{ name: 'a', when: { shared_secret: { secret: 'short' } } }]), ['[0].when.shared_secret.secret']);
+});
+
+test('action: true requires the sender pinned with from: address or domain (is / one_of) at the top level', { timeout: 5000 }, () => {
+  const rule = (when: Record<string, unknown>) => [{ name: 'a', action: true, when: { authenticated: true, ...when } }];
+  // the issue's case: contains accepts me@example.com.evil.example
+  const loose = issues(rule({ from: { contains: 'me@example.com' } }));
+  assert.deepEqual(loose.map(([p]) => p), ['[0].when.from']);
+  assert.match(loose[0]![1], /pinned.*address.*domain.*me@example\.com\.evil\.example/);
+  for (const from of [
+    { address: { contains: 'me@example.com' } }, { domain: { regex: 'example\\.com' } }, { domain: { glob: '*example.com' } },
+    { name: { is: 'Me' } }, { localpart: { is: 'me' } }, { is: 'Me <me@example.com>' },
+  ]) assert.deepEqual(pathsOf(rule({ from })), ['[0].when.from'], JSON.stringify(from));
+  assert.deepEqual(pathsOf(rule({})), ['[0].action']);
+  // a from inside any/not does not pin: another branch lets anyone through
+  assert.deepEqual(pathsOf(rule({ any: [{ from: { address: { is: 'me@example.com' } } }, { subject: { is: 'x' } }] })), ['[0].action']);
+  for (const from of [
+    { address: { is: 'me@example.com' } }, { address: { one_of: ['me@example.com', 'you@example.com'] } }, { domain: { is: 'example.com' } },
+    { domain: { one_of: ['example.com'] }, name: { contains: 'Me' } },
+  ]) assert.deepEqual(pathsOf(rule({ from })), [], JSON.stringify(from));
+  assert.deepEqual(pathsOf(rule({ all: [{ from: { domain: { is: 'example.com' } } }] })), []);
+});
+
+test('max_age, max_future, replay_window: durations, action rules only, the window covers the Date range', { timeout: 5000 }, () => {
+  const cmd = (extra: Record<string, unknown>) => [{ name: 'a', action: true, when: { authenticated: true, from: { domain: { is: 'example.com' } } }, ...extra }];
+  assert.deepEqual(pathsOf(cmd({ max_age: '10m', max_future: '1m', replay_window: '7d' })), []);
+  assert.deepEqual(pathsOf(cmd({ max_age: 'soon' })), ['[0].max_age']);
+  assert.deepEqual(pathsOf(cmd({ max_age: '2d', replay_window: '1d' })), ['[0].replay_window']);
+  assert.deepEqual(pathsOf(cmd({ replay_window: '30m' })), ['[0].replay_window']);
+  assert.deepEqual(pathsOf([{ name: 'b', max_age: '1h', replay_window: '1d' }]), ['[0].max_age', '[0].replay_window']);
 });
 
 test('names: pattern and uniqueness', { timeout: 5000 }, () => {

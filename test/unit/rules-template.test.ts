@@ -43,6 +43,24 @@ test('topic values cannot add levels, wildcards, NUL or control characters', { t
   assert.equal(renderTopic('a/{{x}}{{y}}', { x: '.', y: '.' }), 'a/_');
 });
 
+test('topic values lose Unicode format characters (bidi overrides, zero-width, tags) and C1 controls', { timeout: 5000 }, () => {
+  const t = (v: string) => renderTopic('alerts/{{x}}', { x: v });
+  // "Camera 3" shown as "Camera 3" in a UI but really reversed by U+202E / hidden by U+200B
+  assert.equal(t('Camera\u202E3'), 'alerts/Camera_3');
+  assert.equal(t('ga\u200Brage'), 'alerts/ga_rage');
+  assert.equal(t('\u200C\u200D\u2060\u2066x\u2069\u061C\u00AD'), 'alerts/____x___');
+  assert.equal(t('\uFEFFbom'), 'alerts/_bom');
+  // a tag character is one code point outside the BMP: one "_", never half a surrogate pair
+  assert.equal(t('a\u{E0041}b'), 'alerts/a_b');
+  // every C1 control (U+0080-U+009F), and DEL
+  for (let c = 0x7f; c <= 0x9f; c++) assert.equal(t(`a${String.fromCharCode(c)}b`), 'alerts/a_b', c.toString(16));
+  // ordinary letters, digits and symbols of other scripts stay
+  assert.equal(t('Kamera Süd – 東'), 'alerts/Kamera Süd – 東');
+  // the literal text of a template is refused with such characters too
+  assert.match(validateTopicTemplate('alerts/\u202Egarage') ?? '', /invisible format/);
+  assert.match(validateTopicTemplate('alerts/a\u0085b') ?? '', /control/);
+});
+
 test('capping never splits a surrogate pair', { timeout: 5000 }, () => {
   const v = '😀'.repeat(100);
   const out = renderTopic('{{x}}', { x: v });
