@@ -1,6 +1,6 @@
 // One poll of one mailbox: sync UIDs with the saved state, fetch the cheapest stage each rule needs, queue alerts, DELE after acks.
 import type { Logger } from '../log.js';
-import { Pop3Client, Pop3Error } from '../pop3/index.js';
+import { Pop3Client, Pop3Error, type ServerNotebook } from '../pop3/index.js';
 import type { RuleSet, MessageData, RuleMatch } from '../rules/index.js';
 import { parseHeaders } from '../message/headers.js';
 import { buildPublications, type Publication } from '../alerts/build.js';
@@ -49,6 +49,8 @@ export interface PollDeps {
   ackTimeoutMs: number;
   tlsSession?: Buffer | null;
   onTlsSession?: (s: Buffer) => void;
+  /** Per-server memory (refused mechanisms), persisted by the runner in the state directory. */
+  serverNotes?: ServerNotebook;
   /** Extra publications per match (Home Assistant event and image topics), queued with the rule's own. */
   extraPublications?: (match: RuleMatch, data: MessageData, pubs: Publication[]) => Publication[];
   /** Messages evaluated per batch: bounds memory and lets alerts flow during a long first poll. */
@@ -89,10 +91,11 @@ export async function pollMailbox(d: PollDeps): Promise<PollResult> {
     host: target.host, port: target.port, tls: target.tls, ca: target.ca, servername: target.servername,
     fingerprint: target.fingerprint, minTlsVersion: target.minTlsVersion, timeouts: target.timeouts,
     pipelining: target.pipelining, tlsSession: d.tlsSession ?? undefined, logger: logger.child('pop3'), signal: d.signal,
+    serverNotes: d.serverNotes,
   });
   let quitOk = false;
   try {
-    // STAT and the short-circuit's `UIDL n` (n = last poll's count) ride with the login when the server allows it.
+    // STAT and the short-circuit's `UIDL n` (n = last poll's count) go out together right after the login's reply.
     const lastCount = state.data.serverUids.length;
     const { stat, probeUid } = await client.loginAndStat({
       username: target.username, password: target.password,

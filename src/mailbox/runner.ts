@@ -6,6 +6,7 @@ import type { RuleSet } from '../rules/index.js';
 import type { RateLimiter } from '../rules/rate-limit.js';
 import type { Outbox, OutboxEntry } from '../alerts/outbox.js';
 import { MailboxState } from '../state/mailbox-state.js';
+import { ServerNotesFile } from '../state/server-notes.js';
 import { pollMailbox, type PollDeps, type PollResult, type PollTarget } from './poll.js';
 import { PollBackoff, isLoginFailure, type BackoffPolicy } from './backoff.js';
 import type { MailboxStatus } from '../mqtt/types.js';
@@ -48,6 +49,8 @@ export class MailboxRunner {
   private task: ScheduledTask | null = null;
   private abort = new AbortController();
   private tlsSession: Buffer | null = null;
+  /** What this agent learned about POP3 servers (servers.json, shared by the mailboxes of one state directory). */
+  private serverNotes: ServerNotesFile | undefined;
   private backoff!: PollBackoff;
   private readonly log: Logger;
   private alertsToday = { day: '', count: 0 };
@@ -66,6 +69,7 @@ export class MailboxRunner {
   async init(): Promise<void> {
     const { state, outcome } = await MailboxState.load(this.deps.stateDir, this.id, this.log);
     this.state = state;
+    this.serverNotes = await ServerNotesFile.load(this.deps.stateDir, this.log);
     this.firstRun = outcome !== 'loaded';
     this.backoff = new PollBackoff(this.settings.backoff, state.data.authFailures);
     this.status.bytes_total = state.data.bytesTotal;
@@ -169,6 +173,7 @@ export class MailboxRunner {
       outbox: this.deps.outbox, baseTopic: this.deps.baseTopic, rateLimiter: this.deps.rateLimiter,
       logger: this.log, signal: this.abort.signal, ackTimeoutMs: this.settings.ackTimeoutMs,
       tlsSession: this.tlsSession, onTlsSession: (s) => (this.tlsSession = s), extraPublications: this.deps.extraPublications,
+      serverNotes: this.serverNotes,
     });
   }
 
@@ -233,6 +238,7 @@ export class MailboxRunner {
       clearTimeout(timer);
     }
     await this.state?.flush().catch(() => {});
+    await this.serverNotes?.flush();
   }
 
   abortNow(): void {

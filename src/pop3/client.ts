@@ -10,10 +10,9 @@ import {
   openTransport, upgradeTransport, describeTls, serverMemoryOf, rememberedCapabilities,
   type ServerMemory, type TlsInfo, type TlsParams, type Pop3Socket,
 } from './transport.js';
-import type { DecodedReply } from './reader.js';
 import type { SessionContext, SessionState } from './session-context.js';
-import { chooseMechanism, type AuthMechanism, type ConcreteMechanism } from './auth/policy.js';
-import { authenticate, loginFailure, plainAuthLine } from './auth/login.js';
+import { candidateMechanisms, type AuthMechanism, type ConcreteMechanism } from './auth/policy.js';
+import { authenticate } from './auth/login.js';
 import * as maildrop from './commands/maildrop.js';
 import * as fetch from './commands/fetch.js';
 import * as session from './commands/session.js';
@@ -47,7 +46,29 @@ export interface Pop3Options {
   logger?: Logger;
   /** Aborts the whole session (destroy without QUIT). */
   signal?: AbortSignal;
+  /** What earlier sessions learned about servers, kept by the caller (the agent persists it in its state directory). */
+  serverNotes?: ServerNotebook;
 }
+
+/** What was learned about one server (host, port and certificate) that outlives a TLS resumption chain and a restart. */
+export interface ServerFacts {
+  /** Mechanisms the server refused without a response code while another one then worked: tried last from then on. */
+  refusedMechanisms?: ConcreteMechanism[];
+}
+
+/** Per-server memory the client receives; the caller decides where it lives (the agent: `servers.json` in its state directory). */
+export interface ServerNotebook {
+  recall(server: string): ServerFacts | undefined;
+  note(server: string, facts: ServerFacts): void;
+}
+
+/** The notebook key of a server: host, port and the SHA-256 fingerprint of its certificate ('' without TLS). */
+export function serverKeyOf(host: string, port: number, fingerprint256: string): string {
+  return `${host.toLowerCase()}:${port}/${fingerprint256.replace(/:/g, '').toLowerCase()}`;
+}
+
+/** Mechanisms one login tries at most, so a wrong password on a server without response codes costs few refusals. */
+export const MAX_MECHANISM_ATTEMPTS = 3;
 
 export interface LoginOptions {
   username: string;
@@ -317,82 +338,52 @@ export class Pop3Client {
   }
 
   /**
-   * Log in, then STAT, and `UIDL probe` when given. When it is known to be safe these go out in one flight (one write,
-   * one round trip instead of three): the server pipelines, its capabilities are remembered from an earlier session
-   * (so this is the same server), it answered the last AUTH PLAIN at once, and no earlier flight with it went wrong.
-   * A flight that goes wrong is not tried again with that server. `probeUid` is there only when the probe went in
-   * the flight (null: no such message); step by step it is left to the caller, who may not need it after the STAT.
+   * Log in, then STAT, and `UIDL probe` when given. Nothing is ever sent behind the login before its reply: RFC 5034
+   * lets a security layer start right after the authentication exchange, and servers reset their input there
+   * (Cyrus pop3d and Courier drop whatever was pipelined behind AUTH). Once logged in, STAT and the probe go out
+   * together when the server pipelines (one round trip for both); otherwise the probe is left to the caller, who
+   * may not need it after the STAT. `probeUid` is there only when the probe was sent (null: no such message).
    */
   async loginAndStat(
     o: LoginOptions,
     probe?: number,
   ): Promise<{ mechanism: ConcreteMechanism; capabilities: Capabilities | null; stat: { count: number; size: number }; probeUid?: string | null }> {
     if (probe !== undefined && !(Number.isInteger(probe) && probe > 0)) throw new Pop3Error('EINVALID', 'probe must be a message number');
-    const m = this.serverMemory;
-    const line = this.capsRemembered && this.conn.pipelining && m?.plainOneStep && !m.noLoginFlight && typeof o.password === 'string'
-      ? plainAuthLine(o)
-      : null;
-    let replies: Array<Promise<DecodedReply>> = [];
-    const flight = line === null ? undefined : async (mech: ConcreteMechanism): Promise<boolean> => {
-      if (mech !== 'plain') return false;
-      replies = this.conn.sendMany([
-        { name: 'AUTH', line, logLine: 'AUTH PLAIN ***', multiline: false, continuation: true, longLine: true },
-        { name: 'STAT', line: 'STAT', multiline: false },
-        ...(probe !== undefined ? [{ name: 'UIDL', line: `UIDL ${probe}`, multiline: false }] : []),
-      ]);
-      const r = await replies[0]!;
-      if (r.status === '+') {
-        // Not the server it was last time: the STAT went in as a SASL response. End this session; no more flights.
-        m!.noLoginFlight = true;
-        const err = new Pop3Error('EPROTOCOL', 'AUTH PLAIN: unexpected challenge in a login flight; the next session logs in step by step');
-        this.conn.fail(err);
-        throw err;
-      }
-      if (r.status !== '+OK') {
-        await Promise.allSettled(replies.slice(1));
-        replies = [];
-        throw loginFailure('AUTH', r);
-      }
-      return true;
-    };
-    let login: { mechanism: ConcreteMechanism; capabilities: Capabilities | null };
-    let flown: Array<DecodedReply | undefined> = [];
-    try {
-      login = await this.loginWith(o, flight);
-      flown = await Promise.all(replies.slice(1));
-    } catch (err) {
-      // A flight that ended the connection (a proxy that dropped the pipelined commands, say) is not tried again.
-      if (replies.length && this.conn.fatalError && m) m.noLoginFlight = true;
-      throw err;
-    }
-    let stat: { count: number; size: number } | undefined;
-    let probeUid: string | null | undefined;
-    if (flown.length) {
-      const [s, u] = flown;
-      if (s!.status === '+OK') {
-        stat = maildrop.parseStat(s!.text);
-        if (u) probeUid = u.status === '+OK' ? maildrop.parseUidlOne(u.text) : null;
-      } else {
-        // A server that read STAT before the login had finished: ask again below, and no more flights with it.
-        m!.noLoginFlight = true;
-      }
-    }
-    // Step by step the probe is left to the caller, who may not need it once it has seen the STAT.
-    stat ??= await this.stat();
-    return { ...login, stat, ...(probeUid !== undefined ? { probeUid } : {}) };
+    const login = await this.loginWith(o);
+    if (probe === undefined || !this.conn.pipelining) return { ...login, stat: await this.stat() };
+    const [s, u] = this.conn.sendMany([
+      { name: 'STAT', line: 'STAT', multiline: false },
+      { name: 'UIDL', line: `UIDL ${probe}`, multiline: false },
+    ]);
+    const [sr, ur] = await Promise.all([s!, u!]);
+    if (sr.status !== '+OK') throw errorFromReply('STAT', sr.text);
+    return { ...login, stat: maildrop.parseStat(sr.text), probeUid: ur.status === '+OK' ? maildrop.parseUidlOne(ur.text) : null };
   }
 
-  /** Login; `flight`, when given, may send the login itself (resolving true) instead of the usual exchange. */
-  private async loginWith(
-    o: LoginOptions,
-    flight?: (mech: ConcreteMechanism) => Promise<boolean>,
-  ): Promise<{ mechanism: ConcreteMechanism; capabilities: Capabilities | null }> {
+  /** This server as the notebook knows it: host, port and certificate (a new certificate is a new server). */
+  get serverKey(): string {
+    return serverKeyOf(this.opts.host, this.opts.port, this.tls?.peerCertificate.fingerprint256 ?? '');
+  }
+
+  /**
+   * Log in, trying the candidate mechanisms in turn. A refusal without a response code (a plain "-ERR": "unknown
+   * command" to APOP, a SASL mechanism the server lists but does not really support) is not a failed login: the
+   * next candidate is tried, up to MAX_MECHANISM_ATTEMPTS, and only when none worked does the login fail (one
+   * failure for the caller's login cap). A refusal with a code ([AUTH], [SYS/TEMP], ...) is about the account or
+   * the server, never the mechanism: it ends the login at once. Remembered capabilities may be stale (a withdrawn
+   * mechanism looks like a plain "-ERR"), so the first such refusal reads CAPA afresh. Mechanisms refused that way
+   * while another worked are noted in the server notebook (when given), so later sessions try the working one first.
+   */
+  private async loginWith(o: LoginOptions): Promise<{ mechanism: ConcreteMechanism; capabilities: Capabilities | null }> {
     this.requireState('login', ['AUTHORIZATION']);
     if (typeof o.username !== 'string' || o.username.length === 0) throw new Pop3Error('EINVALID', 'username is required');
     registerSecret(o.password);
     registerSecret(o.accessToken);
-    const choose = () =>
-      chooseMechanism({
+    const notes = this.opts.serverNotes;
+    const key = notes ? this.serverKey : '';
+    const avoid = notes?.recall(key)?.refusedMechanisms ?? [];
+    const candidates = () =>
+      candidateMechanisms({
         requested: o.mechanism ?? 'auto',
         secure: this.secure,
         capabilities: this.caps,
@@ -400,32 +391,41 @@ export class Pop3Client {
         allowInsecureAuth: o.allowInsecureAuth === true,
         hasPassword: typeof o.password === 'string',
         hasToken: typeof o.accessToken === 'string' && o.accessToken.length > 0,
+        avoid,
       });
-    let mech = choose();
-    this.logger.debug('authenticating', { mechanism: mech });
-    const auth = async () => {
-      const challenges = await authenticate(this.conn, mech, o, { host: this.opts.host, port: this.opts.port, apopTimestamp: this.apopTimestamp });
-      if (mech === 'plain' && this.serverMemory) this.serverMemory.plainOneStep = challenges === 0;
-    };
-    try {
-      if (!flight || !(await flight(mech))) await auth();
-    } catch (err) {
-      // [LOGIN-DELAY]: the CAPA says how long (RFC 2449 "LOGIN-DELAY n", seconds); the caller's backoff uses it.
-      if (err instanceof Pop3Error && err.code === 'ELOGIN_DELAY') {
-        const n = Number(this.caps?.get('LOGIN-DELAY')?.[0]);
-        if (Number.isInteger(n) && n > 0) err.retryAfterSec = n;
+    const refused: ConcreteMechanism[] = [];
+    let mech = candidates()[0]!;
+    for (;;) {
+      this.logger.debug('authenticating', { mechanism: mech });
+      try {
+        await authenticate(this.conn, mech, o, { host: this.opts.host, port: this.opts.port, apopTimestamp: this.apopTimestamp });
+        break;
+      } catch (err) {
+        // [LOGIN-DELAY]: the CAPA says how long (RFC 2449 "LOGIN-DELAY n", seconds); the caller's backoff uses it.
+        if (err instanceof Pop3Error && err.code === 'ELOGIN_DELAY') {
+          const n = Number(this.caps?.get('LOGIN-DELAY')?.[0]);
+          if (Number.isInteger(n) && n > 0) err.retryAfterSec = n;
+        }
+        if (!(err instanceof Pop3Error) || !['EAUTH', 'ERR'].includes(err.code) || err.respCode || this.conn.fatalError) throw err;
+        refused.push(mech);
+        if (this.capsRemembered) {
+          await this.readCapabilities();
+          this.applyCapabilities();
+        }
+        let next: ConcreteMechanism | undefined;
+        try {
+          next = candidates().find((m) => !refused.includes(m));
+        } catch {
+          // A fresh CAPA that leaves nothing usable: the refusal itself is the better report.
+        }
+        if (next === undefined || refused.length >= MAX_MECHANISM_ATTEMPTS) throw err;
+        this.logger.info('the server refused a mechanism without a response code; trying the next one', { refused: mech, next });
+        mech = next;
       }
-      // Remembered capabilities may be stale (say, the mechanism was withdrawn). A refusal without a response code
-      // could mean that: read CAPA afresh and, only if the choice changes, try once more. A refusal with a code
-      // ([AUTH], [SYS/TEMP], ...) is about the account or the server, never about the mechanism.
-      if (!this.capsRemembered || !(err instanceof Pop3Error) || !['EAUTH', 'ERR'].includes(err.code) || err.respCode || this.conn.fatalError) throw err;
-      await this.readCapabilities();
-      this.applyCapabilities();
-      const fresh = choose();
-      if (fresh === mech) throw err;
-      this.logger.info('server capabilities changed since the last session; logging in again', { mechanism: fresh });
-      mech = fresh;
-      await auth();
+    }
+    if (notes && (refused.length > 0 || avoid.includes(mech))) {
+      const still = [...new Set([...avoid, ...refused])].filter((m) => m !== mech);
+      notes.note(key, { refusedMechanisms: still });
     }
     this.phase = 'TRANSACTION';
     // Skipping is only safe when the pre-login CAPA already offers what a poll relies on.

@@ -53,10 +53,6 @@ export type Pop3Socket = net.Socket | tls.TLSSocket;
 export interface ServerMemory {
   /** CAPA lines read before login, when a session of this chain read them. */
   capabilities: string[] | null;
-  /** The last AUTH PLAIN with an initial response was answered at once (no "+" challenge): it may lead a flight. */
-  plainOneStep?: boolean;
-  /** A login flight (AUTH PLAIN, STAT, UIDL n in one write) went wrong once: never again with this server. */
-  noLoginFlight?: boolean;
 }
 
 interface RememberedSession {

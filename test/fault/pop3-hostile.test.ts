@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import { Pop3Client, Pop3Error, type Pop3Options, type Pop3ErrorCode } from '../../src/pop3/index.js';
+import { MAX_MECHANISM_ATTEMPTS, Pop3Client, Pop3Error, serverKeyOf, type Pop3Options, type Pop3ErrorCode, type ServerFacts, type ServerNotebook } from '../../src/pop3/index.js';
 import { makeExpiredCert, makeTestCA, makeWrongNameCert, type TestCerts } from '../support/certs.js';
 import { freePort } from '../support/ports.js';
 import {
@@ -718,106 +718,114 @@ test('remembered capabilities gone stale: a code-less AUTH refusal reads CAPA af
   assert.deepEqual(s.conns[2]!.received.map((l) => l.split(' ')[0]), ['USER', 'PASS'], 'no CAPA, no second try');
 });
 
-test('login flight (AUTH PLAIN + STAT + UIDL n in one write) only with a remembered server that answered PLAIN at once; a flight gone wrong is never tried again', T, async () => {
+test('nothing is pipelined behind AUTH (Cyrus and Courier reset their input after authentication); STAT and UIDL n go out together after its reply, resumed or not', T, async () => {
   const mat = tlsMaterial(good);
   const shared = { ...mat, secureContext: tls.createSecureContext({ key: mat.key, cert: mat.cert }) };
   const msgs = [message('a', 'x'), message('b', 'y')];
-  let conn = 0;
+  const violations: string[] = [];
   const s = await peer(async (c) => {
-    const n = ++conn;
-    let statAnswered = false;
     await serveMailbox(c, {
       capa: ['USER', 'TOP', 'UIDL', 'RESP-CODES', 'PIPELINING', 'SASL PLAIN'],
       messages: msgs,
-      // Connection 3 checks that no command arrives before the previous reply (a step-by-step login).
-      ...(n === 3 ? { replyDelayMs: 30, strictNoPipelining: true } : {}),
-      handle: (p, verb, args, st) => {
-        if (verb === 'AUTH') {
-          const ok = args[0] === 'PLAIN' && Buffer.from(args[1] ?? '', 'base64').toString() === '\0user\0pass';
-          st.loggedIn = ok;
-          p.write(ok ? '+OK logged in\r\n' : '-ERR [AUTH] no\r\n');
-          return true;
-        }
-        // Connection 2: a proxy that read STAT before the login had finished (once).
-        if (n === 2 && verb === 'STAT' && !statAnswered) {
-          statAnswered = true;
-          p.write('-ERR not logged in yet\r\n');
-          return true;
-        }
-        // Connection 4: a proxy that drops whatever was pipelined behind the login.
-        if (n === 4 && (verb === 'STAT' || verb === 'UIDL')) return true;
-        return false;
+      handle: async (p, verb, _args, st) => {
+        if (verb !== 'AUTH') return false;
+        // Like Cyrus pop3d: anything that arrived behind AUTH would be dropped when the SASL layer resets the input.
+        await sleep(40);
+        if (p.pendingBytes > 0) violations.push(`${p.pendingBytes} bytes behind AUTH`);
+        st.loggedIn = true;
+        p.write('+OK logged in\r\n');
+        return true;
       },
     });
   }, { implicitTls: shared });
   const login = { username: 'user', password: 'pass', capaAfterLogin: false };
-  const connect = (session?: Buffer) => Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, tlsSession: session, timeouts: { connectMs: 2000, greetingMs: 2000, commandMs: 1500, sessionMs: 10_000 } }));
-
-  // 1: nothing remembered: step by step (AUTH, then STAT; the probe is left to the caller).
-  const c1 = await connect();
-  let rt = c1.stats.roundTrips;
-  const r1 = await c1.loginAndStat(login, 2);
-  assert.equal(c1.stats.roundTrips - rt, 2);
-  assert.deepEqual([r1.stat.count, r1.probeUid], [2, undefined]);
-  await c1.quit();
-
-  // 2: resumed, PLAIN answered at once last time: one flight. The server answered its STAT too early: asked again.
-  const c2 = await connect(c1.tlsSession!);
-  assert.equal(c2.tlsInfo?.resumed, true);
-  rt = c2.stats.roundTrips;
-  const r2 = await c2.loginAndStat(login, 2);
-  assert.deepEqual([r2.stat.count, r2.probeUid], [2, undefined], 'STAT asked again after the early -ERR; the probe left to the caller');
-  assert.equal(c2.stats.roundTrips - rt, 2, 'one flight, then STAT again');
+  let session: Buffer | undefined;
+  for (let i = 0; i < 5; i++) {
+    const c = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, tlsSession: session }));
+    assert.equal(c.tlsInfo?.resumed, i > 0, `session ${i}`);
+    const rt = c.stats.roundTrips;
+    const r = await c.loginAndStat(login, 2);
+    assert.equal(c.stats.roundTrips - rt, 2, 'AUTH alone, then STAT and UIDL n in one write');
+    assert.deepEqual([r.mechanism, r.stat.count, r.probeUid], ['plain', 2, 'uid-2']);
+    await c.quit();
+    session = c.tlsSession!;
+  }
+  await s.settled();
+  assert.deepEqual(violations, []);
+  for (const c of s.conns) assert.deepEqual(c.received.filter((l) => !l.startsWith('CAPA')).map((l) => l.split(' ')[0]), ['AUTH', 'STAT', 'UIDL', 'QUIT']);
+  // Without PIPELINING the probe is left to the caller, who may not need it after the STAT.
+  const s2 = await peer(async (c) => void (await serveMailbox(c, { capa: ['USER', 'TOP', 'UIDL'], messages: msgs, replyDelayMs: 20, strictNoPipelining: true })));
+  const c2 = await Pop3Client.connect(opts(s2.port));
+  const r2 = await c2.loginAndStat({ ...login, allowInsecureAuth: true }, 2);
+  assert.deepEqual([r2.stat.count, r2.probeUid], [2, undefined]);
   await c2.quit();
+});
 
-  // 3: that server is marked: step by step from now on (the peer flags any pipelined byte).
-  const c3 = await connect(c2.tlsSession!);
-  const r3 = await c3.loginAndStat(login, 2);
-  assert.deepEqual([r3.stat.count, r3.probeUid], [2, undefined]);
-  assert.equal(await c3.uidl(2), 'uid-2');
-  await c3.quit();
-  await s.settled().catch(() => {});
-  assert.deepEqual(s.conns.length, 3);
-
-  // A fresh chain with another server (new memory): the flight works in one round trip...
-  const s2Conns: number[] = [];
-  let conn2 = 0;
-  const s2 = await peer(async (c) => {
-    const n = ++conn2;
-    s2Conns.push(n);
+test('a plain -ERR to a mechanism is not a failed login: the next candidate is tried, and the refusal is noted for that server (host, port, certificate)', T, async () => {
+  const mat = tlsMaterial(good);
+  const msgs = [message('a', 'x')];
+  const s = await peer(async (c) => {
     await serveMailbox(c, {
-      capa: ['USER', 'TOP', 'UIDL', 'RESP-CODES', 'PIPELINING', 'SASL PLAIN'],
+      capa: ['USER', 'TOP', 'UIDL', 'RESP-CODES', 'AUTH-RESP-CODE', 'PIPELINING', 'SASL PLAIN'],
       messages: msgs,
-      handle: (p, verb, _args, st) => {
-        if (verb === 'AUTH') {
-          st.loggedIn = true;
-          p.write('+OK logged in\r\n');
-          return true;
-        }
-        // Connection 3 drops what was pipelined behind the login.
-        return n === 3 && (verb === 'STAT' || verb === 'UIDL');
-      },
+      // Lists PLAIN, does not really support it.
+      handle: (p, verb) => (verb === 'AUTH' ? (p.write('-ERR Unsupported authentication mechanism.\r\n'), true) : false),
     });
   }, { implicitTls: { ...mat, secureContext: tls.createSecureContext({ key: mat.key, cert: mat.cert }) } });
-  const connect2 = (session?: Buffer) => Pop3Client.connect(opts(s2.port, { tls: 'implicit', ca, tlsSession: session, timeouts: { connectMs: 2000, greetingMs: 2000, commandMs: 1000, sessionMs: 10_000 } }));
-  const d1 = await connect2();
-  await d1.loginAndStat(login, 2);
-  await d1.quit();
-  const d2 = await connect2(d1.tlsSession!);
-  rt = d2.stats.roundTrips;
-  const q2 = await d2.loginAndStat(login, 2);
-  assert.equal(d2.stats.roundTrips - rt, 1, 'login, STAT and UIDL n in one round trip');
-  assert.deepEqual([q2.stat.count, q2.probeUid], [2, 'uid-2']);
-  await d2.quit();
-  // ...until a server drops the pipelined commands: that session times out, the next one goes step by step.
-  const d3 = await connect2(d2.tlsSession!);
-  await rejectsWith(d3.loginAndStat(login, 2), 'ETIMEOUT');
-  const d4 = await connect2(d2.tlsSession!);
-  rt = d4.stats.roundTrips;
-  const q4 = await d4.loginAndStat(login, 2);
-  assert.equal(d4.stats.roundTrips - rt, 2, 'step by step after a flight went wrong');
-  assert.deepEqual([q4.stat.count, q4.probeUid], [2, undefined]);
-  await d4.quit();
+  const notes = new Map<string, ServerFacts>();
+  const serverNotes: ServerNotebook = { recall: (k) => notes.get(k), note: (k, f) => void notes.set(k, f) };
+  const c1 = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, serverNotes }));
+  assert.equal((await c1.login({ username: 'user', password: 'pass', capaAfterLogin: false })).mechanism, 'user');
+  await c1.quit();
+  const fp = new X509Certificate(await readFile(good.certFile)).fingerprint256;
+  assert.deepEqual([...notes], [[serverKeyOf('127.0.0.1', s.port, fp), { refusedMechanisms: ['plain'] }]]);
+  // The next session (no resumption: a fresh CAPA) starts with the mechanism that worked.
+  const c2 = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, serverNotes }));
+  assert.equal((await c2.login({ username: 'user', password: 'pass', capaAfterLogin: false })).mechanism, 'user');
+  await c2.quit();
+  // A wrong password answered with a coded refusal is one attempt; the note stays.
+  const c3 = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, serverNotes }));
+  await rejectsWith(c3.login({ username: 'user', password: 'wrong' }), 'EAUTH');
+  c3.destroy();
+  await s.settled().catch(() => {});
+  assert.deepEqual(s.conns.map((c) => c.received.map((l) => l.split(' ')[0])), [
+    ['CAPA', 'AUTH', 'USER', 'PASS', 'QUIT'],
+    ['CAPA', 'USER', 'PASS', 'QUIT'],
+    ['CAPA', 'USER', 'PASS'],
+  ]);
+  assert.deepEqual(notes.get(serverKeyOf('127.0.0.1', s.port, fp)), { refusedMechanisms: ['plain'] });
+  // Another certificate on the same host and port is another server: nothing known.
+  assert.equal(notes.get(serverKeyOf('127.0.0.1', s.port, '00')), undefined);
+});
+
+test('a server that refuses every mechanism without a response code: at most MAX_MECHANISM_ATTEMPTS tries, one EAUTH, nothing noted; never a cleartext one without allow_insecure_auth', T, async () => {
+  const s = await peer(async (c) => {
+    await serveMailbox(c, {
+      greeting: '+OK ready <1.2@host>',
+      capa: ['USER', 'TOP', 'UIDL', 'SASL SCRAM-SHA-256 SCRAM-SHA-1 CRAM-MD5 PLAIN LOGIN'],
+      handle: (p, verb) => {
+        if (verb === 'AUTH' || verb === 'APOP' || verb === 'PASS') p.write('-ERR unknown command\r\n');
+        else if (verb === 'USER') p.write('+OK\r\n');
+        else return false;
+        return true;
+      },
+    });
+  });
+  const notes = new Map<string, ServerFacts>();
+  const serverNotes: ServerNotebook = { recall: (k) => notes.get(k), note: (k, f) => void notes.set(k, f) };
+  // Unencrypted: only the SCRAMs may be tried (cleartext and weak ones need allow_insecure_auth).
+  const c1 = await Pop3Client.connect(opts(s.port, { serverNotes }));
+  const { err } = await rejectsWith(c1.login({ username: 'user', password: 'pass' }), 'EAUTH');
+  assert.equal(err.respCode, undefined);
+  c1.destroy();
+  const c2 = await Pop3Client.connect(opts(s.port, { serverNotes }));
+  await rejectsWith(c2.login({ username: 'user', password: 'pass', allowInsecureAuth: true }), 'EAUTH');
+  c2.destroy();
+  await s.settled().catch(() => {});
+  const auths = s.conns.map((c) => c.received.filter((l) => !l.startsWith('CAPA')).map((l) => l.split(' ').slice(0, 2).join(' ')));
+  assert.deepEqual(auths[0], ['AUTH SCRAM-SHA-256', 'AUTH SCRAM-SHA-1']);
+  assert.equal(auths[1]!.filter((l) => l.startsWith('AUTH') || l.startsWith('USER') || l.startsWith('APOP')).length, MAX_MECHANISM_ATTEMPTS);
+  assert.deepEqual([...notes], [], 'a login that failed teaches nothing');
 });
 
 // ---- authentication policy ----

@@ -1,7 +1,7 @@
 // Mechanism choice and the no-cleartext-secret policy, as a table of transports, offers and requests.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chooseMechanism, type MechanismRequest } from '../../src/pop3/auth/policy.js';
+import { candidateMechanisms, chooseMechanism, type MechanismRequest } from '../../src/pop3/auth/policy.js';
 import { Capabilities } from '../../src/pop3/capabilities.js';
 import { Pop3Error } from '../../src/pop3/errors.js';
 
@@ -101,4 +101,30 @@ test('offers: SASL mechanisms must be advertised; APOP needs a greeting timestam
   assert.equal(chooseMechanism(req({ capabilities: null, requested: 'plain' })), 'plain', 'explicit SASL is tried when CAPA is unknown');
   assert.equal(chooseMechanism(req({ capabilities: new Capabilities(['SASL GSSAPI']), apopTimestamp: '<x@y>' })), 'apop');
   assert.equal(code(() => chooseMechanism(req({ capabilities: new Capabilities(['SASL GSSAPI']), apopTimestamp: null }))), 'ENO_MECHANISM');
+});
+
+test('candidates: every offered and permitted mechanism in order; those a server refused before go last; never a cleartext one without allow_insecure_auth', () => {
+  assert.deepEqual(candidateMechanisms(req({})), ['plain', 'scram-sha-256', 'scram-sha-1', 'cram-md5', 'login', 'user', 'apop']);
+  assert.deepEqual(candidateMechanisms(req({ avoid: ['plain', 'scram-sha-256'] })), ['scram-sha-1', 'cram-md5', 'login', 'user', 'apop', 'plain', 'scram-sha-256']);
+  assert.deepEqual(candidateMechanisms(req({ secure: false })), ['scram-sha-256', 'scram-sha-1']);
+  assert.deepEqual(candidateMechanisms(req({ secure: false, avoid: ['scram-sha-256'] })), ['scram-sha-1', 'scram-sha-256']);
+  assert.deepEqual(candidateMechanisms(req({ requested: 'cram-md5', avoid: ['cram-md5'] })), ['cram-md5'], 'an explicit choice is the only candidate');
+});
+
+test('error texts name the config keys (tls, auth, allow_insecure_auth, oauth), not option names', () => {
+  const msg = (f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return '';
+  };
+  const insecure = msg(() => chooseMechanism(req({ secure: false, requested: 'user' })));
+  assert.match(insecure, /^refusing USER on an unencrypted connection: it sends the secret in cleartext; use tls: implicit or starttls, or set allow_insecure_auth: true$/);
+  assert.match(msg(() => chooseMechanism(req({ secure: false, requested: 'apop' }))), /it is a weak mechanism.*allow_insecure_auth: true/);
+  assert.match(msg(() => chooseMechanism(req({ requested: 'xoauth2' }))), /^auth: xoauth2 needs an OAuth access token/);
+  for (const m of [insecure, msg(() => chooseMechanism(req({ requested: 'xoauth2' }))), msg(() => chooseMechanism(req({ hasPassword: false })))]) {
+    assert.doesNotMatch(m, /allowInsecureAuth|accessToken|it is sends/);
+  }
 });

@@ -55,7 +55,7 @@ export function makeSaslMechanism(m: ConcreteMechanism, cred: Credentials, targe
 }
 
 /** A refusal of a login command as a typed error (no response code: EAUTH). */
-export function loginFailure(command: string, r: DecodedReply): Pop3Error {
+function loginFailure(command: string, r: DecodedReply): Pop3Error {
   return errorFromReply(command, r.text, 'EAUTH');
 }
 
@@ -136,13 +136,6 @@ export async function saslAuth(conn: Pop3Connection, mech: SaslMechanism): Promi
     throw fin;
   }
   return round;
-}
-
-/** The one-line SASL PLAIN command with its initial response, or null when it would be too long for one line. */
-export function plainAuthLine(cred: Credentials): string | null {
-  const ir = plainMechanism(cred.username, cred.password ?? '').initialResponse();
-  const line = `AUTH PLAIN ${ir && ir.length ? ir.toString('base64') : '='}`;
-  return Buffer.byteLength(line) + 2 <= MAX_COMMAND_OCTETS ? line : null;
 }
 
 /** Authenticate with an already chosen mechanism; resolves with the number of SASL challenges (0 for USER and APOP). */

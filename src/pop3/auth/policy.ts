@@ -3,7 +3,7 @@
 // Classes: SCRAM-* never disclose the password and resist replay: allowed everywhere.
 // CRAM-MD5 and APOP are "weak" (offline dictionary attack on a sniffed exchange), PLAIN, LOGIN, USER/PASS,
 // XOAUTH2 and OAUTHBEARER send the secret itself ("cleartext"). Weak and cleartext mechanisms need TLS,
-// or `allowInsecureAuth: true`; otherwise EINSECURE.
+// or `allowInsecureAuth: true` (the YAML key `allow_insecure_auth`); otherwise EINSECURE.
 // `auto` order inside TLS: PLAIN first (one round trip; the verified TLS channel already protects it), then
 // SCRAM-SHA-256 > SCRAM-SHA-1 > CRAM-MD5 > LOGIN > USER > APOP. Without TLS: SCRAM-SHA-256 > SCRAM-SHA-1 > CRAM-MD5 >
 // PLAIN > LOGIN > USER > APOP (APOP last: weak and tied to MD5), cleartext ones only with opt-in. With only an access
@@ -73,39 +73,52 @@ export function isPermitted(m: ConcreteMechanism, env: AuthEnvironment): boolean
   return env.secure || env.allowInsecureAuth || MECHANISM_CLASS[m] === 'strong';
 }
 
+/** Error texts name the config keys a user can change (`tls`, `auth`, `allow_insecure_auth`), not option names. */
 function insecureError(m: ConcreteMechanism): Pop3Error {
-  const cls = MECHANISM_CLASS[m];
+  const why = MECHANISM_CLASS[m] === 'weak' ? 'it is a weak mechanism' : 'it sends the secret in cleartext';
   return new Pop3Error(
     'EINSECURE',
-    `refusing ${m.toUpperCase()} on an unencrypted connection: it is ${cls === 'weak' ? 'a weak mechanism' : 'sends the secret in cleartext'}; use TLS or set allowInsecureAuth`,
+    `refusing ${m.toUpperCase()} on an unencrypted connection: ${why}; use tls: implicit or starttls, or set allow_insecure_auth: true`,
   );
 }
 
 export interface MechanismRequest extends AuthEnvironment {
   requested: AuthMechanism;
+  /** Mechanisms this server refused before without a response code: tried last. */
+  avoid?: readonly ConcreteMechanism[];
 }
 
 /** Pick the mechanism for a login request (lower-case name), or throw ENO_MECHANISM / EINSECURE. */
 export function chooseMechanism(req: MechanismRequest): ConcreteMechanism {
-  const { requested, ...env } = req;
+  return candidateMechanisms(req)[0]!;
+}
+
+/**
+ * Every mechanism a login may try, best first: the requested one alone, or for `auto` each offered and permitted one
+ * in the order above. `avoid` (mechanisms this server refused before without a response code) go last, in order.
+ * Never empty: throws ENO_MECHANISM or EINSECURE instead.
+ */
+export function candidateMechanisms(req: MechanismRequest): ConcreteMechanism[] {
+  const { requested, avoid, ...env } = req;
   if (requested !== 'auto') {
     const needsToken = TOKEN_ORDER.includes(requested);
-    if (needsToken && !env.hasToken) throw new Pop3Error('ENO_MECHANISM', `${requested.toUpperCase()} needs an accessToken`);
-    if (!needsToken && !env.hasPassword) throw new Pop3Error('ENO_MECHANISM', `${requested.toUpperCase()} needs a password`);
+    if (needsToken && !env.hasToken) throw new Pop3Error('ENO_MECHANISM', `auth: ${requested} needs an OAuth access token (oauth or provider)`);
+    if (!needsToken && !env.hasPassword) throw new Pop3Error('ENO_MECHANISM', `auth: ${requested} needs a password (password or password_file)`);
     if (requested === 'apop' && env.apopTimestamp === null) {
-      throw new Pop3Error('ENO_MECHANISM', 'APOP requested but the greeting carries no timestamp');
+      throw new Pop3Error('ENO_MECHANISM', 'auth: apop, but the greeting carries no timestamp (the server does not offer APOP)');
     }
     if (isSasl(requested) && env.capabilities !== null && !isOffered(requested, env)) {
-      throw new Pop3Error('ENO_MECHANISM', `server does not offer SASL ${requested.toUpperCase()}`);
+      throw new Pop3Error('ENO_MECHANISM', `auth: ${requested}, but the server does not offer SASL ${requested.toUpperCase()}; try auth: auto`);
     }
     if (!isPermitted(requested, env)) throw insecureError(requested);
-    return requested;
+    return [requested];
   }
   const order = env.hasPassword ? (env.secure ? TLS_PASSWORD_ORDER : PASSWORD_ORDER) : env.hasToken ? TOKEN_ORDER : [];
-  if (order.length === 0) throw new Pop3Error('ENO_MECHANISM', 'neither password nor accessToken given');
+  if (order.length === 0) throw new Pop3Error('ENO_MECHANISM', 'neither a password nor an OAuth access token is configured (password, password_file or oauth)');
   const offered = order.filter((m) => isOffered(m, env));
-  if (offered.length === 0) throw new Pop3Error('ENO_MECHANISM', 'the server offers no mechanism usable with the given credentials');
-  const usable = offered.find((m) => isPermitted(m, env));
-  if (!usable) throw insecureError(offered[0]!);
-  return usable;
+  if (offered.length === 0) throw new Pop3Error('ENO_MECHANISM', 'the server offers no mechanism usable with the configured credentials (see pop2mqtt probe)');
+  const usable = offered.filter((m) => isPermitted(m, env));
+  if (usable.length === 0) throw insecureError(offered[0]!);
+  const avoided = new Set(avoid ?? []);
+  return [...usable.filter((m) => !avoided.has(m)), ...usable.filter((m) => avoided.has(m))];
 }
