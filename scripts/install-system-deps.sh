@@ -3,6 +3,12 @@
 set -euo pipefail
 
 PACKAGES=(dovecot-core dovecot-pop3d mailutils-pop3d mosquitto mosquitto-clients openssl fetchmail systemd time)
+# Cyrus pop3d 3.6 is the second real server of the integration tests (test/support/cyrus.ts). Its packages conflict
+# with dovecot-pop3d, so they are never installed: below they are downloaded and unpacked into a private root. Only
+# the libraries its master, pop3d, lmtpd and deliver link to come from apt, with sasl2-bin for saslpasswd2.
+CYRUS_LIBS=(libical3 libicu72 libjansson4 libkrb5-3 libldap-2.5-0 libpcre3 libpq5 libsasl2-2 libsasl2-modules
+  libsqlite3-0 libssl3 libstdc++6 libwrap0 libxapian30 libxml2 sasl2-bin)
+PACKAGES+=("${CYRUS_LIBS[@]}")
 
 SUDO=()
 if [ "$(id -u)" -ne 0 ]; then
@@ -64,6 +70,29 @@ fi
 stop_system_daemon dovecot
 stop_system_daemon mosquitto
 stop_system_daemon pop3d
+
+# Cyrus: apt-get download + dpkg-deb -x into .cache/cyrus/root (as the binary build does with Node), once.
+CYRUS_DIR="${POP2MQTT_CACHE_DIR:-$(cd "$(dirname "$0")/.." && pwd)/.cache}/cyrus"
+if [ ! -x "$CYRUS_DIR/root/usr/lib/cyrus/bin/pop3d" ]; then
+  echo "install-system-deps: unpacking cyrus-common and cyrus-pop3d into $CYRUS_DIR/root"
+  dl="$(mktemp -d)"
+  chmod 755 "$dl" # apt's _apt user writes the download there
+  if ! (cd "$dl" && apt-get download -qq cyrus-common cyrus-pop3d); then
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    (cd "$dl" && apt-get download -qq cyrus-common cyrus-pop3d)
+  fi
+  rm -rf "$CYRUS_DIR/root.tmp"
+  mkdir -p "$CYRUS_DIR/root.tmp"
+  for deb in "$dl"/*.deb; do dpkg-deb -x "$deb" "$CYRUS_DIR/root.tmp"; done
+  rm -rf "$dl" "$CYRUS_DIR/root"
+  mv "$CYRUS_DIR/root.tmp" "$CYRUS_DIR/root"
+fi
+# The cyrus user must be able to reach the binaries (the master drops to it before it runs a service).
+chmod go+rx "$CYRUS_DIR" "$CYRUS_DIR/root"
+missing_libs="$(LD_LIBRARY_PATH="$CYRUS_DIR/root/usr/lib/x86_64-linux-gnu:$CYRUS_DIR/root/usr/lib/$(uname -m)-linux-gnu" \
+  ldd "$CYRUS_DIR/root/usr/lib/cyrus/bin/pop3d" "$CYRUS_DIR/root/usr/lib/cyrus/bin/master" 2>&1 | grep 'not found' || true)"
+[ -z "$missing_libs" ] || { printf 'install-system-deps: Cyrus libraries missing:\n%s\n' "$missing_libs" >&2; exit 1; }
+command -v saslpasswd2 >/dev/null 2>&1 || { echo "install-system-deps: saslpasswd2 (sasl2-bin) not found" >&2; exit 1; }
 
 for bin in dovecot mosquitto mosquitto_passwd openssl fetchmail; do
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || { echo "install-system-deps: $bin not found after install" >&2; exit 1; }
