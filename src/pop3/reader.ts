@@ -8,6 +8,12 @@
 // A data line that starts with "." has that dot removed (RFC 1939 byte-stuffing); a line that is exactly
 // "." ends the reply. A server that forgets to stuff a lone "." therefore ends the reply early, and what
 // follows is then read as the next status line (EPROTOCOL unless it happens to be one).
+//
+// Limits inside a multi-line reply fail that reply only: a data line longer than maxLineBytes, or data beyond the
+// reply's cap (ReplyExpectation.maxBytes, or maxReplyBytes when buffered), marks the reply over its limit; the rest
+// of it is read and dropped up to its terminator (nothing more is kept or handed to onData) and the reply completes
+// with `overLimit` set, so the session stays in sync and goes on. A status line over maxLineBytes cannot be
+// delimited and ends the session (ELIMIT).
 import { Pop3Error } from './errors.js';
 
 export type ReplyStatus = '+OK' | '-ERR' | '+';
@@ -26,6 +32,8 @@ export interface ReplyExpectation {
    * what is kept past the call). When absent, data is buffered under maxReplyBytes.
    */
   onData?: (chunk: Buffer) => void;
+  /** Cap on this reply's data (decoded bytes; with onData too): beyond it the reply is over its limit. */
+  maxBytes?: number;
 }
 
 export interface DecodedReply {
@@ -34,8 +42,10 @@ export interface DecodedReply {
   text: string;
   /** Buffered data of a multi-line "+OK" reply (undefined when single-line or streamed). */
   data?: Buffer;
-  /** Decoded data bytes of a multi-line reply (also counted when streamed). */
+  /** Decoded data bytes of a multi-line reply (also counted when streamed, and when dropped over a limit). */
   dataBytes: number;
+  /** Set when the reply broke a limit: what was broken. Its data was read to the terminator and dropped. */
+  overLimit?: string;
 }
 
 export interface ReaderHooks {
@@ -64,6 +74,10 @@ interface InData {
   text: string;
   chunks: Buffer[];
   bytes: number;
+  /** Cap on `bytes` for this reply. */
+  max: number;
+  /** The limit this reply broke; its data is dropped from then on. */
+  overLimit?: string;
 }
 
 function startsWithWord(content: Buffer, word: string): boolean {
@@ -86,6 +100,8 @@ export class ReplyReader {
   private current: InData | null = null;
   private failed = false;
   private sealed = false;
+  /** Dropping the rest of an over-long data line until its LF. */
+  private skippingLine = false;
 
   constructor(
     private readonly limits: ReaderLimits,
@@ -94,7 +110,12 @@ export class ReplyReader {
 
   /** True when no partial line or unfinished multi-line reply is held. */
   get idle(): boolean {
-    return this.partialLen === 0 && this.current === null;
+    return this.partialLen === 0 && this.current === null && !this.skippingLine;
+  }
+
+  /** Inside the data of a multi-line reply (status line seen, terminator not yet). */
+  get inData(): boolean {
+    return this.current !== null;
   }
 
   get hasFailed(): boolean {
@@ -118,12 +139,27 @@ export class ReplyReader {
     let run = -1;
     while (pos < chunk.length) {
       const nl = chunk.indexOf(LF, pos);
+      if (this.skippingLine) {
+        if (nl < 0) return;
+        this.skippingLine = false;
+        this.hooks.onLine?.();
+        pos = nl + 1;
+        continue;
+      }
       if (nl < 0) {
         if (run >= 0 && !this.flushRun(chunk, run, pos)) return;
         const rest = chunk.length - pos;
         // A line may hold maxLineBytes of content plus a CR still waiting for its LF.
         if (this.partialLen + rest > this.limits.maxLineBytes + 1) {
-          this.failLineTooLong();
+          if (this.current) {
+            // Inside a multi-line reply: this reply is over its limit; drop the line up to its LF and go on.
+            this.markOverLimit(this.current, this.lineTooLong());
+            this.partial = [];
+            this.partialLen = 0;
+            this.skippingLine = true;
+            return;
+          }
+          this.fail(new Pop3Error('ELIMIT', this.lineTooLong()));
           return;
         }
         this.partial.push(chunk.subarray(pos));
@@ -170,31 +206,45 @@ export class ReplyReader {
   private fail(err: Pop3Error): void {
     if (this.failed) return;
     this.failed = true;
+    this.skippingLine = false;
     this.partial = [];
     this.partialLen = 0;
     this.current = null;
     this.hooks.onError(err);
   }
 
-  private failLineTooLong(): void {
-    this.fail(new Pop3Error('ELIMIT', `line longer than ${this.limits.maxLineBytes} bytes`));
+  private lineTooLong(): string {
+    return `line longer than ${this.limits.maxLineBytes} bytes`;
+  }
+
+  private markOverLimit(cur: InData, why: string): void {
+    if (cur.overLimit) return;
+    cur.overLimit = why;
+    cur.chunks = [];
   }
 
   /** `line` includes its LF (and CR when present). */
   private handleLine(line: Buffer): void {
     const crlf = line.length >= 2 && line[line.length - 2] === CR;
     const contentLen = line.length - (crlf ? 2 : 1);
+    const cur = this.current;
     if (contentLen > this.limits.maxLineBytes) {
-      this.failLineTooLong();
+      if (!cur) {
+        this.fail(new Pop3Error('ELIMIT', this.lineTooLong()));
+        return;
+      }
+      this.hooks.onLine?.();
+      this.markOverLimit(cur, this.lineTooLong());
+      cur.bytes += line.length;
       return;
     }
     this.hooks.onLine?.();
-    const cur = this.current;
     if (cur) {
       if (contentLen === 1 && line[0] === DOT) {
         this.current = null;
         const reply: DecodedReply = { status: '+OK', text: cur.text, dataBytes: cur.bytes };
-        if (!cur.exp.onData) reply.data = cur.chunks.length === 1 ? cur.chunks[0]! : Buffer.concat(cur.chunks, cur.bytes);
+        if (cur.overLimit) reply.overLimit = cur.overLimit;
+        else if (!cur.exp.onData) reply.data = cur.chunks.length === 1 ? cur.chunks[0]! : Buffer.concat(cur.chunks, cur.bytes);
         this.complete(cur.exp, reply);
         return;
       }
@@ -231,7 +281,7 @@ export class ReplyReader {
     exp.onStatus?.(status, text);
     if (this.failed) return;
     if (status === '+OK' && exp.multiline) {
-      this.current = { exp, text, chunks: [], bytes: 0 };
+      this.current = { exp, text, chunks: [], bytes: 0, max: Math.min(exp.maxBytes ?? Infinity, exp.onData ? Infinity : this.limits.maxReplyBytes) };
       return;
     }
     this.complete(exp, { status, text, dataBytes: 0 });
@@ -240,12 +290,13 @@ export class ReplyReader {
   private deliver(cur: InData, piece: Buffer): void {
     if (piece.length === 0) return;
     cur.bytes += piece.length;
-    if (cur.exp.onData) {
-      cur.exp.onData(piece);
+    if (cur.overLimit) return;
+    if (cur.bytes > cur.max) {
+      this.markOverLimit(cur, `reply larger than ${cur.max} bytes`);
       return;
     }
-    if (cur.bytes > this.limits.maxReplyBytes) {
-      this.fail(new Pop3Error('ELIMIT', `multi-line reply larger than ${this.limits.maxReplyBytes} bytes`));
+    if (cur.exp.onData) {
+      cur.exp.onData(piece);
       return;
     }
     cur.chunks.push(piece);

@@ -50,21 +50,28 @@ test('runs break only where a line needs work (dot-stuffing, bare LF, a line spl
   assert.ok(pieces.length <= 8, `${pieces.length} pieces`);
 });
 
-test('a buffered reply over maxReplyBytes fails with ELIMIT even when it comes in a single run', { timeout: 5000 }, () => {
+test('a buffered reply over maxReplyBytes fails alone even when it comes in a single run', { timeout: 5000 }, () => {
   const text = body(100);
-  const over = reader([{ multiline: true }], { maxLineBytes: 1000, maxReplyBytes: text.length - 1 });
-  over.r.push(Buffer.from(`+OK\r\n${text}.\r\n`));
-  assert.deepEqual(over.errors, ['ELIMIT']);
-  assert.equal(over.replies.length, 0);
+  const over = reader([{ multiline: true }, { multiline: false }], { maxLineBytes: 1000, maxReplyBytes: text.length - 1 });
+  over.r.push(Buffer.from(`+OK\r\n${text}.\r\n+OK next\r\n`));
+  assert.deepEqual(over.errors, []);
+  assert.equal(over.replies.length, 2);
+  assert.equal(over.replies[0]!.overLimit, `reply larger than ${text.length - 1} bytes`);
+  assert.equal(over.replies[0]!.data, undefined, 'nothing kept');
+  assert.equal(over.replies[0]!.dataBytes, text.length, 'read to its end');
+  assert.equal(over.replies[1]!.text, 'next');
   const fits = reader([{ multiline: true }], { maxLineBytes: 1000, maxReplyBytes: text.length });
   fits.r.push(Buffer.from(`+OK\r\n${text}.\r\n`));
   assert.deepEqual(fits.errors, []);
   assert.equal(fits.replies[0]!.data!.toString(), text);
 });
 
-test('a line over maxLineBytes inside a run still fails the decoder', { timeout: 5000 }, () => {
-  const { r, errors, replies } = reader([{ multiline: true, onData: () => {} }], { maxLineBytes: 100, maxReplyBytes: 1 << 20 });
-  r.push(Buffer.from(`+OK\r\nshort\r\nshort\r\n${'x'.repeat(101)}\r\nshort\r\n.\r\n`));
-  assert.deepEqual(errors, ['ELIMIT']);
-  assert.equal(replies.length, 0);
+test('a line over maxLineBytes inside a run fails that reply alone: onData gets nothing from it on, the next reply decodes', { timeout: 5000 }, () => {
+  const got: string[] = [];
+  const { r, errors, replies } = reader([{ multiline: true, onData: (c) => got.push(c.toString()) }, { multiline: false }], { maxLineBytes: 100, maxReplyBytes: 1 << 20 });
+  r.push(Buffer.from(`+OK\r\nshort\r\nshort\r\n${'x'.repeat(101)}\r\nshort\r\n.\r\n-ERR next\r\n`));
+  assert.deepEqual(errors, []);
+  assert.equal(got.join(''), 'short\r\nshort\r\n');
+  assert.equal(replies[0]!.overLimit, 'line longer than 100 bytes');
+  assert.equal(replies[1]!.status, '-ERR');
 });

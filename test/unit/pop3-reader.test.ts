@@ -9,6 +9,7 @@ interface Out {
   status: string;
   text: string;
   data: string | null; // latin1 of buffered data, null for single-line
+  overLimit?: string; // only when the reply broke a limit
 }
 
 interface Run {
@@ -25,7 +26,7 @@ function decode(chunks: Buffer[], expectations: ReplyExpectation[], limits = BIG
     expectation: () => queue[0],
     onReply: (r) => {
       queue.shift();
-      run.replies.push({ status: r.status, text: r.text, data: r.data ? r.data.toString('latin1') : null });
+      run.replies.push({ status: r.status, text: r.text, data: r.data ? r.data.toString('latin1') : null, ...(r.overLimit ? { overLimit: r.overLimit } : {}) });
     },
     onError: (e) => {
       assert.equal(run.error, null, 'onError called twice');
@@ -153,28 +154,47 @@ test('an unstuffed lone "." ends the reply early; the rest is then read as a sta
   });
 });
 
-test('line length cap: exactly maxLineBytes passes, one more is ELIMIT, wherever the split', () => {
+test('line length cap: exactly maxLineBytes passes; one more fails that reply alone (dropped to its end), wherever the split', () => {
   const limits = { maxLineBytes: 16, maxReplyBytes: 1024 };
   const ok = '+OK\r\n' + 'a'.repeat(16) + '\r\n.\r\n';
   assertSplitInvariant(ok, [multi], { replies: [{ status: '+OK', text: '', data: 'a'.repeat(16) + '\r\n' }], error: null }, limits);
   const okLf = '+OK\r\n' + 'a'.repeat(16) + '\n.\r\n';
   assertSplitInvariant(okLf, [multi], { replies: [{ status: '+OK', text: '', data: 'a'.repeat(16) + '\r\n' }], error: null }, limits);
-  const tooLong = '+OK\r\n' + 'a'.repeat(17) + '\r\n.\r\n';
-  assertSplitInvariant(tooLong, [multi], { replies: [], error: 'ELIMIT' }, limits);
+  // Inside a multi-line reply: the reply is marked over its limit, read to its terminator (a stuffed "..", lines
+  // after the long one) and the next reply decodes normally: the session stays in sync.
+  const over = { status: '+OK', text: '', data: null, overLimit: 'line longer than 16 bytes' };
+  const tooLong = '+OK\r\n' + 'a'.repeat(17) + '\r\n..x\r\nafter\r\n.\r\n+OK next\r\n';
+  assertSplitInvariant(tooLong, [multi, single], { replies: [over, { status: '+OK', text: 'next', data: null }], error: null }, limits);
+  const farTooLong = '+OK\r\nfirst\r\n' + 'z'.repeat(200) + '\n.\r\n-ERR gone\r\n';
+  assertSplitInvariant(farTooLong, [multi, multi], { replies: [over, { status: '-ERR', text: 'gone', data: null }], error: null }, limits);
+  // A status line over the cap cannot be delimited: the decoder fails.
   const statusTooLong = '+OK ' + 'b'.repeat(13) + '\r\n';
   assertSplitInvariant(statusTooLong, [single], { replies: [], error: 'ELIMIT' }, limits);
-  // A line that never ends is cut off as soon as it exceeds the cap.
+  // A status line that never ends is cut off as soon as it exceeds the cap.
   assert.equal(decode([Buffer.from('+OK ' + 'x'.repeat(100))], [single], limits).error, 'ELIMIT');
 });
 
-test('buffered reply cap: ELIMIT beyond maxReplyBytes, fine at exactly the cap', () => {
+test('buffered reply cap: beyond maxReplyBytes (or the reply\'s own maxBytes) that reply alone fails; fine at exactly the cap', () => {
   const limits = { maxLineBytes: 100, maxReplyBytes: 20 };
   // 3 lines of 5 bytes + CRLF = 21 decoded bytes.
-  assertSplitInvariant('+OK\r\nabcde\r\nabcde\r\nabcde\r\n.\r\n', [multi], { replies: [], error: 'ELIMIT' }, limits);
+  assertSplitInvariant('+OK\r\nabcde\r\nabcde\r\nabcde\r\n.\r\n+OK 1 2\r\n', [multi, single], {
+    replies: [{ status: '+OK', text: '', data: null, overLimit: 'reply larger than 20 bytes' }, { status: '+OK', text: '1 2', data: null }],
+    error: null,
+  }, limits);
   assertSplitInvariant('+OK\r\nabcdefgh\r\nabcdefgh\r\n.\r\n', [multi], {
     replies: [{ status: '+OK', text: '', data: 'abcdefgh\r\nabcdefgh\r\n' }],
     error: null,
   }, limits);
+  // A per-reply cap under maxReplyBytes applies to that reply only.
+  const capped: ReplyExpectation = { multiline: true, maxBytes: 7 };
+  assertSplitInvariant('+OK\r\nabcde\r\n.\r\n+OK\r\nabcdef\r\n.\r\n+OK\r\nabcdef\r\n.\r\n', [capped, capped, multi], {
+    replies: [
+      { status: '+OK', text: '', data: 'abcde\r\n' },
+      { status: '+OK', text: '', data: null, overLimit: 'reply larger than 7 bytes' },
+      { status: '+OK', text: '', data: 'abcdef\r\n' },
+    ],
+    error: null,
+  }, { maxLineBytes: 100, maxReplyBytes: 1024 });
 });
 
 test('streamed data (onData) is not bound by maxReplyBytes and arrives complete', () => {
