@@ -6,7 +6,7 @@ import { parseHeaders } from '../message/headers.js';
 import { buildPublications, type Publication } from '../alerts/build.js';
 import type { Outbox, OutboxItem } from '../alerts/outbox.js';
 import type { MailboxState } from '../state/mailbox-state.js';
-import { syncUids } from './uid-sync.js';
+import { syncUids, HEADER_TOP_CAP } from './uid-sync.js';
 import { fetchFull } from './fetch-full.js';
 import { admitCommands } from './command-guard.js';
 import type { RateLimiter } from '../rules/rate-limit.js';
@@ -29,7 +29,7 @@ export interface PollTarget {
   keep: boolean;
   existing: 'skip' | 'process';
   maxMessageSize: number;
-  timeouts: { connectMs: number; greetingMs: number; commandMs: number; sessionMs: number };
+  timeouts: { connectMs: number; greetingMs: number; commandMs: number; sessionMs: number; minReplyBytesPerSec?: number; replyRateWindowMs?: number };
   pipelining: boolean;
   fastUidl: boolean;
 }
@@ -79,6 +79,9 @@ export interface PollResult {
 }
 
 export const MAX_ATTEMPTS = 5;
+
+/** Room for the body lines of a `TOP n N` preview, on top of the header block: a larger reply fails that message. */
+const PREVIEW_TOP_BYTES = 1024 * 1024;
 
 export async function pollMailbox(d: PollDeps): Promise<PollResult> {
   const t0 = Date.now();
@@ -243,39 +246,45 @@ async function evaluateStaged(d: PollDeps, client: Pop3Client, datas: MessageDat
     else logger.warn('message could not be handled; retrying next poll', { uid: it.data.uid, attempt: n, error: why });
   };
 
-  // A fatal session error caused by a reply (over the limits, malformed) is charged to the message being read, so one
-  // poisonous message is parked after a few polls instead of blocking the mailbox; a limit breach parks it at once.
+  // A reply that breaks a size limit (a line too long, a header block or TOP reply too large) is read to its end and
+  // dropped by the client: only that message fails (ELIMIT) and the session goes on. The breach is in the message
+  // itself and does not go away, so the message is parked at once: it stays on the server for a person, never
+  // deleted. Any other per-message failure is retried at the next poll, up to MAX_ATTEMPTS.
+  const failMessage = (it: Evaluated, err: unknown) => {
+    if (err instanceof Pop3Error && err.code === 'ELIMIT') state.data.failures[it.data.uid] = Math.max(state.data.failures[it.data.uid] ?? 0, MAX_ATTEMPTS - 1);
+    fail(it, err instanceof Pop3Error ? `${err.code}: ${err.message}` : (err as Error).message);
+  };
+  // A fatal session error caused by a reply (malformed, a status line over the limits) is charged to the message
+  // being read, so one poisonous message is parked after a few polls instead of blocking the mailbox.
   const charge = (it: Evaluated, err: unknown) => {
-    // Only errors the message itself can cause; a cut or a timeout is the network's fault, not the message's.
+    // Only errors the message itself can cause; a cut, a timeout or a slow link is the network's fault, not the message's.
     if (!(err instanceof Pop3Error) || !client.fatalError || !['ELIMIT', 'EPROTOCOL'].includes(err.code)) return;
-    if (err.code === 'ELIMIT') state.data.failures[it.data.uid] = MAX_ATTEMPTS - 1;
-    fail(it, `${err.code}: ${err.message}`);
+    failMessage(it, err);
   };
   const fetchTops = async (need: Evaluated[], lines: number, use: (it: Evaluated, buf: Buffer) => void) => {
+    // Each reply is parsed as it completes and dropped: memory holds one TOP reply, not the batch.
+    const byMsg = new Map(need.map((it) => [it.data.msgNum, it]));
     const done = new Set<number>();
-    let res: Map<number, Buffer | Error>;
     try {
-      res = await client.topMany(need.map((it) => it.data.msgNum), lines, (msg) => {
+      await client.topEach([...byMsg.keys()], lines, (msg, r) => {
         done.add(msg);
-      });
+        const it = byMsg.get(msg)!;
+        if (r instanceof Error) {
+          failMessage(it, r);
+          return;
+        }
+        try {
+          use(it, r);
+        } catch (err) {
+          fail(it, (err as Error).message);
+        }
+      }, { maxBytes: lines === 0 ? HEADER_TOP_CAP : HEADER_TOP_CAP + PREVIEW_TOP_BYTES });
     } catch (err) {
       const culprit = need.find((it) => !done.has(it.data.msgNum));
       if (culprit) charge(culprit, err);
       throw err;
     }
     result.topFetches += need.length;
-    for (const it of need) {
-      const r = res.get(it.data.msgNum);
-      if (!r || r instanceof Error) {
-        fail(it, r ? r.message : 'no TOP reply');
-        continue;
-      }
-      try {
-        use(it, r);
-      } catch (err) {
-        fail(it, (err as Error).message);
-      }
-    }
   };
 
   // Stage 1: headers with TOP n 0, pipelined.
@@ -382,7 +391,7 @@ async function evaluateStaged(d: PollDeps, client: Pop3Client, datas: MessageDat
         charge(it, err);
         throw err;
       }
-      fail(it, (err as Error).message); // -ERR, a size cap, or MIME the parser refused: the session goes on
+      failMessage(it, err); // -ERR, a size cap, or MIME the parser refused: the session goes on
     }
   }
 

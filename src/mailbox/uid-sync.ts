@@ -2,6 +2,13 @@
 import type { Logger } from '../log.js';
 import { Pop3Error, syntheticUid, type Pop3Client } from '../pop3/index.js';
 import type { MailboxState } from '../state/mailbox-state.js';
+import { DEFAULT_HEADER_LIMITS } from '../message/headers.js';
+
+/**
+ * Largest `TOP n 0` reply kept: the header parser's own limit plus room for the blank line and a few server-added
+ * fields. A larger reply is read to its end and dropped, and only that message fails (ELIMIT).
+ */
+export const HEADER_TOP_CAP = DEFAULT_HEADER_LIMITS.maxBytes + 4096;
 
 export interface UidSync {
   /** Nothing changed since the last poll and nothing is left to do: the poll may end here. */
@@ -30,7 +37,8 @@ export async function syncUids(client: Pop3Client, state: MailboxState, stat: { 
     return { unchanged, uidByMsg: new Map(), method: 'empty' };
   }
 
-  const uidlUsable = client.capabilities ? client.capabilities.has('UIDL') : true;
+  // A server may list UIDL in CAPA and still refuse it: once refused in this session, it is not asked again.
+  const uidlUsable = (client.capabilities ? client.capabilities.has('UIDL') : true) && !client.uidlRefused;
   if (!uidlUsable) return synthetic(client, state, stat, o.logger);
 
   // STAT short-circuit: same count and octets, and the last message still carries the last UID we saw.
@@ -56,6 +64,13 @@ export async function syncUids(client: Pop3Client, state: MailboxState, stat: { 
   } catch (err) {
     if (err instanceof Pop3Error && err.code === 'ERR') return synthetic(client, state, stat, o.logger);
     throw err;
+  }
+  // A listing that leaves out messages STAT counted: those get a synthetic id (alone), instead of never being seen.
+  const missing: number[] = [];
+  for (let m = 1; m <= stat.count; m++) if (!full.has(m)) missing.push(m);
+  if (missing.length) {
+    o.logger.warn('UIDL listing leaves out messages: using synthetic ids for them', { messages: missing.length });
+    for (const [m, uid] of await syntheticIds(client, missing, o.logger)) full.set(m, uid);
   }
   const ordered = [...full.entries()].sort((a, b) => a[0] - b[0]);
   state.syncServer(ordered.map(([, u]) => u), stat);
@@ -126,13 +141,26 @@ async function synthetic(client: Pop3Client, state: MailboxState, stat: { count:
   logger.warn('server has no UIDL: using synthetic ids from Message-ID, Date, From and size (costs a TOP per message per poll)');
   const sizes = await client.list();
   const msgs = [...sizes.keys()].sort((a, b) => a - b);
-  const heads = await client.topMany(msgs, 0);
-  const map = new Map<number, string>();
-  for (const m of msgs) {
-    const h = heads.get(m);
-    if (!h || h instanceof Error) continue;
-    map.set(m, syntheticUid(h, sizes.get(m) ?? 0));
-  }
+  const map = await syntheticIds(client, msgs, logger, sizes);
   state.syncServer(msgs.filter((m) => map.has(m)).map((m) => map.get(m)!), stat);
   return { unchanged: false, uidByMsg: map, method: 'synthetic' };
+}
+
+/**
+ * Synthetic ids for `msgs`: each header block is hashed as its TOP reply completes and then dropped (capped at
+ * HEADER_TOP_CAP). A message whose TOP fails has no id this poll and is logged (it cannot be charged to state).
+ */
+async function syntheticIds(client: Pop3Client, msgs: number[], logger: Logger, known?: Map<number, number>): Promise<Map<number, string>> {
+  const sizes = known ?? new Map<number, number>();
+  const unsized = msgs.filter((m) => !sizes.has(m));
+  if (unsized.length) {
+    const got = await Promise.all(unsized.map((m) => client.list(m)));
+    unsized.forEach((m, i) => sizes.set(m, got[i] ?? 0));
+  }
+  const map = new Map<number, string>();
+  await client.topEach(msgs, 0, (m, h) => {
+    if (h instanceof Error) logger.warn('no synthetic id for a message: its headers could not be read', { msg: m, error: h.message });
+    else map.set(m, syntheticUid(h, sizes.get(m) ?? 0));
+  }, { maxBytes: HEADER_TOP_CAP });
+  return map;
 }

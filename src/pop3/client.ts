@@ -28,7 +28,8 @@ export interface Pop3Options {
   /** SHA-256 certificate pin, hex, colons optional, any case; checked in addition to chain verification. */
   fingerprint?: string;
   minTlsVersion?: 'TLSv1.2' | 'TLSv1.3';
-  timeouts?: { connectMs?: number; greetingMs?: number; commandMs?: number; sessionMs?: number };
+  /** minReplyBytesPerSec over any replyRateWindowMs of reply transfer, else ESLOW (0 turns the rule off; see connection.ts). */
+  timeouts?: { connectMs?: number; greetingMs?: number; commandMs?: number; sessionMs?: number; minReplyBytesPerSec?: number; replyRateWindowMs?: number };
   limits?: { maxLineBytes?: number; maxReplyBytes?: number };
   /** Pipeline commands when the server advertises PIPELINING; default true. */
   pipelining?: boolean;
@@ -134,6 +135,7 @@ export class Pop3Client {
       requireState: (command, allowed) => self.requireState(command, allowed),
       topSupport: 'unknown',
       topFallbackLogged: false,
+      uidlRefused: false,
     };
     this.applyCapabilities();
   }
@@ -150,6 +152,10 @@ export class Pop3Client {
     const greetingMs = positive(t.greetingMs, DEFAULT_TIMEOUTS.greetingMs, 'timeouts.greetingMs');
     const commandMs = positive(t.commandMs, DEFAULT_TIMEOUTS.commandMs, 'timeouts.commandMs');
     const sessionMs = positive(t.sessionMs, DEFAULT_TIMEOUTS.sessionMs, 'timeouts.sessionMs');
+    const minReplyRate = {
+      bytesPerSec: t.minReplyBytesPerSec ?? DEFAULT_TIMEOUTS.minReplyBytesPerSec,
+      windowMs: t.replyRateWindowMs ?? DEFAULT_TIMEOUTS.replyRateWindowMs,
+    };
     const maxLineBytes = positive(opts.limits?.maxLineBytes, DEFAULT_LIMITS.maxLineBytes, 'limits.maxLineBytes');
     const maxReplyBytes = positive(opts.limits?.maxReplyBytes, DEFAULT_LIMITS.maxReplyBytes, 'limits.maxReplyBytes');
     const pipelineWindow = Math.floor(positive(opts.pipelineWindow, DEFAULT_PIPELINE_WINDOW, 'pipelineWindow'));
@@ -189,6 +195,7 @@ export class Pop3Client {
       commandMs,
       sessionDeadline: started + sessionMs,
       pipelineWindow,
+      minReplyRate,
       logger,
       signal: opts.signal,
     });
@@ -456,8 +463,18 @@ export class Pop3Client {
     return this.run(() => maildrop.uidlMany(this.ctx, msgs));
   }
 
-  top(msg: number, lines: number): Promise<Buffer> {
-    return this.run(() => fetch.top(this.ctx, msg, lines));
+  top(msg: number, lines: number, o?: fetch.TopOptions): Promise<Buffer> {
+    return this.run(() => fetch.top(this.ctx, msg, lines, o));
+  }
+
+  /** TOP of many messages, each handed to `each` as it completes and then dropped (see commands/fetch.ts). */
+  topEach(msgs: number[], lines: number, each: fetch.TopEachCallback, o?: fetch.TopOptions): Promise<void> {
+    return this.run(() => fetch.topEach(this.ctx, msgs, lines, each, o));
+  }
+
+  /** CAPA lists UIDL but the server refused it in this session: the caller uses synthetic ids. */
+  get uidlRefused(): boolean {
+    return this.ctx.uidlRefused;
   }
 
   topMany(

@@ -4,7 +4,11 @@
 //  - greeting: absolute, from transport ready until the greeting line is complete;
 //  - command: while anything is outstanding, each complete line (status or data) must arrive within
 //    commandMs of the previous one; a server trickling bytes without ending lines cannot extend it;
-//  - session: absolute, from connect() on; bounds everything, including a server that trickles lines.
+//  - session: absolute, from connect() on; bounds everything, including a server that trickles lines;
+//  - reply rate: while a reply is arriving (its first byte seen, its end not yet, input not paused by a stream
+//    consumer), fewer than minBytesPerSec * windowMs / 1000 bytes in any windowMs of such time ends the session with
+//    ESLOW: a server trickling lines, each within the command deadline, cannot hold a poll to the session deadline.
+// A reply over a size limit (see reader.ts) rejects its own command with ELIMIT and the session goes on.
 // On any fatal error the socket is destroyed, every queued and outstanding command rejects with that same
 // error, and the connection stays closed. Nothing here ever throws from an event handler.
 import type * as net from 'node:net';
@@ -48,6 +52,8 @@ export interface ConnectionOptions {
   /** Epoch ms at which the whole session must be over. */
   sessionDeadline: number;
   pipelineWindow: number;
+  /** Minimum reply rate (see above); bytesPerSec 0 turns the rule off. */
+  minReplyRate?: { bytesPerSec: number; windowMs: number } | undefined;
   logger: Logger;
   signal?: AbortSignal | undefined;
 }
@@ -76,6 +82,7 @@ export class Pop3Connection {
   private commandTimer: NodeJS.Timeout | null = null;
   private greetingTimer: NodeJS.Timeout | null = null;
   private readonly sessionTimer: NodeJS.Timeout;
+  private readonly rate: ReplyRateGuard | null;
   private closeWaiters: Array<() => void> = [];
   private socketClosed = false;
   private readonly onAbort = () => this.fail(new Pop3Error('EABORTED', 'aborted by caller'));
@@ -104,6 +111,13 @@ export class Pop3Connection {
     this.attach(socket);
     const left = Math.max(0, opts.sessionDeadline - Date.now());
     this.sessionTimer = setTimeout(() => this.fail(new Pop3Error('ETIMEOUT', 'session deadline passed')), left);
+    const r = opts.minReplyRate;
+    this.rate = r && r.bytesPerSec > 0 && r.windowMs > 0
+      ? new ReplyRateGuard(r.bytesPerSec, r.windowMs, () => !this.closed && this.inflight.length > 0 && !this.inputPaused && !this.reader.idle, () => this.stats.bytesIn, (got, spanMs) => {
+          const name = this.inflight[0]?.spec.name ?? 'reply';
+          this.fail(new Pop3Error('ESLOW', `${name}: reply slower than ${r.bytesPerSec} bytes/s (${got} bytes in ${Math.round(spanMs / 100) / 10} s of transfer); a server trickling data is cut off`));
+        })
+      : null;
     if (opts.signal) {
       if (opts.signal.aborted) queueMicrotask(this.onAbort);
       else opts.signal.addEventListener('abort', this.onAbort, { once: true });
@@ -226,6 +240,14 @@ export class Pop3Connection {
     const p = this.inflight.shift();
     if (!p) return; // unreachable: the reader asks for an expectation first
     this.logReply(p.spec, reply.status, reply.text, reply.dataBytes);
+    if (reply.overLimit) {
+      // The reply was read to its end and dropped: only this command fails, the session stays in sync.
+      this.opts.logger.debug(`reply over its limit (${reply.overLimit}); dropped, the session goes on`);
+      this.armCommandTimer();
+      p.reject(new Pop3Error('ELIMIT', `${p.spec.logLine ?? p.spec.line ?? p.spec.name}: ${reply.overLimit}; the rest of the reply was read and dropped`));
+      this.pump();
+      return;
+    }
     if (p.spec.expectClose) this.quitting = true;
     if (p.spec.exclusive && reply.status === '+OK') {
       // STLS: stop reading cleartext right now; the TLS layer takes the socket over.
@@ -321,6 +343,7 @@ export class Pop3Connection {
     if (this.commandTimer) clearTimeout(this.commandTimer);
     if (this.greetingTimer) clearTimeout(this.greetingTimer);
     clearTimeout(this.sessionTimer);
+    this.rate?.stop();
     this.commandTimer = null;
     this.greetingTimer = null;
     this.opts.signal?.removeEventListener('abort', this.onAbort);
@@ -370,5 +393,53 @@ export class Pop3Connection {
   /** Abort without QUIT. */
   destroy(err: Pop3Error = new Pop3Error('EABORTED', 'destroyed by caller')): void {
     this.fail(err);
+  }
+}
+
+/**
+ * The minimum reply rate over a sliding window of "transfer time" (time while `active()`): sampled every tenth of
+ * the window; an interval counts only when active at both of its ends, so pauses between replies, backpressure from a
+ * stream consumer and time the event loop spent elsewhere (capped at two ticks) never count against the server.
+ */
+class ReplyRateGuard {
+  private readonly tickMs: number;
+  private readonly timer: NodeJS.Timeout;
+  private last = Date.now();
+  private activeMs = 0;
+  private wasActive = false;
+  /** (active time, bytes in) samples, oldest first; the first is the latest one at least a window old. */
+  private samples: Array<{ a: number; b: number }> = [];
+
+  constructor(
+    private readonly bytesPerSec: number,
+    private readonly windowMs: number,
+    private readonly active: () => boolean,
+    private readonly bytesIn: () => number,
+    private readonly onSlow: (got: number, spanMs: number) => void,
+  ) {
+    this.tickMs = Math.max(20, Math.floor(windowMs / 10));
+    this.timer = setInterval(() => this.tick(), this.tickMs);
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    const dt = Math.min(now - this.last, 2 * this.tickMs);
+    this.last = now;
+    if (!this.active()) {
+      this.wasActive = false;
+      return;
+    }
+    if (this.wasActive) this.activeMs += dt;
+    this.wasActive = true;
+    const s = this.samples;
+    s.push({ a: this.activeMs, b: this.bytesIn() });
+    while (s.length > 1 && this.activeMs - s[1]!.a >= this.windowMs) s.shift();
+    const span = this.activeMs - s[0]!.a;
+    const got = this.bytesIn() - s[0]!.b;
+    if (span >= this.windowMs && got < (this.bytesPerSec * span) / 1000) this.onSlow(got, span);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
   }
 }

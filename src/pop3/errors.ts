@@ -4,6 +4,7 @@ import { redact } from '../log.js';
 export type Pop3ErrorCode =
   | 'ECONNECT' // DNS or TCP connect failed
   | 'ETIMEOUT' // connect, greeting, command or session deadline passed
+  | 'ESLOW' // a reply arrived slower than the minimum reply rate
   | 'ETLS' // TLS handshake failed for a reason other than the certificate
   | 'ECERT' // certificate chain, validity or name verification failed
   | 'EFINGERPRINT' // certificate verified but does not match the pinned SHA-256 fingerprint
@@ -30,6 +31,7 @@ export type RetryHint = 'later' | 'backoff-hard' | 'never' | 'next-poll';
 const DEFAULT_RETRY: Record<Pop3ErrorCode, RetryHint> = {
   ECONNECT: 'next-poll',
   ETIMEOUT: 'next-poll',
+  ESLOW: 'next-poll',
   ETLS: 'backoff-hard',
   ECERT: 'never',
   EFINGERPRINT: 'never',

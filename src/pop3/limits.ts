@@ -9,6 +9,9 @@ export const DEFAULT_TIMEOUTS = {
   commandMs: 30_000,
   /** The whole session from connect() to close, whatever happens. */
   sessionMs: 600_000,
+  /** Minimum reply rate: fewer bytes than this per second over any replyRateWindowMs of transfer ends the session (ESLOW); 0 turns it off. */
+  minReplyBytesPerSec: 256,
+  replyRateWindowMs: 30_000,
 } as const;
 
 export const DEFAULT_LIMITS = {

@@ -17,4 +17,6 @@ export interface SessionContext {
   topSupport: 'yes' | 'no' | 'unknown';
   /** Set once the TOP fallback was logged in this session. */
   topFallbackLogged: boolean;
+  /** UIDL (the whole listing) was answered "-ERR" in this session, whatever CAPA said: it is not asked again. */
+  uidlRefused: boolean;
 }

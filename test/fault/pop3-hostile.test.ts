@@ -309,7 +309,7 @@ test('missing terminator then close -> ECLOSED (not a truncated success)', T, as
   await rejectsWith(c.top(1, 0), 'ECLOSED');
 });
 
-test('a 10 MB line ends the session with ELIMIT as soon as the cap is passed', T, async () => {
+test('a 10 MB line inside a reply fails that command alone (ELIMIT), read to its end without buffering it; the session goes on', T, async () => {
   const s = await peer(async (c) => {
     await serveMailbox(c, {
       messages: [message('a', 'x\r\n')],
@@ -328,9 +328,31 @@ test('a 10 MB line ends the session with ELIMIT as soon as the cap is passed', T
   });
   const c = await loggedIn(s.port);
   const { err } = await rejectsWith(c.retr(1), 'ELIMIT');
-  assert.match(err.message, /line longer than 65536/);
-  assert.ok(c.stats.bytesIn < 10 * 1024 * 1024, `read ${c.stats.bytesIn} bytes before giving up`);
-  assert.equal(c.state, 'CLOSED');
+  assert.match(err.message, /RETR 1: line longer than 65536 bytes; the rest of the reply was read and dropped/);
+  assert.ok(c.stats.bytesIn > 10 * 1024 * 1024, 'the reply was read to its end');
+  assert.equal(c.state, 'TRANSACTION');
+  assert.equal(c.fatalError, null);
+  assert.equal((await c.top(1, 0)).toString(), 'From: cam@example.com\r\nSubject: a\r\nMessage-ID: <a@x>\r\n\r\n');
+  await c.quit();
+});
+
+test('an over-long data line that never ends -> ETIMEOUT at the command deadline (dropping it is no progress)', T, async () => {
+  const s = await peer(async (c) => {
+    await serveMailbox(c, {
+      handle: async (cc, verb) => {
+        if (verb !== 'RETR') return false;
+        cc.write('+OK\r\n');
+        for (let i = 0; i < 400 && cc.isOpen; i++) {
+          cc.write(Buffer.alloc(8192, 0x62));
+          await sleep(10);
+        }
+        return true;
+      },
+    });
+  });
+  const c = await loggedIn(s.port, { timeouts: { commandMs: 500, sessionMs: 15_000 } });
+  await rejectsWith(c.retr(1), 'ETIMEOUT');
+  assert.match(c.fatalError!.message, /no complete reply line/);
 });
 
 test('a huge status line is ELIMIT too', T, async () => {
@@ -341,15 +363,17 @@ test('a huge status line is ELIMIT too', T, async () => {
   await rejectsWith(Pop3Client.connect(opts(s.port)), 'ELIMIT');
 });
 
-test('multi-line reply over maxReplyBytes -> ELIMIT, session ends', T, async () => {
+test('multi-line reply over maxReplyBytes -> ELIMIT for that command; the session goes on', T, async () => {
   const big = Buffer.from(('y'.repeat(998) + '\r\n').repeat(2048)); // ~2 MB
   const s = await peer(async (c) => {
-    await serveMailbox(c, { messages: [Buffer.concat([Buffer.from('Subject: big\r\n\r\n'), big])] });
+    await serveMailbox(c, { messages: [Buffer.concat([Buffer.from('Subject: big\r\n\r\n'), big]), message('b', 'small\r\n')] });
   });
   const c = await loggedIn(s.port, { limits: { maxReplyBytes: 1024 * 1024 } });
   const { err } = await rejectsWith(c.retr(1), 'ELIMIT');
   assert.match(err.message, /larger than 1048576/);
-  assert.equal(c.state, 'CLOSED');
+  assert.equal(c.state, 'TRANSACTION');
+  assert.equal((await c.retr(2)).toString(), message('b', 'small\r\n').toString());
+  await c.quit();
 });
 
 test('retr maxBytes: a larger message is ELIMIT but the session stays usable', T, async () => {
@@ -1132,6 +1156,152 @@ test('no CAPA at all: TOP is tried; if it fails the RETR fallback is learned', T
   await s.settled();
   const verbs = s.conns[0]!.received.map((l) => l.split(' ')[0]);
   assert.equal(verbs.filter((v) => v === 'TOP').length, 1, 'TOP tried once, then RETR only');
+});
+
+// ---- one bad message fails alone (issue 13, point 2) ----
+
+test('a 70 KB header line fails only that message\'s TOP (ELIMIT); the pipelined TOPs around it arrive, the session goes on', T, async () => {
+  const bad = message('bad', 'x\r\n', `X-Long: ${'L'.repeat(70 * 1024)}\r\n`);
+  const msgs = [message('m1', 'a\r\n'), bad, message('m3', 'c\r\n'), message('m4', 'd\r\n')];
+  const s = await peer(async (c) => void (await serveMailbox(c, { messages: msgs })));
+  const c = await loggedIn(s.port);
+  const got = new Map<number, string>();
+  await c.topEach([1, 2, 3, 4], 0, (m, r) => void got.set(m, r instanceof Pop3Error ? r.code : r.toString('latin1')));
+  assert.deepEqual([...got.keys()].sort(), [1, 2, 3, 4]);
+  assert.equal(got.get(2), 'ELIMIT');
+  for (const m of [1, 3, 4]) assert.match(got.get(m)!, new RegExp(`^From: cam@example.com\r\nSubject: m${m}\r\n`));
+  assert.equal(c.state, 'TRANSACTION');
+  assert.deepEqual(await c.stat(), { count: 4, size: msgs.reduce((a, b) => a + b.length, 0) });
+  await c.quit();
+});
+
+test('a TOP reply over its cap is dropped past the cap (ELIMIT for that message), and so is the RETR fallback\'s', T, async () => {
+  const pad = Array.from({ length: 4000 }, (_, i) => `X-Pad-${i}: ${'p'.repeat(90)}`).join('\r\n') + '\r\n';
+  const huge = message('huge', 'x\r\n', pad); // ~400 KB header block
+  const msgs = [message('m1', 'a\r\n'), huge, message('m3', 'c\r\n')];
+  for (const capa of [undefined, ['USER', 'UIDL', 'PIPELINING']]) {
+    const s = await peer(async (c) => void (await serveMailbox(c, { messages: msgs, ...(capa ? { capa } : {}) })));
+    const c = await loggedIn(s.port);
+    const got = new Map<number, string>();
+    await c.topEach([1, 2, 3], 0, (m, r) => void got.set(m, r instanceof Pop3Error ? `${r.code} ${r.message}` : 'ok'), { maxBytes: 64 * 1024 });
+    assert.equal(got.get(1), 'ok');
+    assert.equal(got.get(3), 'ok');
+    assert.match(got.get(2)!, /^ELIMIT .*(larger than 65536 bytes)/, capa ? 'RETR fallback' : 'TOP');
+    assert.equal(c.state, 'TRANSACTION');
+    await c.quit();
+  }
+});
+
+// ---- lying servers (issue 13, point 4) ----
+
+test('CAPA lists TOP but TOP is refused: RETR fallback for that message, remembered for the session; a message that is really gone keeps TOP\'s error', T, async () => {
+  const logs: string[] = [];
+  const logger = { debug() {}, info: (m: string) => void logs.push(m), warn() {}, error() {}, child() { return logger; } };
+  const honest = await peer(async (c) => void (await serveMailbox(c, { messages: mailbox })));
+  const liar = await peer(async (c) => {
+    await serveMailbox(c, {
+      messages: mailbox,
+      capa: ['USER', 'TOP', 'UIDL'], // no PIPELINING: the exact order of commands is asserted below
+      handle: (cc, verb) => {
+        if (verb !== 'TOP') return false;
+        cc.write('-ERR TOP disabled by policy\r\n');
+        return true;
+      },
+    });
+  });
+  const a = await loggedIn(honest.port);
+  const b = await loggedIn(liar.port, { logger });
+  assert.ok(b.capabilities?.has('TOP'));
+  assert.deepEqual(await b.top(1, 0), await a.top(1, 0));
+  assert.deepEqual([...(await b.topMany([2, 3, 4], 1))], [...(await a.topMany([2, 3, 4], 1))]);
+  await rejectsWith(b.top(99, 0), 'ERR');
+  assert.equal(b.stats.topFallbacks, 4);
+  assert.equal(logs.filter((l) => /lists TOP but refused it/.test(l)).length, 1);
+  await a.quit();
+  await b.quit();
+  await liar.settled();
+  const sent = liar.conns[0]!.received.filter((l) => /^(TOP|RETR)/.test(l));
+  assert.deepEqual(sent, ['TOP 1 0', 'RETR 1', 'RETR 2', 'RETR 3', 'RETR 4', 'RETR 99'], 'TOP refused once, then RETR only');
+});
+
+test('CAPA lists TOP and UIDL but the server refuses both: a poll still alerts every message (synthetic ids, RETR headers)', T, async () => {
+  const { pollMailbox } = await import('../../src/mailbox/poll.js');
+  const { MailboxState } = await import('../../src/state/mailbox-state.js');
+  const { Outbox } = await import('../../src/alerts/outbox.js');
+  const { compileRules, createRateLimiter } = await import('../../src/rules/index.js');
+  const { createLogger } = await import('../../src/log.js');
+  const msgs = [1, 2, 3].map((i) => message(`ALARM ${i}`, 'motion\r\n'));
+  const s = await peer(async (c) => {
+    await serveMailbox(c, {
+      messages: msgs,
+      capa: ['USER', 'TOP', 'UIDL', 'PIPELINING'],
+      handle: (cc, verb) => {
+        if (verb !== 'TOP' && verb !== 'UIDL') return false;
+        cc.write('-ERR not here\r\n');
+        return true;
+      },
+    });
+  });
+  const sdir = path.join(dir, 'liar-poll');
+  const logs: string[] = [];
+  const logger = createLogger({ level: 'debug', write: (l) => logs.push(l), timestamps: false });
+  const { state } = await MailboxState.load(sdir, 'liar', logger);
+  const outbox = await Outbox.open(path.join(sdir, 'outbox'), { maxMessages: 100, maxBytes: 1 << 20, whenFull: 'stop_polling' }, logger);
+  const ruleSet = compileRules([{ name: 'alarm', when: { subject: { contains: 'ALARM' } } } as never], { trustedAuthservIds: [] });
+  const result = await pollMailbox({
+    target: {
+      id: 'liar', host: '127.0.0.1', port: s.port, tls: 'none', username: 'user', password: 'pass', auth: 'user', allowInsecureAuth: true,
+      keep: true, existing: 'process', maxMessageSize: 1 << 20, timeouts: { connectMs: 5000, greetingMs: 5000, commandMs: 5000, sessionMs: 20_000 },
+      pipelining: true, fastUidl: true,
+    },
+    ruleSet, state, firstRun: true, outbox, baseTopic: 'p2m', rateLimiter: createRateLimiter(), logger, ackTimeoutMs: 10,
+  });
+  assert.equal(result.newMessages, 3);
+  assert.equal(result.failed, 0, logs.join('\n'));
+  assert.equal(result.alerts, 3);
+  const queued = outbox.pendingFor('liar');
+  assert.equal(new Set(queued.map((e) => e.uid)).size, 3);
+  assert.ok(queued.every((e) => e.uid.startsWith('syn-')), 'synthetic ids');
+  assert.ok(logs.some((l) => /lists TOP but refused it/.test(l)));
+  await s.settled();
+  assert.equal(s.conns[0]!.received.filter((l) => l.startsWith('UIDL')).length, 1, 'UIDL refused once, not asked again');
+});
+
+// ---- slow-loris inside a reply (issue 13, point 4): the minimum reply rate ----
+
+test('data lines trickled under the minimum reply rate (each line in time) -> ESLOW, long before the session deadline', T, async () => {
+  const s = await peer(async (c) => {
+    await serveMailbox(c, {
+      handle: async (cc, verb) => {
+        if (verb !== 'RETR') return false;
+        cc.write('+OK\r\n');
+        for (let i = 0; i < 2000 && cc.isOpen; i++) {
+          cc.write(`l${i}\r\n`); // about 6 bytes per 50 ms: ~120 B/s
+          await sleep(50);
+        }
+        cc.write('.\r\n');
+        return true;
+      },
+    });
+  });
+  const c = await loggedIn(s.port, { timeouts: { commandMs: 5000, sessionMs: 60_000, minReplyBytesPerSec: 256, replyRateWindowMs: 1000 } });
+  const { err } = await rejectsWith(c.retr(1), 'ESLOW');
+  assert.match(err.message, /RETR: reply slower than 256 bytes\/s/);
+  assert.equal(c.state, 'CLOSED');
+});
+
+test('the reply rate counts transfer only: a fast reply passes, and a stream consumer that pauses longer than the window is not cut off', T, async () => {
+  const big = Buffer.from('Subject: big\r\n\r\n' + ('z'.repeat(98) + '\r\n').repeat(3000)); // ~300 KB
+  const s = await peer(async (c) => void (await serveMailbox(c, { messages: [big], replyDelayMs: 300 })));
+  const c = await loggedIn(s.port, { timeouts: { commandMs: 5000, sessionMs: 60_000, minReplyBytesPerSec: 256, replyRateWindowMs: 200 } });
+  assert.equal((await c.retr(1)).length, big.length, 'a server that thinks before replying is not slow');
+  const stream = await c.retrStream(1);
+  await sleep(800); // backpressure: nothing read for four windows
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  assert.equal(Buffer.concat(chunks).length, big.length);
+  assert.equal(c.fatalError, null);
+  await c.quit();
 });
 
 // ---- streams ----

@@ -1,4 +1,4 @@
-// Message fetch commands: TOP (with a RETR fallback when the server has no TOP), pipelined TOP of many messages, RETR buffered or streamed.
+// Message fetch commands: TOP (with a RETR fallback when the server has no TOP, or refuses it), pipelined TOP of many messages, RETR buffered or streamed.
 //
 // TOP fallback: POP3 has no partial RETR, and closing the connection mid-reply would lose the session
 // (and every pending DELE), so the fallback reads the WHOLE message off the wire and keeps only what TOP
@@ -70,108 +70,153 @@ export class TopEmulator {
   }
 }
 
-function topSpec(msg: number, lines: number): CommandSpec {
-  return { name: 'TOP', line: `TOP ${msg} ${lines}`, multiline: true };
+export interface TopOptions {
+  /**
+   * Cap on the TOP reply (decoded bytes), and on what the RETR fallback keeps. A larger reply is read to its end and
+   * dropped: the call (or that message's entry) fails with ELIMIT and the session goes on. Default: maxReplyBytes.
+   */
+  maxBytes?: number;
+}
+
+/** Receives each message's TOP data (a view: parse or copy it during the call) or its error, as each completes. */
+export type TopEachCallback = (msg: number, result: Buffer | Pop3Error) => void;
+
+function topSpec(msg: number, lines: number, cap: number): CommandSpec {
+  return { name: 'TOP', line: `TOP ${msg} ${lines}`, multiline: true, maxBytes: cap };
 }
 
 function dataOf(r: DecodedReply): Buffer {
   return r.data ?? Buffer.alloc(0);
 }
 
-/** RETR a message but keep only what TOP would return. */
-function emulateTop(ctx: SessionContext, msg: number, lines: number): Promise<Buffer> {
-  const emu = new TopEmulator(lines, ctx.maxReplyBytes);
+/** RETR a message but keep only what TOP would return (at most `cap` bytes). `onOk` learns that RETR said +OK. */
+function emulateTop(ctx: SessionContext, msg: number, lines: number, cap: number, onOk?: () => void): Promise<Buffer> {
+  const emu = new TopEmulator(lines, cap);
   return ctx.conn
-    .send({ name: 'RETR', line: `RETR ${msg}`, multiline: true, onData: (c) => emu.push(c) })
+    .send({ name: 'RETR', line: `RETR ${msg}`, multiline: true, onData: (c) => emu.push(c), onStatus: (st) => st === '+OK' && onOk?.() })
     .then((r) => {
       if (r.status !== '+OK') throw errorFromReply('RETR', r.text);
-      if (emu.overflow) throw new Pop3Error('ELIMIT', `RETR ${msg}: headers larger than ${ctx.maxReplyBytes} bytes`);
+      if (emu.overflow) throw new Pop3Error('ELIMIT', `RETR ${msg} (for TOP): headers larger than ${cap} bytes; the rest was read and dropped`);
       ctx.conn.stats.topFallbacks++;
       return emu.result();
     });
 }
 
-function noteFallback(ctx: SessionContext): void {
+function noteFallback(ctx: SessionContext, why = 'server has no TOP'): void {
   if (ctx.topFallbackLogged) return;
   ctx.topFallbackLogged = true;
-  ctx.logger.info('server has no TOP: emulating it with RETR, which downloads whole messages');
+  ctx.logger.info(`${why}: emulating it with RETR for the rest of this session, which downloads whole messages`);
 }
 
-async function topOnce(ctx: SessionContext, msg: number, lines: number): Promise<Buffer> {
+/**
+ * "-ERR" to TOP. It may mean "no such message" or "no TOP here" (a server whose CAPA lists TOP may still refuse it):
+ * RETR tells them apart. If RETR works, TOP is taken as unsupported for the rest of the session (remembered in
+ * ctx.topSupport, logged once) and this message is served from RETR; if RETR fails too, the TOP error stands.
+ */
+async function afterTopRefused(ctx: SessionContext, msg: number, lines: number, cap: number, text: string): Promise<Buffer> {
+  const topErr = errorFromReply('TOP', text);
+  if (ctx.topSupport === 'no') return emulateTop(ctx, msg, lines, cap);
+  const claimed = ctx.capabilities?.has('TOP') ?? false;
+  let retrOk = false;
+  const learn = () => {
+    if (ctx.topSupport === 'no') return;
+    ctx.topSupport = 'no';
+    noteFallback(ctx, claimed ? `server lists TOP but refused it (-ERR ${topErr.serverText ?? ''})` : 'server has no TOP');
+  };
+  try {
+    const data = await emulateTop(ctx, msg, lines, cap, () => {
+      retrOk = true;
+    });
+    learn();
+    return data;
+  } catch (e) {
+    if (retrOk && !ctx.conn.fatalError) learn(); // RETR answered: TOP is what is missing; this message broke a limit
+    if (!retrOk && e instanceof Pop3Error && e.code === 'ERR') throw topErr;
+    throw e;
+  }
+}
+
+async function topOnce(ctx: SessionContext, msg: number, lines: number, cap: number): Promise<Buffer> {
   if (ctx.topSupport === 'no') {
     noteFallback(ctx);
-    return emulateTop(ctx, msg, lines);
+    return emulateTop(ctx, msg, lines, cap);
   }
-  const r = await ctx.conn.send(topSpec(msg, lines));
+  const r = await ctx.conn.send(topSpec(msg, lines, cap));
   if (r.status === '+OK') {
     ctx.topSupport = 'yes';
     return dataOf(r);
   }
-  const topErr = errorFromReply('TOP', r.text);
-  if (ctx.topSupport === 'yes') throw topErr;
-  // Unknown (no CAPA): "-ERR" may mean "no TOP" or "no such message". RETR tells them apart.
-  let data: Buffer;
-  try {
-    data = await emulateTop(ctx, msg, lines);
-  } catch (e) {
-    if (e instanceof Pop3Error && (e.code === 'ERR' || e.code === 'ELIMIT')) throw topErr;
-    throw e;
-  }
-  ctx.topSupport = 'no';
-  noteFallback(ctx);
-  return data;
+  return afterTopRefused(ctx, msg, lines, cap, r.text);
+}
+
+function capOf(ctx: SessionContext, o: TopOptions): number {
+  return Math.min(o.maxBytes ?? Infinity, ctx.maxReplyBytes);
 }
 
 /** Header block plus `lines` body lines, dot-unstuffed, CRLF line ends, without the terminator. */
-export async function top(ctx: SessionContext, msg: number, lines: number): Promise<Buffer> {
+export async function top(ctx: SessionContext, msg: number, lines: number, o: TopOptions = {}): Promise<Buffer> {
   ctx.requireState('TOP', TX);
   checkMsg('TOP', msg);
   checkCount('TOP', lines);
-  return topOnce(ctx, msg, lines);
+  return topOnce(ctx, msg, lines, capOf(ctx, o));
 }
 
 /**
- * TOP for many messages, pipelined when allowed. Each "-ERR" becomes a Pop3Error in the map; `onEach` is
- * called (and awaited) in message order for each success. A connection failure rejects the whole call.
+ * TOP for many messages, pipelined when allowed. Each reply is handed to `each` as soon as it completes (in reply
+ * order; a message served by the RETR fallback comes later) and is not kept: memory holds one reply at a time, never
+ * a batch. A "-ERR" or a reply over the cap is that message's Pop3Error and the session goes on; a failure of the
+ * connection rejects the whole call (messages not handed out by then got nothing).
+ */
+export async function topEach(
+  ctx: SessionContext,
+  msgs: readonly number[],
+  lines: number,
+  each: TopEachCallback,
+  o: TopOptions = {},
+): Promise<void> {
+  ctx.requireState('TOP', TX);
+  for (const m of msgs) checkMsg('TOP', m);
+  checkCount('TOP', lines);
+  const cap = capOf(ctx, o);
+  let rest = msgs;
+  if (ctx.topSupport === 'unknown' && msgs.length > 0) {
+    // Learn whether TOP works with the first message before pipelining the others.
+    const first = await settle(topOnce(ctx, msgs[0]!, lines, cap));
+    if (ctx.conn.fatalError) throw ctx.conn.fatalError;
+    each(msgs[0]!, first);
+    rest = msgs.slice(1);
+  }
+  if (ctx.topSupport === 'no' && rest.length > 0) noteFallback(ctx);
+  const pending = rest.map((m) => {
+    const p = ctx.topSupport !== 'no'
+      ? ctx.conn.send(topSpec(m, lines, cap)).then((r) => (r.status === '+OK' ? dataOf(r) : afterTopRefused(ctx, m, lines, cap, r.text)))
+      : emulateTop(ctx, m, lines, cap);
+    return settle(p).then((v) => {
+      if (!ctx.conn.fatalError) each(m, v);
+    });
+  });
+  await Promise.all(pending);
+  if (ctx.conn.fatalError) throw ctx.conn.fatalError;
+}
+
+/**
+ * TOP for many messages, collected in a map (each "-ERR" or over-cap reply a Pop3Error). This holds every reply at
+ * once: for a poll, use topEach. `onEach` is called for each success as it completes.
  */
 export async function topMany(
   ctx: SessionContext,
   msgs: readonly number[],
   lines: number,
-  onEach?: (msg: number, data: Buffer) => void | Promise<void>,
+  onEach?: (msg: number, data: Buffer) => void,
+  o: TopOptions = {},
 ): Promise<Map<number, Buffer | Pop3Error>> {
-  ctx.requireState('TOP', TX);
-  for (const m of msgs) checkMsg('TOP', m);
-  checkCount('TOP', lines);
   const out = new Map<number, Buffer | Pop3Error>();
-  let rest = msgs;
-  if (ctx.topSupport === 'unknown' && msgs.length > 0) {
-    // Learn whether TOP works with the first message before pipelining the others.
-    const first = await settle(topOnce(ctx, msgs[0]!, lines));
-    if (first instanceof Pop3Error && ctx.conn.closed) throw first;
-    out.set(msgs[0]!, first);
-    if (!(first instanceof Pop3Error) && onEach) await onEach(msgs[0]!, first);
-    rest = msgs.slice(1);
-  }
-  const useTop = ctx.topSupport !== 'no';
-  if (!useTop && rest.length > 0) noteFallback(ctx);
-  const pending = rest.map((m) =>
-    settle(
-      useTop
-        ? ctx.conn.send(topSpec(m, lines)).then((r) => {
-            if (r.status !== '+OK') throw errorFromReply('TOP', r.text);
-            return dataOf(r);
-          })
-        : emulateTop(ctx, m, lines),
-    ),
-  );
-  for (let i = 0; i < rest.length; i++) {
-    const v = await pending[i]!;
-    if (v instanceof Pop3Error && ctx.conn.fatalError) throw ctx.conn.fatalError;
-    out.set(rest[i]!, v);
-    if (!(v instanceof Pop3Error) && onEach) await onEach(rest[i]!, v);
-  }
-  return out;
+  await topEach(ctx, msgs, lines, (m, v) => {
+    out.set(m, v);
+    if (!(v instanceof Pop3Error)) onEach?.(m, v);
+  }, o);
+  // Message order, as the map always had.
+  return new Map(msgs.filter((m) => out.has(m)).map((m) => [m, out.get(m)!]));
 }
 
 /** Keeps at most maxBytes of streamed data; beyond that the rest is read and dropped. */
@@ -229,6 +274,7 @@ export function retrStream(ctx: SessionContext, msg: number, o: { maxBytes?: num
   const max = o.maxBytes ?? Infinity;
   let bytes = 0;
   let discarding = false;
+  let handedOut = false;
   // The stream is handed out when "+OK" arrives, but data (and a failure) may follow in the same read,
   // before the caller could attach an 'error' listener: errors are raised one macrotask later.
   const failLater = (err: Pop3Error) => {
@@ -253,7 +299,9 @@ export function retrStream(ctx: SessionContext, msg: number, o: { maxBytes?: num
       line: `RETR ${msg}`,
       multiline: true,
       onStatus: (status) => {
-        if (status === '+OK') resolve(stream);
+        if (status !== '+OK') return;
+        handedOut = true;
+        resolve(stream);
       },
       onData: (chunk) => {
         if (discarding) return;
@@ -274,7 +322,11 @@ export function retrStream(ctx: SessionContext, msg: number, o: { maxBytes?: num
         }
         if (!discarding) stream.push(null);
       },
-      (err: unknown) => reject(err),
+      (err: unknown) => {
+        reject(err);
+        // After "+OK" the stream is out: a reply over a limit (a line too long) ends it with that error.
+        if (handedOut && err instanceof Pop3Error && !conn.fatalError) failLater(err);
+      },
     );
   });
 }

@@ -79,7 +79,11 @@ export async function listOne(ctx: SessionContext, msg: number): Promise<number 
 export async function uidlAll(ctx: SessionContext): Promise<Map<number, string>> {
   ctx.requireState('UIDL', TX);
   const r = await ctx.conn.send({ name: 'UIDL', line: 'UIDL', multiline: true });
-  if (r.status !== '+OK') throw errorFromReply('UIDL', r.text);
+  if (r.status !== '+OK') {
+    // The whole listing has no message argument to get wrong: "-ERR" means no UIDL here, whatever CAPA said.
+    ctx.uidlRefused = true;
+    throw errorFromReply('UIDL', r.text);
+  }
   return parseUidListing(r.data);
 }
 
