@@ -130,7 +130,8 @@ export class Agent {
       servername: mb.servername, fingerprint: mb.fingerprint, minTlsVersion: mb.min_tls_version,
       username: mb.username, password: mb.password, auth: mb.auth, allowInsecureAuth: mb.allow_insecure_auth,
       keep: mb.keep, existing: mb.existing, maxMessageSize: mb.max_message_size,
-      timeouts: { connectMs: mb.timeouts.connect, greetingMs: mb.timeouts.greeting, commandMs: mb.timeouts.command, sessionMs: mb.timeouts.session },
+      timeouts: { connectMs: mb.timeouts.connect, greetingMs: mb.timeouts.greeting, commandMs: mb.timeouts.command, sessionMs: mb.timeouts.session,
+        minReplyBytesPerSec: mb.timeouts.min_reply_rate, replyRateWindowMs: mb.timeouts.reply_rate_window },
       pipelining: mb.pipelining, fastUidl: mb.fast_uidl,
       // OAuth mailboxes: accessToken() and invalidateAccessToken() from a token manager kept across reloads.
       ...(this.oauthTokens ??= new MailboxTokens({ logger: this.logger })).hooksFor(mb, this.stateDir),

@@ -203,6 +203,8 @@ export const MailboxSchema = z
         greeting: duration('Wait for the server greeting').prefault('15s'),
         command: duration('Wait for each reply (idle time)').prefault('30s'),
         session: duration('Whole poll session').prefault('10m'),
+        min_reply_rate: size('Slowest a reply may arrive, in bytes per second over any reply_rate_window of transfer; slower ends the session (ESLOW). 0 turns the rule off').prefault(256),
+        reply_rate_window: duration('Window over which min_reply_rate is measured; 0 turns the rule off').prefault('30s'),
       })
       .prefault({})
       .describe('POP3 timeouts'),

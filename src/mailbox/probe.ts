@@ -46,7 +46,8 @@ export async function probeMailbox(
     client = await Pop3Client.connect({
       host: mb.host, port: mb.port, tls: mb.tls, ca: caFile ? readFileSync(caFile) : undefined, servername: mb.servername,
       fingerprint: mb.fingerprint, minTlsVersion: mb.min_tls_version,
-      timeouts: { connectMs: mb.timeouts.connect, greetingMs: mb.timeouts.greeting, commandMs: mb.timeouts.command, sessionMs: mb.timeouts.session },
+      timeouts: { connectMs: mb.timeouts.connect, greetingMs: mb.timeouts.greeting, commandMs: mb.timeouts.command, sessionMs: mb.timeouts.session,
+        minReplyBytesPerSec: mb.timeouts.min_reply_rate, replyRateWindowMs: mb.timeouts.reply_rate_window },
     });
     r.greeting = client.greeting;
     r.apop = client.apopTimestamp !== null;

@@ -46,7 +46,7 @@ describe('config: the minimal config of the brief', () => {
     assert.equal(m.existing, 'skip');
     assert.equal(m.auth, 'auto');
     assert.equal(m.allow_insecure_auth, false);
-    assert.deepEqual(m.timeouts, { connect: 15_000, greeting: 15_000, command: 30_000, session: 600_000 });
+    assert.deepEqual(m.timeouts, { connect: 15_000, greeting: 15_000, command: 30_000, session: 600_000, min_reply_rate: 256, reply_rate_window: 30_000 });
     assert.equal(m.pipelining, true);
     assert.equal(m.fast_uidl, true);
     assert.equal(m.rules, undefined, 'no list means every rule');
@@ -80,7 +80,7 @@ describe('config: the minimal config of the brief', () => {
     assert.equal(c.outbox.max_bytes, 1000);
     const m = c.mailboxes[0]!;
     assert.equal(m.max_message_size, 512 * 1024);
-    assert.deepEqual(m.timeouts, { connect: 2000, greeting: 15_000, command: 30_000, session: 90 * 60_000 });
+    assert.deepEqual(m.timeouts, { connect: 2000, greeting: 15_000, command: 30_000, session: 90 * 60_000, min_reply_rate: 256, reply_rate_window: 30_000 });
     assert.deepEqual(m.backoff, { min: 250, max: 2 * 86_400_000 });
     assert.equal(parseDuration('5m'), 300_000);
     assert.equal(parseSize('25MB'), 26_214_400);
