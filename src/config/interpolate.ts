@@ -32,7 +32,19 @@ export interface InterpolationOptions {
   env: NodeJS.ProcessEnv;
   /** Absolute path of the secrets.yaml read for `!secret name`. */
   secretsFile: string;
+  /**
+   * Offline use (test-rule): a connection credential (password, client_secret, refresh_token outside `rules`) whose
+   * variable is not set or whose `!secret` cannot be read becomes OFFLINE_PLACEHOLDER instead of an error.
+   */
+  offline?: boolean;
 }
+
+/** Stands in for a credential an offline command never sends anywhere. */
+export const OFFLINE_PLACEHOLDER = 'unset-offline';
+
+/** A credential of a connection (not a rule's shared secret, which offline evaluation needs). */
+export const isConnectionCredential = (path: PathSegment[]) =>
+  path[0] !== 'rules' && (SECRET_KEYS as readonly string[]).includes(String(path[path.length - 1]));
 
 /** A value is a secret when its key is a secret key, or it is a rule's `shared_secret.secret`. */
 const isSecretKey = (path: PathSegment[]) =>
@@ -116,7 +128,15 @@ export function interpolate(source: YamlSource, opts: InterpolationOptions): Int
 
   walkDocument(source.doc, (node, path) => {
     if (!isScalar(node)) return;
-    const issue = (message: string) => result.issues.push({ path: formatPath(path), message, line: source.lineOf(path) });
+    const offlineStandIn = opts.offline === true && isConnectionCredential(path);
+    const issue = (message: string) => {
+      if (offlineStandIn) {
+        node.value = OFFLINE_PLACEHOLDER;
+        result.warnings.push(`${formatPath(path)}: ${message} (not needed offline)`);
+        return;
+      }
+      result.issues.push({ path: formatPath(path), message, line: source.lineOf(path) });
+    };
 
     if (node.value instanceof SecretRef) {
       const name = node.value.name;
@@ -138,6 +158,7 @@ export function interpolate(source: YamlSource, opts: InterpolationOptions): Int
       return;
     }
     const { value, vars, errors } = substituteEnv(original, opts.env);
+    if (errors.length && offlineStandIn) return issue(errors.join('; '));
     for (const e of errors) issue(e);
     for (const v of vars) if (isSecretKey(path) || SECRET_VAR_NAME.test(v.name)) result.secrets.add(v.value);
     if (errors.length) return;

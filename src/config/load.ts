@@ -7,7 +7,7 @@ import { registerSecret, silentLogger } from '../log.js';
 import type { Logger } from '../log.js';
 import { ConfigError, formatPath } from './errors.js';
 import type { ConfigIssue } from './errors.js';
-import { interpolate } from './interpolate.js';
+import { interpolate, OFFLINE_PLACEHOLDER } from './interpolate.js';
 import { secretFileExposure } from './permissions.js';
 import { ConfigSchema, SECRET_KEYS } from './schema.js';
 import type { Config } from './schema.js';
@@ -33,10 +33,12 @@ export interface ParseOptions {
   env?: NodeJS.ProcessEnv;
   /** File read by `!secret name`; default secrets.yaml beside the config. */
   secretsFile?: string;
+  /** For offline commands (test-rule): connection credentials that cannot be resolved are warnings, not errors. */
+  offline?: boolean;
 }
 
 /** Read, validate and resolve a config file. Throws ConfigError. */
-export async function loadConfig(file: string, opts: { env?: NodeJS.ProcessEnv; logger?: Logger } = {}): Promise<LoadedConfig> {
+export async function loadConfig(file: string, opts: { env?: NodeJS.ProcessEnv; logger?: Logger; offline?: boolean } = {}): Promise<LoadedConfig> {
   const log = opts.logger ?? silentLogger;
   const abs = path.resolve(file);
   let text: string;
@@ -45,7 +47,7 @@ export async function loadConfig(file: string, opts: { env?: NodeJS.ProcessEnv; 
   } catch (e) {
     throw new ConfigError([{ path: '', message: `cannot read config file ${abs}: ${(e as NodeJS.ErrnoException).code ?? 'error'}` }], { file: abs });
   }
-  const loaded = parseConfigText(text, { file: abs, env: opts.env });
+  const loaded = parseConfigText(text, { file: abs, env: opts.env, offline: opts.offline });
   for (const w of loaded.warnings) log.warn(w);
   return loaded;
 }
@@ -63,7 +65,7 @@ export function parseConfigText(text: string, opts: ParseOptions): LoadedConfig 
   const { source, issues: yamlIssues } = parseYaml(text);
   if (!source) return fail(yamlIssues);
 
-  const interp = interpolate(source, { env, secretsFile });
+  const interp = interpolate(source, { env, secretsFile, offline: opts.offline });
   const secrets = interp.secrets;
   const warnings = [...interp.warnings];
   for (const s of secrets) registerSecret(s);
@@ -85,7 +87,7 @@ export function parseConfigText(text: string, opts: ParseOptions): LoadedConfig 
     // the schema has checked the URL
   }
 
-  const fileIssues = resolveFiles(config, dir, source, secrets, warnings);
+  const fileIssues = resolveFiles(config, dir, source, secrets, warnings, opts.offline === true);
   for (const s of secrets) registerSecret(s);
   if (fileIssues.length) fail(fileIssues, secrets);
 
@@ -143,7 +145,7 @@ function valueAt(root: unknown, p: readonly PropertyKey[]): unknown {
  * Read every `<secret>_file` into its secret key, and make file paths (state_dir, *_file) absolute
  * against the config directory. Rules are left alone: their keys belong to the rule language.
  */
-function resolveFiles(config: Config, dir: string, source: YamlSource, secrets: Set<string>, warnings: string[]): ConfigIssue[] {
+function resolveFiles(config: Config, dir: string, source: YamlSource, secrets: Set<string>, warnings: string[], offline: boolean): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   config.state_dir = path.resolve(dir, config.state_dir);
   const visit = (obj: Record<string, unknown>, at: PropertyKey[]) => {
@@ -162,7 +164,11 @@ function resolveFiles(config: Config, dir: string, source: YamlSource, secrets: 
       try {
         content = readFileSync(abs, 'utf8');
       } catch (e) {
-        issues.push({ path: formatPath(keyPath), message: `cannot read ${abs}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, line: source.lineOf(keyPath) });
+        const message = `cannot read ${abs}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`;
+        if (offline) {
+          obj[secretKey] = OFFLINE_PLACEHOLDER; // never sent anywhere offline
+          warnings.push(`${formatPath(keyPath)}: ${message} (not needed offline)`);
+        } else issues.push({ path: formatPath(keyPath), message, line: source.lineOf(keyPath) });
         continue;
       }
       content = content.replace(/[\r\n]+$/, '');

@@ -167,6 +167,54 @@ ${CAMERA_MOTION_RULE}`);
   }
 });
 
+test('test-rule works offline without the mailbox or broker password set; a rule secret must still be there', async () => {
+  const dir = await tmpDir();
+  try {
+    const file = path.join(dir, 'c.yaml');
+    const env = { ...process.env };
+    for (const k of ['POP3_PASSWORD', 'MQTT_PASSWORD', 'GARAGE_TOKEN']) delete env[k];
+    await writeFile(file, `mqtt:
+  url: mqtt://127.0.0.1:1
+  username: agent
+  password: \${MQTT_PASSWORD}
+mailboxes:
+  - id: home
+    host: 127.0.0.1
+    port: 1
+    username: alice
+    password: \${POP3_PASSWORD}
+  - id: other
+    host: 127.0.0.1
+    port: 1
+    username: bob
+    password_file: ./root-only-password
+rules:
+${CAMERA_MOTION_RULE}`);
+    const hit = path.join(dir, 'hit.eml');
+    await writeFile(hit, makeMail({ from: 'nvr@nvr.local', subject: 'ALARM: Motion Camera 2', body: 'x' }));
+    const r = await runCli(['test-rule', '--config', file, hit], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /pop2mqtt\/alerts\/Camera 2/);
+    assert.doesNotMatch(r.stdout + r.stderr, /unset-offline/);
+    // check (and run, once, probe) still insist on every credential
+    const c = await runCli(['check', '--config', file], { env });
+    assert.equal(c.code, 1);
+    assert.match(c.stderr, /environment variable POP3_PASSWORD is not set/);
+    assert.match(c.stderr, /environment variable MQTT_PASSWORD is not set/);
+    // a rule's own secret is needed to evaluate the rule: still an error offline
+    await writeFile(file, `${BASE}rules:
+  - name: cmd
+    when:
+      shared_secret: { secret: "\${GARAGE_TOKEN}" }
+`);
+    const s = await runCli(['test-rule', '--config', file, hit], { env });
+    assert.equal(s.code, 2);
+    assert.match(s.stderr, /rules\[0\]\.when\.shared_secret\.secret: environment variable GARAGE_TOKEN is not set/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('npx pop2mqtt works from the checkout (package bin)', async () => {
   const { spawnSync } = await import('node:child_process');
   const r = spawnSync('npx', ['--no-install', 'pop2mqtt', '--version'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });

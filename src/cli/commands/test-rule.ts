@@ -6,7 +6,8 @@ import { explainMessage, formatExplain } from '../../alerts/explain.js';
 import { loadOrReport } from './load.js';
 
 export async function testRuleCommand(args: CommandArgs): Promise<number> {
-  const loaded = await loadOrReport(args.config!, 'test-rule');
+  // Offline: the mailbox and broker credentials are never used, so they need not be set (rule secrets still must).
+  const loaded = await loadOrReport(args.config!, 'test-rule', { offline: true });
   if (!loaded) return 2;
   const cfg = loaded.config;
   const mb = args.mailbox ? cfg.mailboxes.find((m) => m.id === args.mailbox) : cfg.mailboxes[0];
