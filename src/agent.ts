@@ -2,7 +2,7 @@
 import { promises as fs, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createLogger, type Logger, type LogLevel } from './log.js';
+import { createLogger, effectiveLogLevel, type Logger, type LogLevel } from './log.js';
 import { loadConfig, type Config, type LoadedConfig, type MailboxConfig } from './config/index.js';
 import { compileRules, type RuleSet } from './rules/index.js';
 import { createRateLimiter } from './rules/rate-limit.js';
@@ -50,7 +50,7 @@ export class Agent {
 
   constructor(loaded: LoadedConfig, private readonly opts: AgentOptions = {}) {
     this.loaded = loaded;
-    this.logger = opts.logger ?? createLogger({ level: loaded.config.log_level as LogLevel });
+    this.logger = opts.logger ?? createLogger({ level: effectiveLogLevel(loaded.config.log_level) });
   }
 
   get config(): Config {

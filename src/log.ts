@@ -65,3 +65,15 @@ export const silentLogger: Logger = {
   debug() {}, info() {}, warn() {}, error() {},
   child() { return silentLogger; },
 };
+
+const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+
+/**
+ * The level a command logs at: POP2MQTT_LOG_LEVEL (debug | info | warn | error) when set, else the config's
+ * log_level, else info. The environment wins so `POP2MQTT_LOG_LEVEL=debug pop2mqtt once ...` needs no config edit.
+ */
+export function effectiveLogLevel(configured?: string, env: NodeJS.ProcessEnv = process.env): LogLevel {
+  const fromEnv = env.POP2MQTT_LOG_LEVEL?.trim().toLowerCase();
+  if (fromEnv && (LEVELS as readonly string[]).includes(fromEnv)) return fromEnv as LogLevel;
+  return configured && (LEVELS as readonly string[]).includes(configured) ? (configured as LogLevel) : 'info';
+}

@@ -180,7 +180,7 @@ export const MailboxSchema = z
     auth: z.enum(AUTH_MECHANISMS).default('auto').describe('Authentication mechanism; auto picks PLAIN inside TLS, else the strongest offered'),
     allow_insecure_auth: z.boolean().default(false).describe('Allow a cleartext password over an unencrypted connection'),
     oauth: OAuthSchema.optional(),
-    provider: z.enum(['gmail', 'microsoft']).optional().describe('Preset: fills host, port, token URL and scope, and uses XOAUTH2'),
+    provider: z.enum(['gmail', 'microsoft']).optional().describe('Preset: fills host and port; with oauth also token URL and scope, and uses XOAUTH2; gmail also takes an app password'),
     schedule: z
       .string()
       .superRefine((s, ctx) => {
@@ -228,7 +228,27 @@ export const MailboxSchema = z
   .superRefine((m, ctx) => {
     if (!m.host && !m.provider) ctx.addIssue({ code: 'custom', path: ['host'], message: 'required (or set provider)' });
     notBoth(m, 'password', ctx);
-    const auth = m.provider && m.auth === 'auto' ? 'xoauth2' : m.auth;
+    // A provider preset logs in with XOAUTH2 when oauth is set, and with the password (an app password) otherwise.
+    const auth = m.provider && m.auth === 'auto' && m.oauth ? 'xoauth2' : m.auth;
+    const hasPassword = m.password !== undefined || m.password_file !== undefined;
+    if (m.provider === 'microsoft' && !OAUTH_MECHANISMS.includes(auth)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [hasPassword ? (m.password !== undefined ? 'password' : 'password_file') : 'oauth'],
+        message: hasPassword
+          ? 'Microsoft 365 and Outlook.com refuse passwords, app passwords included, over POP3 (Basic authentication is off: Exchange Online since 2022, Outlook.com since September 2024); remove the password and set oauth: { client_id, refresh_token } (docs/oauth.md)'
+          : 'required for provider microsoft: oauth: { client_id, refresh_token } (docs/oauth.md)',
+      });
+      return;
+    }
+    if (m.provider === 'gmail' && !OAUTH_MECHANISMS.includes(auth) && !hasPassword) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['password'],
+        message: 'required for provider gmail: an app password (Google Account > Security > 2-Step Verification > App passwords; README "Gmail with an app password"), or oauth: { client_id, refresh_token } for XOAUTH2 (docs/oauth.md)',
+      });
+      return;
+    }
     if (OAUTH_MECHANISMS.includes(auth)) {
       if (!m.oauth) ctx.addIssue({ code: 'custom', path: ['oauth'], message: `required for auth ${auth}` });
       else {
@@ -250,7 +270,7 @@ export const MailboxSchema = z
   })
   .transform((m) => {
     const preset = m.provider ? PROVIDERS[m.provider] : undefined;
-    const oauth = m.oauth || preset ? { ...(m.oauth ?? {}) } : undefined;
+    const oauth = m.oauth ? { ...m.oauth } : undefined;
     if (oauth && preset) {
       oauth.token_url ??= preset.token_url;
       oauth.scope ??= preset.scope;
@@ -259,7 +279,7 @@ export const MailboxSchema = z
       ...m,
       host: (m.host ?? preset?.host)!,
       port: m.port ?? preset?.port ?? (m.tls === 'implicit' ? 995 : 110),
-      auth: preset && m.auth === 'auto' ? ('xoauth2' as const) : m.auth,
+      auth: preset && m.auth === 'auto' && m.oauth ? ('xoauth2' as const) : m.auth,
       oauth,
     };
   })

@@ -1,5 +1,6 @@
 // Connection diagnosis for `pop2mqtt probe`: what the server offers, what the client would choose, and warnings; never secrets.
 import { readFileSync } from 'node:fs';
+import { loginHint } from './login-hints.js';
 import path from 'node:path';
 import type { MailboxConfig } from '../config/index.js';
 import { Pop3Client, chooseMechanism, errorCodeOf, type Capabilities } from '../pop3/index.js';
@@ -101,6 +102,8 @@ export async function probeMailbox(
   } catch (err) {
     client?.destroy();
     r.error = { code: errorCodeOf(err), message: (err as Error).message };
+    const hint = loginHint(mb.host, err, mb.password !== undefined);
+    if (hint) r.warnings.push(hint);
   }
   if (r.tls === 'none') r.warnings.push('cleartext connection: everything, including mail, crosses the network unencrypted');
   if (r.mechanismChosen === 'apop') r.warnings.push('APOP is weak (MD5 of a timestamp and the password; offline guessing is cheap)');

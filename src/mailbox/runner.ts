@@ -9,6 +9,7 @@ import { MailboxState } from '../state/mailbox-state.js';
 import { ServerNotesFile } from '../state/server-notes.js';
 import { pollMailbox, type PollDeps, type PollResult, type PollTarget } from './poll.js';
 import { PollBackoff, isLoginFailure, type BackoffPolicy } from './backoff.js';
+import { loginHint } from './login-hints.js';
 import type { MailboxStatus } from '../mqtt/types.js';
 
 export type { MailboxStatus };
@@ -161,7 +162,8 @@ export class MailboxRunner {
         this.state.data.authFailures = this.backoff.authFailures;
         await this.state.save().catch(() => {});
       }
-      this.log.error('poll failed', { code, error: err.message, retry_in_s: Math.round(delay / 1000) });
+      const hint = loginHint(this.settings.target.host, err, !this.settings.target.accessToken);
+      this.log.error('poll failed', { code, error: err.message, hint, retry_in_s: Math.round(delay / 1000) });
       this.setStatus({ last_poll: started.toISOString(), result: code, error: err.message, new: 0, alerts: 0, bytes_last_poll: 0, connection_problem: true });
       return { ok: false, error: err };
     }

@@ -110,6 +110,30 @@ mailboxes:
     assert.equal(w!.oauth?.scope, 'custom', 'an explicit scope wins over the preset');
   });
 
+  it('provider: gmail with an app password logs in with the password; microsoft refuses a password and names OAuth', T, () => {
+    const gmail = `mqtt: { url: "mqtt://127.0.0.1:1883" }
+mailboxes:
+  - id: gmail
+    provider: gmail
+    username: me@gmail.com
+    password: \${POP3_PASSWORD}
+`;
+    const g = parse(gmail).config.mailboxes[0]!;
+    assert.equal(g.host, 'pop.gmail.com');
+    assert.equal(g.port, 995);
+    assert.equal(g.tls, 'implicit');
+    assert.equal(g.auth, 'auto', 'a password mailbox uses the password mechanisms, not XOAUTH2');
+    assert.equal(g.oauth, undefined, 'no token settings, so no token manager');
+
+    const none = parseError(gmail.replace('    password: ${POP3_PASSWORD}\n', ''));
+    assert.match(issueAt(none, 'mailboxes[0].password').message, /app password.*App passwords.*or oauth/);
+
+    const ms = parseError(gmail.replace('provider: gmail', 'provider: microsoft'));
+    assert.match(issueAt(ms, 'mailboxes[0].password').message, /refuse passwords, app passwords included.*oauth: \{ client_id, refresh_token \}.*docs\/oauth\.md/);
+    const msNone = parseError(gmail.replace('provider: gmail', 'provider: microsoft').replace('    password: ${POP3_PASSWORD}\n', ''));
+    assert.match(issueAt(msNone, 'mailboxes[0].oauth').message, /required for provider microsoft/);
+  });
+
   it('normalises certificate fingerprints', T, () => {
     const hex = 'AB'.repeat(32);
     const colons = hex.match(/../g)!.join(':');

@@ -1,7 +1,7 @@
 // `pop2mqtt once`: poll every mailbox once, wait for the broker's acknowledgements, and exit with a status.
 import type { CommandArgs } from '../args.js';
 import { Agent } from '../../agent.js';
-import { createLogger, type LogLevel } from '../../log.js';
+import { createLogger, effectiveLogLevel } from '../../log.js';
 import { loadOrReport } from './load.js';
 
 const DRAIN_MS = 15_000;
@@ -9,7 +9,7 @@ const DRAIN_MS = 15_000;
 export async function onceCommand(args: CommandArgs): Promise<number> {
   const loaded = await loadOrReport(args.config!, 'once');
   if (!loaded) return 2;
-  const logger = createLogger({ level: loaded.config.log_level as LogLevel });
+  const logger = createLogger({ level: effectiveLogLevel(loaded.config.log_level) });
   const agent = new Agent(loaded, { logger });
   let code = 0;
   try {

@@ -3,7 +3,7 @@ import type { CommandArgs } from '../args.js';
 import { loadOrReport } from './load.js';
 import { probeMailbox, formatProbe } from '../../mailbox/probe.js';
 import path from 'node:path';
-import { createLogger, type LogLevel } from '../../log.js';
+import { createLogger, effectiveLogLevel } from '../../log.js';
 
 export async function probeCommand(args: CommandArgs): Promise<number> {
   const loaded = await loadOrReport(args.config!, 'probe');
@@ -18,7 +18,7 @@ export async function probeCommand(args: CommandArgs): Promise<number> {
   const configDir = path.dirname(loaded.file);
   // OAuth mailboxes get a token the way the agent gets one (a rotated refresh token is saved in the state dir too).
   const { MailboxTokens } = await import('../../oauth/mailbox-tokens.js');
-  const tokens = new MailboxTokens({ logger: createLogger({ level: (loaded.config.log_level as LogLevel) ?? 'warn' }).child('oauth') });
+  const tokens = new MailboxTokens({ logger: createLogger({ level: effectiveLogLevel(loaded.config.log_level) }).child('oauth') });
   const stateDir = path.resolve(configDir, loaded.config.state_dir);
   for (const mb of boxes) {
     const hooks = tokens.hooksFor(mb, stateDir);

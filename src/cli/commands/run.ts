@@ -1,7 +1,7 @@
 // `pop2mqtt run`: the daemon, until SIGINT/SIGTERM; SIGHUP reloads the config.
 import type { CommandArgs } from '../args.js';
 import { Agent } from '../../agent.js';
-import { createLogger, type LogLevel } from '../../log.js';
+import { createLogger, effectiveLogLevel } from '../../log.js';
 import { loadOrReport } from './load.js';
 
 const STOP_DEADLINE_MS = 10_000;
@@ -9,7 +9,7 @@ const STOP_DEADLINE_MS = 10_000;
 export async function runCommand(args: CommandArgs): Promise<number> {
   const loaded = await loadOrReport(args.config!, 'run');
   if (!loaded) return 2;
-  const logger = createLogger({ level: loaded.config.log_level as LogLevel });
+  const logger = createLogger({ level: effectiveLogLevel(loaded.config.log_level) });
   const agent = new Agent(loaded, { logger });
   await agent.start({ schedule: true });
   return new Promise<number>((resolve) => {

@@ -1,0 +1,49 @@
+// `provider: gmail` with an app password works end to end: the preset's mailbox, pointed at the test Dovecot, logs in with the password (no OAuth) and publishes.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startLab, runCli, USER, type Lab } from '../support/lab.js';
+import { makeMail } from '../support/maildir.js';
+import { subscribe } from '../support/mqtt-subscriber.js';
+
+let lab: Lab;
+before(async () => {
+  lab = await startLab();
+});
+after(async () => {
+  await lab?.stop();
+});
+
+test('provider: gmail with a password polls with a password mechanism and publishes; check accepts it', { timeout: 120_000 }, async () => {
+  // The README's Gmail config, with host/port/ca_file overridden to reach the test Dovecot instead of pop.gmail.com.
+  const cfg = await lab.writeConfig(`mqtt:
+  url: ${lab.mosquitto.url}
+state_dir: ./data-gmail
+mailboxes:
+  - id: gmail
+    provider: gmail
+    host: 127.0.0.1
+    port: ${lab.dovecot.tlsPort}
+    ca_file: ${lab.dovecot.caFile}
+    username: ${USER}
+    password: \${POP3_PASSWORD}
+    existing: process
+rules:
+  - name: anything
+    when: { subject: { contains: "Motion" } }
+    publish: { topic: "gmail/motion" }
+`, 'gmail.yaml');
+  const c = await runCli(['check', '--config', cfg], { env: lab.env, cwd: lab.dir });
+  assert.equal(c.code, 0, c.stderr);
+  await lab.dovecot.deliver(USER, makeMail({ from: 'nvr@cameras.home.arpa', subject: 'Motion Detected: Driveway' }));
+  const sub = await subscribe(lab.mosquitto.url, ['pop2mqtt/gmail/motion']);
+  try {
+    const r = await runCli(['once', '--config', cfg], { env: { ...lab.env, POP2MQTT_LOG_LEVEL: 'debug' }, cwd: lab.dir, timeoutMs: 60_000 });
+    assert.equal(r.code, 0, r.stderr);
+    await sub.waitForCount(1, 20_000);
+    assert.match(JSON.parse(sub.messages[0]!.payload.toString()).subject, /Driveway/);
+    assert.match(r.stderr + r.stdout, /authenticating.*mechanism=plain/, 'AUTH PLAIN inside TLS, as auth: auto picks for a password');
+    assert.doesNotMatch(r.stderr + r.stdout, /xoauth2|token/i, 'no OAuth was attempted');
+  } finally {
+    await sub.close();
+  }
+});
