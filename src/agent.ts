@@ -102,7 +102,7 @@ export class Agent {
     const keep = new Set<string>();
     for (const mb of cfg.mailboxes) {
       keep.add(mb.id);
-      const ruleSet = compileRules(cfg.rules, { trustedAuthservIds: cfg.trusted_authserv_ids, mailboxRuleNames: mb.rules });
+      const ruleSet = compileRules(cfg.rules, { trustedAuthservIds: cfg.trusted_authserv_ids, mailboxRuleNames: mb.rules, regexInputLimit: cfg.regex_input_limit });
       this.ruleSets.set(mb.id, ruleSet);
       const settings = {
         target: this.pollTarget(mb), schedule: mb.schedule, ruleSet,
@@ -193,7 +193,7 @@ export class Agent {
     for (const w of next.warnings) this.logger.warn(w);
     const cfg = next.config;
     // Compile first so that nothing changes when the rules fail to compile.
-    for (const mb of cfg.mailboxes) compileRules(cfg.rules, { trustedAuthservIds: cfg.trusted_authserv_ids, mailboxRuleNames: mb.rules });
+    for (const mb of cfg.mailboxes) compileRules(cfg.rules, { trustedAuthservIds: cfg.trusted_authserv_ids, mailboxRuleNames: mb.rules, regexInputLimit: cfg.regex_input_limit });
     const removed = [...this.runners.values()].filter((r) => !cfg.mailboxes.some((m) => m.id === r.id));
     for (const r of removed) await r.stop();
     this.loaded = next;
@@ -217,7 +217,7 @@ export class Agent {
       status: () => this.statusObject(),
       testRule: async (raw: Buffer) => {
         const firstMailbox = this.config.mailboxes[0]!;
-        const rs = this.ruleSets.get(firstMailbox.id) ?? compileRules(this.config.rules, { trustedAuthservIds: this.config.trusted_authserv_ids });
+        const rs = this.ruleSets.get(firstMailbox.id) ?? compileRules(this.config.rules, { trustedAuthservIds: this.config.trusted_authserv_ids, regexInputLimit: this.config.regex_input_limit });
         const { explainMessage } = await import('./alerts/explain.js');
         return explainMessage(raw, rs, { mailbox: firstMailbox.id, baseTopic: this.config.mqtt.base_topic, maxMessageSize: firstMailbox.max_message_size });
       },

@@ -295,6 +295,9 @@ export const ConfigSchema = z
       .default([])
       .describe('Authentication-Results authserv-ids (your own mail server) trusted by `authenticated:` rule conditions'),
     max_message_size: size('Largest message downloaded in full (RETR); bigger ones are handled from headers only').prefault('25MB'),
+    regex_input_limit: size('Most characters one regex condition reads per evaluation (the start of the values it examines); bounds the cost of a slow pattern on hostile mail')
+      .pipe(z.number().min(64, 'regex_input_limit must be at least 64 bytes').max(1024 * 1024, 'regex_input_limit must be at most 1MiB: a slow regex on more text can stall the agent for seconds'))
+      .prefault('4KiB'),
     mqtt: MqttSchema,
     outbox: OutboxSchema.prefault({}),
     homeassistant: HomeAssistantSchema.prefault({}),

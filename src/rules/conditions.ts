@@ -7,6 +7,7 @@ import { decodePreview, firstLines } from '../message/preview.js';
 import { parseDuration, parseSize } from '../units.js';
 import { compileGlob } from './glob.js';
 import { compileMatch, describeMatch, hasMatchKeys, type MatchSpec, type Matcher } from './match.js';
+import { DEFAULT_REGEX_INPUT_LIMIT } from './regex.js';
 import type { ConditionConfig, AddressConditionConfig, HeaderConditionConfig } from './schema.js';
 import type { CondNode, EvalContext, LeafResult, Stage } from './types.js';
 
@@ -14,7 +15,7 @@ import type { CondNode, EvalContext, LeafResult, Stage } from './types.js';
 const SEEN_LIMIT = 200;
 
 export function short(s: string): string {
-  const flat = s.replace(/[\r\n\t]+/g, ' ');
+  const flat = (s.length > 2 * SEEN_LIMIT ? s.slice(0, 2 * SEEN_LIMIT) : s).replace(/[\r\n\t]+/g, ' ');
   return flat.length > SEEN_LIMIT ? flat.slice(0, SEEN_LIMIT) + '…' : flat;
 }
 
@@ -47,38 +48,50 @@ function needFull(fn: (ctx: EvalContext, full: NonNullable<EvalContext['msg']['f
   };
 }
 
-/** Match one string list: true when some value matches (Sieve semantics); the first matching value's captures. */
-function matchAny(values: string[], m: Matcher): LeafResult {
+/** Options that shape how conditions are compiled. */
+export interface ConditionOptions {
+  /** The most characters the regexes of one condition read per evaluation (config regex_input_limit). */
+  regexInputLimit: number;
+}
+const DEFAULT_OPTIONS: ConditionOptions = { regexInputLimit: DEFAULT_REGEX_INPUT_LIMIT };
+
+/**
+ * Match one string list: true when some value matches (Sieve semantics); the first matching value's captures.
+ * The values share one regex budget of `limit` characters, taken from the first values on.
+ */
+function matchAny(values: string[], m: Matcher, limit: number): LeafResult {
+  const budget = { left: limit };
   for (const v of values) {
-    const r = m(v);
+    const r = m(v, budget);
     if (r.ok) return { result: 'true', seen: short(v), ...(r.captures ? { captures: r.captures } : {}) };
   }
   return { result: 'false', seen: values.length ? short(values.join(' | ')) : '(absent)' };
 }
 
-function addressLeaf(field: AddressField, cfg: AddressConditionConfig, path: string): CondNode {
-  const full = hasMatchKeys(cfg) ? compileMatch(cfg) : undefined;
+function addressLeaf(field: AddressField, cfg: AddressConditionConfig, path: string, o: ConditionOptions): CondNode {
+  const full = hasMatchKeys(cfg) ? compileMatch(cfg, o.regexInputLimit) : undefined;
   const parts: [keyof Address, Matcher][] = [];
   for (const k of ['address', 'localpart', 'domain', 'name'] as const) {
     const sub = cfg[k];
-    if (sub) parts.push([k, compileMatch(sub)]);
+    if (sub) parts.push([k, compileMatch(sub, o.regexInputLimit)]);
   }
   const desc = [full ? describeMatch(cfg) : '', ...(['address', 'localpart', 'domain', 'name'] as const).filter((k) => cfg[k]).map((k) => `${k} ${describeMatch(cfg[k]!)}`)]
     .filter(Boolean)
     .join('; ');
   return leaf(path, 'headers', desc, needHeaders((_ctx, h) => {
     const list = h[ADDRESS_PROP[field]];
+    const budget = { left: o.regexInputLimit }; // one budget for every address and part this leaf reads
     for (const a of list) {
       let captures: Record<string, string> | undefined;
       let ok = true;
       if (full) {
-        const r = full(formatAddress(a));
+        const r = full(formatAddress(a), budget);
         ok = r.ok;
         if (r.captures) captures = { ...r.captures };
       }
       for (const [k, m] of parts) {
         if (!ok) break;
-        const r = m(a[k]);
+        const r = m(a[k], budget);
         ok = r.ok;
         if (r.captures) captures = { ...(captures ?? {}), ...r.captures };
       }
@@ -88,9 +101,9 @@ function addressLeaf(field: AddressField, cfg: AddressConditionConfig, path: str
   }));
 }
 
-function headerLeaf(cfg: HeaderConditionConfig, path: string): CondNode {
-  const m = compileMatch(cfg);
-  return leaf(path, 'headers', `${cfg.name}: ${describeMatch(cfg)}`, needHeaders((_ctx, h) => matchAny(h.get(cfg.name), m)));
+function headerLeaf(cfg: HeaderConditionConfig, path: string, o: ConditionOptions): CondNode {
+  const m = compileMatch(cfg, o.regexInputLimit);
+  return leaf(path, 'headers', `${cfg.name}: ${describeMatch(cfg)}`, needHeaders((_ctx, h) => matchAny(h.get(cfg.name), m, o.regexInputLimit)));
 }
 
 function sizeRange(over: string | number | undefined, under: string | number | undefined) {
@@ -112,25 +125,26 @@ function asList(v: string | string[]): string[] {
 }
 
 /** Compile a condition object into an AND node of its keys (a single key becomes that node). */
-export function compileCondition(cfg: ConditionConfig, path: string): CondNode {
+export function compileCondition(cfg: ConditionConfig, path: string, o: ConditionOptions = DEFAULT_OPTIONS): CondNode {
+  const limit = o.regexInputLimit;
   const children: CondNode[] = [];
   for (const field of ['from', 'to', 'cc', 'reply_to', 'sender'] as const) {
     const a = cfg[field];
-    if (a) children.push(addressLeaf(field, a, `${path}.${field}`));
+    if (a) children.push(addressLeaf(field, a, `${path}.${field}`, o));
   }
   if (cfg.subject) {
-    const m = compileMatch(cfg.subject);
+    const m = compileMatch(cfg.subject, limit);
     children.push(leaf(`${path}.subject`, 'headers', describeMatch(cfg.subject), needHeaders((_c, h) =>
-      h.has('subject') ? matchAny([h.subject], m) : { result: 'false', seen: '(no Subject)' })));
+      h.has('subject') ? matchAny([h.subject], m, limit) : { result: 'false', seen: '(no Subject)' })));
   }
   if (cfg.header) {
     const list = Array.isArray(cfg.header) ? cfg.header : [cfg.header];
-    list.forEach((hc, i) => children.push(headerLeaf(hc, Array.isArray(cfg.header) ? `${path}.header[${i}]` : `${path}.header`)));
+    list.forEach((hc, i) => children.push(headerLeaf(hc, Array.isArray(cfg.header) ? `${path}.header[${i}]` : `${path}.header`, o)));
   }
   if (cfg.message_id) {
-    const m = compileMatch(cfg.message_id);
+    const m = compileMatch(cfg.message_id, limit);
     children.push(leaf(`${path}.message_id`, 'headers', describeMatch(cfg.message_id), needHeaders((_c, h) =>
-      h.messageId !== undefined ? matchAny([h.messageId], m) : { result: 'false', seen: '(no Message-ID)' })));
+      h.messageId !== undefined ? matchAny([h.messageId], m, limit) : { result: 'false', seen: '(no Message-ID)' })));
   }
   if (cfg.date) {
     const newer = cfg.date.newer_than === undefined ? undefined : parseDuration(cfg.date.newer_than);
@@ -163,27 +177,28 @@ export function compileCondition(cfg: ConditionConfig, path: string): CondNode {
   }
   if (cfg.preview) {
     const lines = cfg.preview.lines;
-    const m = compileMatch(cfg.preview);
+    const m = compileMatch(cfg.preview, limit);
     children.push(leaf(`${path}.preview`, 'preview', `first ${lines} lines: ${describeMatch(cfg.preview)}`, (ctx) => {
       const text = previewText(ctx, lines);
-      return text === undefined ? { result: 'unknown', seen: 'preview not fetched yet' } : matchAny([text], m);
+      return text === undefined ? { result: 'unknown', seen: 'preview not fetched yet' } : matchAny([text], m, limit);
     }, lines));
   }
   if (cfg.body) {
-    const m = compileMatch(cfg.body);
-    children.push(leaf(`${path}.body`, 'full', describeMatch(cfg.body), needFull((_c, full) => matchAny([full.text], m))));
+    const m = compileMatch(cfg.body, limit);
+    children.push(leaf(`${path}.body`, 'full', describeMatch(cfg.body), needFull((_c, full) => matchAny([full.text], m, limit))));
   }
   if (cfg.attachment) {
     const a = cfg.attachment;
-    const typeM = a.type === undefined ? undefined : typeof a.type === 'string' ? globMatcher(a.type) : compileMatch(a.type);
-    const nameM = a.filename === undefined ? undefined : typeof a.filename === 'string' ? globMatcher(a.filename) : compileMatch(a.filename);
+    const typeM = a.type === undefined ? undefined : typeof a.type === 'string' ? globMatcher(a.type) : compileMatch(a.type, limit);
+    const nameM = a.filename === undefined ? undefined : typeof a.filename === 'string' ? globMatcher(a.filename) : compileMatch(a.filename, limit);
     const sizeR = a.size ? sizeRange(a.size.over, a.size.under) : undefined;
     const describe = [a.type !== undefined ? `type ${JSON.stringify(a.type)}` : '', a.filename !== undefined ? `filename ${JSON.stringify(a.filename)}` : '', sizeR ? `size ${sizeR.describe}` : '']
       .filter(Boolean).join(', ') || 'any attachment';
     children.push(leaf(`${path}.attachment`, 'full', describe, needFull((_c, full) => {
+      const budget = { left: limit };
       for (const att of full.attachments) {
-        if (typeM && !typeM(att.contentType).ok) continue;
-        if (nameM && !nameM(att.filename ?? '').ok) continue;
+        if (typeM && !typeM(att.contentType, budget).ok) continue;
+        if (nameM && !nameM(att.filename ?? '', budget).ok) continue;
         if (sizeR && !sizeR.test(att.size)) continue;
         return { result: 'true', seen: short(`${att.filename ?? '(unnamed)'} ${att.contentType} ${att.size} bytes`) };
       }
@@ -210,9 +225,9 @@ export function compileCondition(cfg: ConditionConfig, path: string): CondNode {
       return { result: tri(found), seen: found ? 'token present' : 'token absent' };
     })));
   }
-  (cfg.all ?? []).forEach((c, i) => children.push(compileCondition(c, `${path}.all[${i}]`)));
-  if (cfg.any) children.push({ kind: 'any', path: `${path}.any`, children: cfg.any.map((c, i) => compileCondition(c, `${path}.any[${i}]`)) });
-  if (cfg.not) children.push({ kind: 'not', path: `${path}.not`, child: compileCondition(cfg.not, `${path}.not`) });
+  (cfg.all ?? []).forEach((c, i) => children.push(compileCondition(c, `${path}.all[${i}]`, o)));
+  if (cfg.any) children.push({ kind: 'any', path: `${path}.any`, children: cfg.any.map((c, i) => compileCondition(c, `${path}.any[${i}]`, o)) });
+  if (cfg.not) children.push({ kind: 'not', path: `${path}.not`, child: compileCondition(cfg.not, `${path}.not`, o) });
   if (children.length === 1) return children[0]!;
   return { kind: 'all', path, children };
 }

@@ -2,7 +2,8 @@
 import { redact, registerSecret } from '../log.js';
 import { parseDuration, parseSize } from '../units.js';
 import { compileGlob } from './glob.js';
-import { compileCondition, evalNode, leaves, type NodeTrace } from './conditions.js';
+import { compileCondition, evalNode, leaves, type ConditionOptions, type NodeTrace } from './conditions.js';
+import { DEFAULT_REGEX_INPUT_LIMIT } from './regex.js';
 import { parseRateLimit } from './rate-limit.js';
 import { COMMAND_DEFAULTS, RulesSchema, type RuleConfig, type ConditionConfig } from './schema.js';
 import { templateVariables } from './template.js';
@@ -17,6 +18,8 @@ export interface CompileOptions {
   trustedAuthservIds: string[];
   /** Only these rules (by name, kept in configured order); undefined: all rules. */
   mailboxRuleNames?: string[];
+  /** The most characters one regex condition reads per evaluation (config regex_input_limit); default 4 KiB. */
+  regexInputLimit?: number;
 }
 
 export interface RuleSet {
@@ -44,8 +47,8 @@ function maxNeed(a: Need, b: Need): Need {
   return rank(b) > rank(a) ? b : a;
 }
 
-function compileRule(cfg: RuleConfig, index: number): CompiledRule {
-  const condition = cfg.when ? compileCondition(cfg.when as ConditionConfig, 'when') : undefined;
+function compileRule(cfg: RuleConfig, index: number, o: ConditionOptions): CompiledRule {
+  const condition = cfg.when ? compileCondition(cfg.when as ConditionConfig, 'when', o) : undefined;
   const pubCfgs = cfg.publish === undefined ? [{}] : Array.isArray(cfg.publish) ? cfg.publish : [cfg.publish];
   const publish: PublishSpec[] = pubCfgs.map((p: { topic?: string; payload?: string; qos?: 0 | 1 | 2; retain?: boolean; properties?: Record<string, string> }) => ({
     topic: p.topic ?? DEFAULT_TOPIC,
@@ -165,7 +168,8 @@ export function compileRules(rules: RuleConfig[], opts: CompileOptions): RuleSet
     for (const n of names) if (!valid.some((r) => r.name === n)) throw new Error(`mailbox refers to unknown rule "${n}"`);
     selected = selected.filter(({ r }) => names.has(r.name));
   }
-  const compiled = selected.map(({ r, i }) => compileRule(r, i));
+  const condOpts: ConditionOptions = { regexInputLimit: opts.regexInputLimit ?? DEFAULT_REGEX_INPUT_LIMIT };
+  const compiled = selected.map(({ r, i }) => compileRule(r, i, condOpts));
   const trusted = [...opts.trustedAuthservIds];
   const maxPreviewLines = Math.max(0, ...compiled.map((r) => r.previewLines));
   const cache = new WeakMap<MessageData, { refs: unknown[]; at: number; ev: Evaluation }>();
@@ -239,13 +243,14 @@ export function compileRules(rules: RuleConfig[], opts: CompileOptions): RuleSet
     usesListSize: compiled.some((r) => r.usesListSize),
     evaluate(msg, now) {
       if (now) return evaluateNow(msg, now);
-      // The poller asks again after each fetch stage; reuse the answer while the data is the same (and for 1 s).
+      // The poller asks again after each fetch stage; reuse the answer while the data is the same (and for 1 s after
+      // the evaluation ended: stamped after evaluating, so that a slow evaluation is not run again at once).
       const refs = [msg.headers, msg.preview, msg.full, msg.oversize, msg.size];
       const t = Date.now();
       const hit = cache.get(msg);
       if (hit && t - hit.at < 1000 && hit.refs.every((v, i) => v === refs[i])) return hit.ev;
       const ev = evaluateNow(msg, new Date(t));
-      cache.set(msg, { refs, at: t, ev });
+      cache.set(msg, { refs, at: Date.now(), ev });
       return ev;
     },
     wantsAttachment(a) {

@@ -1,6 +1,6 @@
 // Compiles one string match object (is/contains/glob/regex/one_of, case switch) into a fast predicate that also returns captures.
 import { compileGlob } from './glob.js';
-import { compileRegex, REGEX_INPUT_LIMIT } from './regex.js';
+import { compileRegex, DEFAULT_REGEX_INPUT_LIMIT } from './regex.js';
 
 export interface MatchSpec {
   is?: string;
@@ -12,7 +12,14 @@ export interface MatchSpec {
 }
 
 export interface MatchOutcome { ok: boolean; captures?: Record<string, string> }
-export type Matcher = (value: string) => MatchOutcome;
+/**
+ * How many more characters the regexes of one condition may read in this evaluation. One budget is shared by every
+ * value the condition examines (each header instance, each address and its parts), so that many values cannot add
+ * up: a regex's backtracking cost is bounded by the budget, whatever the message.
+ */
+export interface RegexBudget { left: number }
+/** Match one value; regexes read at most `budget.left` characters of it (and spend them), or the compile-time cap. */
+export type Matcher = (value: string, budget?: RegexBudget) => MatchOutcome;
 
 const FAIL: MatchOutcome = { ok: false };
 const PASS: MatchOutcome = { ok: true };
@@ -34,11 +41,15 @@ export function describeMatch(m: MatchSpec): string {
   return parts.join(', ');
 }
 
-/** Compile a match object; every given match type must hold (AND). Regexes see at most REGEX_INPUT_LIMIT characters. */
-export function compileMatch(m: MatchSpec): Matcher {
+/**
+ * Compile a match object; every given match type must hold (AND). A regex sees at most `regexInputLimit` characters
+ * of a value (its start), and no more than what is left of the budget when one is given: once the budget is spent a
+ * regex matches nothing. is/contains/one_of/glob are linear and see the whole value.
+ */
+export function compileMatch(m: MatchSpec, regexInputLimit = DEFAULT_REGEX_INPUT_LIMIT): Matcher {
   const cs = m.case_sensitive === true;
   const fold = (s: string) => (cs ? s : s.toLowerCase());
-  const tests: ((v: string, folded: string) => MatchOutcome)[] = [];
+  const tests: ((v: string, folded: string, budget: RegexBudget | undefined) => MatchOutcome)[] = [];
   if (m.is !== undefined) {
     const want = fold(m.is);
     tests.push((_v, f) => (f === want ? PASS : FAIL));
@@ -57,8 +68,12 @@ export function compileMatch(m: MatchSpec): Matcher {
   }
   if (m.regex !== undefined) {
     const re = compileRegex(m.regex, cs);
-    tests.push((v) => {
-      const r = re.exec(v.length > REGEX_INPUT_LIMIT ? v.slice(0, REGEX_INPUT_LIMIT) : v);
+    tests.push((v, _f, budget) => {
+      const cap = budget ? Math.min(regexInputLimit, budget.left) : regexInputLimit;
+      if (cap <= 0 && v.length > 0) return FAIL;
+      const seen = v.length > cap ? v.slice(0, cap) : v;
+      if (budget) budget.left -= seen.length;
+      const r = re.exec(seen);
       if (!r) return FAIL;
       if (!r.groups) return PASS;
       const captures: Record<string, string> = {};
@@ -66,11 +81,11 @@ export function compileMatch(m: MatchSpec): Matcher {
       return { ok: true, captures };
     });
   }
-  return (value: string) => {
+  return (value: string, budget?: RegexBudget) => {
     const folded = cs ? value : value.toLowerCase();
     let captures: Record<string, string> | undefined;
     for (const t of tests) {
-      const r = t(value, folded);
+      const r = t(value, folded, budget);
       if (!r.ok) return FAIL;
       if (r.captures) captures = { ...(captures ?? {}), ...r.captures };
     }

@@ -9,7 +9,7 @@ export async function checkCommand(args: CommandArgs): Promise<number> {
   const loaded = await loadOrReport(args.config!, 'check');
   if (!loaded) return 1;
   const cfg = loaded.config;
-  for (const mb of cfg.mailboxes) compileRules(cfg.rules, { trustedAuthservIds: cfg.trusted_authserv_ids, mailboxRuleNames: mb.rules });
+  for (const mb of cfg.mailboxes) compileRules(cfg.rules, { trustedAuthservIds: cfg.trusted_authserv_ids, mailboxRuleNames: mb.rules, regexInputLimit: cfg.regex_input_limit });
   const fileIssues = await checkConfigFiles(loaded);
   if (fileIssues.length) {
     process.stderr.write(`pop2mqtt check: ${args.config}: invalid config\n${fileIssues.map(formatIssue).join('\n')}\n`);

@@ -15,7 +15,7 @@ export async function testRuleCommand(args: CommandArgs): Promise<number> {
     process.stderr.write(`pop2mqtt test-rule: unknown mailbox "${args.mailbox}"\n`);
     return 2;
   }
-  const ruleSet = compileRules(cfg.rules, { trustedAuthservIds: cfg.trusted_authserv_ids, mailboxRuleNames: mb.rules });
+  const ruleSet = compileRules(cfg.rules, { trustedAuthservIds: cfg.trusted_authserv_ids, mailboxRuleNames: mb.rules, regexInputLimit: cfg.regex_input_limit });
   let anyMatched = false;
   const results = [];
   for (const file of args.positionals) {
