@@ -124,6 +124,9 @@ function spoken(ms: number): string {
   return `${Math.round(s / 86_400)} d`;
 }
 
+/** Header fields RFC 5322 allows at most once, that a command's authentication or meaning depends on. */
+const SINGLE_HEADERS = ['date', 'from', 'sender', 'reply-to', 'to', 'cc', 'message-id', 'subject'] as const;
+
 /** The Message-ID an action rule remembers, or undefined when the mail has none worth the name. */
 export function commandMessageId(headers: ParsedHeaders): string | undefined {
   const id = headers.messageId?.trim();
@@ -135,6 +138,12 @@ export function commandMessageId(headers: ParsedHeaders): string | undefined {
  * (missing or unparseable: not acted on) and the presence of a Message-ID (the key of the replay memory).
  */
 export function commandRefusal(guard: CommandGuard, headers: ParsedHeaders, now: Date): string | undefined {
+  // RFC 5322 allows each of these once. A second one can be added on top of a signed mail without breaking DKIM
+  // (the verifier reads the bottom one, we would read the top one): a fresh Date on a stale command, another Subject.
+  for (const name of SINGLE_HEADERS) {
+    const n = headers.getRaw(name).length;
+    if (n > 1) return `${n} ${name} headers (a command mail may have one: a second can be added without breaking its signature)`;
+  }
   if (!headers.date) {
     return headers.dateRaw === undefined ? 'no Date header (a command mail must be dated)' : `unparseable Date header ${JSON.stringify(headers.dateRaw.slice(0, 80))}`;
   }

@@ -1,4 +1,4 @@
-// Command mails against replay, end to end through real Dovecot, Mosquitto and the real CLI: copies of one authenticated command act once, across restarts; a stale-dated copy never acts; refused copies stay on the server.
+// Command mails against replay, end to end through real Dovecot, Mosquitto and the real CLI: copies of one authenticated command act once, across restarts; a stale-dated (or re-dated) copy never acts; refused copies stay on the server.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import mqtt from 'mqtt';
@@ -96,12 +96,21 @@ test('copies of one authenticated command mail publish once, also after a restar
     assert.match(third, /command mail not acted on.*Date .* is 517 d old, more than max_age 60 min/);
     assert.equal((await lab.dovecot.messageFiles(USER)).length, 3);
 
+    // 3b. The same stale mail with a fresh Date added on top (its DKIM signature would still verify): not acted on.
+    const redated = Buffer.concat([Buffer.from(`Date: ${new Date().toUTCString()}\r\n`), command('<cmd.replay.old2@example.com>', stale)]);
+    await lab.dovecot.deliver(USER, redated);
+    const redatedRun = await once();
+    await settled(sub, 31);
+    assert.equal(commands().length, 1, 'a re-dated stale command publishes nothing');
+    assert.match(redatedRun, /command mail not acted on.*2 date headers/);
+    assert.equal((await lab.dovecot.messageFiles(USER)).length, 4);
+
     // 4. A genuine new command still acts: the guards refuse copies, not commands.
     await lab.dovecot.deliver(USER, command('<cmd.replay.2@example.com>', new Date()));
     await once();
     await settled(sub, 4);
     assert.equal(commands().length, 2);
-    assert.equal((await lab.dovecot.messageFiles(USER)).length, 3);
+    assert.equal((await lab.dovecot.messageFiles(USER)).length, 4);
 
     // 5. Refused mail was marked handled: a later poll neither logs nor acts on it again.
     const fourth = await once();

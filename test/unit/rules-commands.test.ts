@@ -53,6 +53,14 @@ test('an action rule acts only on mail dated within max_age (and not too far ahe
     assert.equal(tr.result, 'failed');
     assert.match(tr.note ?? '', /conditions hold, but the command is not acted on/);
   }
+  // a fresh Date (or another Subject, From, Message-ID) added on top of a signed stale command: DKIM still passes
+  // (the verifier reads the bottom instance), so a second instance of such a header means not acted on
+  for (const extra of ['Date: Thu, 3 Dec 2026 11:59:30 +0000', `Subject: close garage ${TOKEN}`, 'From: me@example.com', 'Message-ID: <new@example.com>', 'Date: Thu, 3 Dec 2026 11:59:30 +0000']) {
+    const raw = eml([extra, 'From: me@example.com', `Subject: open garage ${TOKEN}`, 'Date: Tue, 1 Jul 2025 10:44:55 +0200', 'Message-ID: <cmd-1@example.com>']);
+    const ev = rs.evaluate({ mailbox: 'home', uid: 'u', msgNum: 1, size: raw.length, headers: parseHeaders(raw) }, NOW);
+    assert.deepEqual(ev.matched.map((m) => m.rule.name), ev.trace.find((t) => t.rule === 'log')!.result === 'matched' ? ['log'] : [], extra);
+    assert.match(ev.refused[0]?.reason ?? '', /2 (date|subject|from|message-id) headers/, extra);
+  }
   // a non-action rule is never held to the Date window
   assert.deepEqual(rs.evaluate(mail({ Date: null }), NOW).matched.map((m) => m.rule.name), ['log']);
   // max_age and max_future are per rule
