@@ -118,6 +118,7 @@ function commandGuard(cfg: RuleConfig): CommandGuard {
 /** "42 s", "17 min", "5 h", "517 d": how far a Date is from now, for log lines and traces. */
 function spoken(ms: number): string {
   const s = Math.round(ms / 1000);
+  for (const [unit, n] of [['d', 86_400], ['h', 3600], ['min', 60]] as const) if (s >= n && s % n === 0) return `${s / n} ${unit}`;
   if (s < 120) return `${s} s`;
   if (s < 7200) return `${Math.round(s / 60)} min`;
   if (s < 172_800) return `${Math.round(s / 3600)} h`;
