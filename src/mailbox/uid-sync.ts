@@ -91,15 +91,22 @@ async function incremental(client: Pop3Client, prev: string[], count: number, pr
   const seen = new Map<number, string | null>();
   // A prefetched answer is only good while that message exists: positions beyond the count are not asked.
   if (prefetched && prefetched.msg <= count) seen.set(prefetched.msg, prefetched.uid);
+  // Every position asked is within STAT's count: "-ERR" to `UIDL n` there means the server refuses UIDL (whatever
+  // CAPA says), and the full listing decides (it falls back to synthetic ids when refused too).
+  let refused = false;
   const at = async (i: number) => {
     if (!seen.has(i)) seen.set(i, await client.uidl(i));
-    return seen.get(i) ?? null;
+    const uid = seen.get(i) ?? null;
+    if (uid === null) refused = true;
+    return uid;
   };
 
   let survivors: string[];
   const lastPos = Math.min(count, p);
   if (count >= p && (await at(p)) === prev[p - 1]) {
     survivors = prev; // nothing before p moved: the common case, new mail appended
+  } else if (refused) {
+    return null;
   } else {
     // The mailbox shrank (another client deleted mail): binary-search the number s of survivors.
     let lo = 0;
@@ -107,6 +114,7 @@ async function incremental(client: Pop3Client, prev: string[], count: number, pr
     while (lo < hi) {
       const mid = Math.ceil((lo + hi) / 2);
       const uid = await at(mid);
+      if (refused) return null;
       if (uid !== null && index.has(uid)) lo = mid;
       else hi = mid - 1;
     }

@@ -1248,14 +1248,15 @@ test('CAPA lists TOP and UIDL but the server refuses both: a poll still alerts e
   const { state } = await MailboxState.load(sdir, 'liar', logger);
   const outbox = await Outbox.open(path.join(sdir, 'outbox'), { maxMessages: 100, maxBytes: 1 << 20, whenFull: 'stop_polling' }, logger);
   const ruleSet = compileRules([{ name: 'alarm', when: { subject: { contains: 'ALARM' } } } as never], { trustedAuthservIds: [] });
-  const result = await pollMailbox({
+  const pollOnce = (firstRun: boolean) => pollMailbox({
     target: {
       id: 'liar', host: '127.0.0.1', port: s.port, tls: 'none', username: 'user', password: 'pass', auth: 'user', allowInsecureAuth: true,
       keep: true, existing: 'process', maxMessageSize: 1 << 20, timeouts: { connectMs: 5000, greetingMs: 5000, commandMs: 5000, sessionMs: 20_000 },
       pipelining: true, fastUidl: true,
     },
-    ruleSet, state, firstRun: true, outbox, baseTopic: 'p2m', rateLimiter: createRateLimiter(), logger, ackTimeoutMs: 10,
+    ruleSet, state, firstRun, outbox, baseTopic: 'p2m', rateLimiter: createRateLimiter(), logger, ackTimeoutMs: 10,
   });
+  const result = await pollOnce(true);
   assert.equal(result.newMessages, 3);
   assert.equal(result.failed, 0, logs.join('\n'));
   assert.equal(result.alerts, 3);
@@ -1263,8 +1264,13 @@ test('CAPA lists TOP and UIDL but the server refuses both: a poll still alerts e
   assert.equal(new Set(queued.map((e) => e.uid)).size, 3);
   assert.ok(queued.every((e) => e.uid.startsWith('syn-')), 'synthetic ids');
   assert.ok(logs.some((l) => /lists TOP but refused it/.test(l)));
+  // The next poll finds the same synthetic ids: nothing new. A refused `UIDL n` probe goes straight to the listing.
+  const again = await pollOnce(false);
+  assert.equal(again.newMessages, 0);
+  assert.equal(again.alerts, 0);
   await s.settled();
-  assert.equal(s.conns[0]!.received.filter((l) => l.startsWith('UIDL')).length, 1, 'UIDL refused once, not asked again');
+  assert.deepEqual(s.conns[0]!.received.filter((l) => l.startsWith('UIDL')), ['UIDL'], 'UIDL refused once, not asked again');
+  assert.deepEqual(s.conns[1]!.received.filter((l) => l.startsWith('UIDL')), ['UIDL 3', 'UIDL']);
 });
 
 // ---- slow-loris inside a reply (issue 13, point 4): the minimum reply rate ----
