@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { MailParser } from 'mailparser';
-import { convert as htmlToText } from 'html-to-text';
+import { htmlBodyText } from './html-text.js';
 import { MessageParseError } from './errors.js';
 import { findHeaderEnd, parseHeaders, type ParsedHeaders, DEFAULT_HEADER_LIMITS } from './headers.js';
 
@@ -29,7 +29,10 @@ export interface ParsedMessage {
   text: string;
   /** Metadata of every attachment within maxAttachments (content only as described on AttachmentInfo). */
   attachments: AttachmentInfo[];
-  /** Names of the limits this message broke: parts, depth, attachments, attachment_bytes, text, html, mime_error. */
+  /**
+   * Names of the limits this message broke: parts, depth, attachments, attachment_bytes, text, html (HTML cut to
+   * maxHtmlBytes), html_plain (HTML too large or deep for html-to-text: converted by the linear stripper), mime_error.
+   */
   limitsExceeded: string[];
 }
 
@@ -326,13 +329,9 @@ export async function parseMessage(
       h = h.slice(0, L.maxHtmlBytes);
       limitsExceeded.add('html');
     }
-    try {
-      text = htmlToText(h, { wordwrap: false, selectors: [{ selector: 'img', format: 'skip' }, { selector: 'a', options: { ignoreHref: true } }] })
-        .replace(/\u00a0/g, ' '); // &nbsp; matches a typed space
-    } catch {
-      limitsExceeded.add('html');
-      text = '';
-    }
+    const converted = htmlBodyText(h, L.maxTextBytes);
+    if (converted.converter === 'plain') limitsExceeded.add('html_plain');
+    text = converted.text;
   }
   if (text.length > L.maxTextBytes) {
     text = text.slice(0, L.maxTextBytes);
