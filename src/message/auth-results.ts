@@ -126,8 +126,10 @@ export function decideAuthenticated(headers: ParsedHeaders, trustedAuthservIds: 
  */
 function conflictingVerdicts(results: AuthResult[], fromDomain: string): string | undefined {
   const dmarc = results.filter((r) => r.method === 'dmarc');
-  const dmarcViews = new Set(dmarc.map((r) => `dmarc=${r.result}${r.props['header.from'] ? ` header.from=${r.props['header.from'].toLowerCase()}` : ''}`));
-  if (dmarcViews.size > 1) return [...dmarcViews].join(' and ');
+  const verdicts = new Set(dmarc.map((r) => r.result));
+  if (verdicts.size > 1) return [...verdicts].map((v) => `dmarc=${v}`).join(' and ');
+  const domains = new Set(dmarc.flatMap((r) => (r.props['header.from'] ? [r.props['header.from'].toLowerCase()] : [])));
+  if (domains.size > 1) return `dmarc verdicts for ${[...domains].join(' and ')}`;
   const dkim = results.filter((r) => r.method === 'dkim' && r.props['header.d']?.toLowerCase() === fromDomain).map((r) => r.result);
   if (dkim.includes('pass') && dkim.includes('fail')) return `dkim=pass and dkim=fail for ${fromDomain}`;
   if (dkim.includes('pass') && dmarc.some((r) => r.result === 'fail')) return `dmarc=fail beside dkim=pass for ${fromDomain}`;

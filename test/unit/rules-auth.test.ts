@@ -63,6 +63,7 @@ test('conflicting verdicts inside the trusted header mean not authenticated', { 
   assert.match(why('mx.home.example; dkim=fail header.d=example.com; dkim=pass header.d=example.com').reason, /dkim=pass and dkim=fail/);
   // agreeing repeats, and other domains' signatures, are no conflict
   assert.equal(decide(['mx.home.example; dmarc=pass header.from=example.com; dmarc=pass header.from=example.com']), true);
+  assert.equal(decide(['mx.home.example; dmarc=pass; dmarc=pass header.from=example.com']), true);
   assert.equal(decide(['mx.home.example; dkim=fail header.d=mailer.com; dkim=pass header.d=example.com']), true);
   assert.equal(decide(['mx.home.example; spf=fail smtp.mailfrom=x@y; dkim=pass header.d=example.com; dmarc=pass']), true);
 });
