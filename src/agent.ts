@@ -16,6 +16,8 @@ import { eventPayload, eventTopic, imageTopic } from './mqtt/topics.js';
 import type { Publication } from './alerts/build.js';
 import type { MessageData, RuleMatch, RuleConfig } from './rules/index.js';
 import { VERSION } from './version.js';
+import { BinarySensors } from './ha-binary-sensors.js';
+import { HaEntityRegistry } from './state/ha-entities.js';
 
 export interface AgentOptions {
   logger?: Logger;
@@ -46,6 +48,7 @@ export class Agent {
   private ruleSets = new Map<string, RuleSet>();
   private rateLimiter = createRateLimiter();
   private oauthTokens: MailboxTokens | undefined;
+  private binarySensors: BinarySensors | undefined;
   private stopping = false;
 
   constructor(loaded: LoadedConfig, private readonly opts: AgentOptions = {}) {
@@ -65,6 +68,8 @@ export class Agent {
     for (const w of this.loaded.warnings) this.logger.warn(w);
     const cfg = this.config;
     await fs.mkdir(this.stateDir, { recursive: true, mode: 0o700 });
+    this.binarySensors = new BinarySensors(await HaEntityRegistry.open(this.stateDir, this.logger), this.logger);
+    await this.binarySensors.prune(cfg.rules);
     this.outbox = await Outbox.open(path.join(this.stateDir, 'outbox'), {
       maxMessages: cfg.outbox.max_messages, maxBytes: cfg.outbox.max_bytes, whenFull: cfg.outbox.when_full,
     }, this.logger.child('outbox'));
@@ -154,6 +159,13 @@ export class Agent {
     }];
     const image = pubs.find((p) => p.kind === 'attachment');
     if (image) out.push({ ...image, topic: imageTopic(base, m.rule.name), retain: true });
+    const rule = this.config.rules.find((r) => r.name === m.rule.name);
+    if (rule && this.binarySensors) {
+      const bs = this.binarySensors.publications(rule, m, data, alert?.alertId ?? '', { base, prefix: this.config.homeassistant.prefix, version: VERSION });
+      out.push(...bs.pubs);
+      // The bridge announces it from now on too (after a reconnect or HA restart) and deletes it when the rule goes.
+      if (bs.newEntity) void this.bridge.refresh().catch(() => {});
+    }
     return out;
   }
 
@@ -205,6 +217,7 @@ export class Agent {
         r.schedule();
       }
     }
+    await this.binarySensors?.prune(cfg.rules);
     await this.bridge.refresh();
     this.logger.info('config reloaded', { mailboxes: cfg.mailboxes.length, rules: cfg.rules.length });
     return { mailboxes: cfg.mailboxes.length, rules: cfg.rules.length };
@@ -229,7 +242,7 @@ export class Agent {
       }),
       haEntities: (): HaModel => ({
         mailboxes: this.config.mailboxes.map((m) => ({ id: m.id, name: m.name, host: m.host })),
-        rules: this.config.rules.map(haRule),
+        rules: this.config.rules.map((r) => ({ ...haRule(r), binary_sensor: this.binarySensors?.haRuleField(r) })),
       }),
     };
   }

@@ -64,8 +64,8 @@ function previewOf(m: RuleMatch, msg: MessageData): string | undefined {
   return undefined;
 }
 
-/** Build every publication of one match. Never throws on hostile content; topics never leave `baseTopic`. */
-export function buildPublications(m: RuleMatch, msg: MessageData, ctx: BuildContext): Publication[] {
+/** The template variables of one match (captures, then mailbox, rule, uid, id, from, subject, header.<Name>, ...). */
+export function matchVars(m: RuleMatch, msg: MessageData): (name: string) => TemplateValue {
   const rule = m.rule;
   const id = alertId(msg.mailbox, msg.uid, rule.name);
   const h = msg.headers ?? msg.full?.headers;
@@ -74,7 +74,7 @@ export function buildPublications(m: RuleMatch, msg: MessageData, ctx: BuildCont
   for (const [k, v] of Object.entries(m.captures)) captures[k] = clean(v);
   const preview = previewOf(m, msg);
 
-  const vars = (name: string): TemplateValue => {
+  return (name: string): TemplateValue => {
     if (Object.prototype.hasOwnProperty.call(captures, name)) return captures[name];
     if (name.startsWith('header.')) {
       const v = h?.first(name.slice(7));
@@ -98,6 +98,18 @@ export function buildPublications(m: RuleMatch, msg: MessageData, ctx: BuildCont
       default: return undefined;
     }
   };
+}
+
+/** Build every publication of one match. Never throws on hostile content; topics never leave `baseTopic`. */
+export function buildPublications(m: RuleMatch, msg: MessageData, ctx: BuildContext): Publication[] {
+  const rule = m.rule;
+  const id = alertId(msg.mailbox, msg.uid, rule.name);
+  const h = msg.headers ?? msg.full?.headers;
+  const from = h?.from[0];
+  const captures: Record<string, string> = {};
+  for (const [k, v] of Object.entries(m.captures)) captures[k] = clean(v);
+  const preview = previewOf(m, msg);
+  const vars = matchVars(m, msg);
 
   const out: Publication[] = [];
   for (const spec of rule.publish) {

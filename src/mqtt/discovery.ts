@@ -1,5 +1,5 @@
 // Home Assistant MQTT discovery: turns the agent's model (mailboxes, rules) into retained config messages.
-import { DEFAULT_EVENT_TYPE, eventTopic, idSegment, imageTopic, mailboxStatusTopic, requestTopic, bridgeStateTopic } from './topics.js';
+import { DEFAULT_EVENT_TYPE, binarySensorTopic, eventTopic, idSegment, imageTopic, mailboxStatusTopic, requestTopic, bridgeStateTopic } from './topics.js';
 import type { HaModel } from './types.js';
 
 export type HaComponent = 'event' | 'image' | 'sensor' | 'binary_sensor' | 'button';
@@ -95,6 +95,16 @@ export function buildDiscovery(model: HaModel, ctx: DiscoveryContext): Discovery
     };
     if (rule.device_class) fields.device_class = rule.device_class;
     add('event', `rule_${key}_event`, bridgeDevice, fields);
+    for (const e of rule.binary_sensor?.entities ?? []) {
+      add('binary_sensor', `rule_${key}_bs_${idSegment(e.key)}`, bridgeDevice, {
+        name: e.name,
+        state_topic: binarySensorTopic(ctx.base, rule.name, e.key),
+        payload_on: 'ON',
+        payload_off: 'OFF',
+        device_class: rule.binary_sensor!.device_class,
+        off_delay: rule.binary_sensor!.off_delay,
+      });
+    }
     if (rule.image) {
       const topic = rule.image.topic ?? imageTopic(ctx.base, rule.name);
       if (!topic || /[+#\0]/.test(topic) || topic.includes('{{')) {

@@ -16,6 +16,10 @@ export const eventTopic = (base: string, rule: string): string => `${base}/rule/
 /** `<base>/rule/<rule>/image`: the latest attachment's raw bytes (retained), read by the Home Assistant image entity. */
 export const imageTopic = (base: string, rule: string): string => `${base}/rule/${topicSegment(rule)}/image`;
 
+/** `<base>/rule/<rule>/binary_sensor/<key>`: `ON` per alert (not retained), read by the rule's Home Assistant binary_sensor for that key. */
+export const binarySensorTopic = (base: string, rule: string, key: string): string =>
+  `${base}/rule/${topicSegment(rule)}/binary_sensor/${topicSegment(key)}`;
+
 /** Mailbox ids that would collide with the agent's own topic levels. */
 export const RESERVED_MAILBOX_IDS: readonly string[] = ['bridge', 'rule'];
 

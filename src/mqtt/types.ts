@@ -42,6 +42,13 @@ export interface HaRule {
   event_types?: string[];
   /** Home Assistant event device class: button, doorbell or motion */
   device_class?: 'button' | 'doorbell' | 'motion';
+  /** binary_sensor entities of the rule (homeassistant.binary_sensor): one per key seen so far */
+  binary_sensor?: {
+    device_class: string;
+    /** whole seconds, at least 1 */
+    off_delay: number;
+    entities: { key: string; name: string }[];
+  };
   /** present when the rule publishes attachments for Home Assistant */
   image?: {
     /** concrete topic (no wildcards, no template) with the raw image bytes; default imageTopic(base, rule) */

@@ -231,6 +231,26 @@ const RateLimit = z.string().superRefine((s, ctx) => {
   }
 });
 
+/** Home Assistant binary_sensor device classes (home-assistant.io/integrations/binary_sensor, "Device class"). */
+export const HA_BINARY_SENSOR_CLASSES = [
+  'battery', 'battery_charging', 'carbon_monoxide', 'cold', 'connectivity', 'door', 'garage_door', 'gas', 'heat', 'light',
+  'lock', 'moisture', 'motion', 'moving', 'occupancy', 'opening', 'plug', 'power', 'presence', 'problem', 'running',
+  'safety', 'smoke', 'sound', 'tamper', 'update', 'vibration', 'window',
+] as const;
+
+/** A rule's Home Assistant entities beyond its event: a binary_sensor that turns on with each alert and off by itself. */
+const RuleHomeAssistantSchema = z.strictObject({
+  binary_sensor: z
+    .strictObject({
+      per: z.string().min(1).max(200).optional().describe('template, e.g. "{{camera}}": one entity per distinct value seen (default: one entity for the rule)'),
+      name: z.string().min(1).max(200).optional().describe('entity name template (default: "<per value> <device_class>", or "<rule> <device_class>")'),
+      device_class: z.enum(HA_BINARY_SENSOR_CLASSES).default('motion').describe('Home Assistant device class (default motion)'),
+      off_delay: Duration.default('30s').describe('Home Assistant turns the entity off this long after the last alert (whole seconds, at least 1s; default 30s)'),
+      max_entities: z.int().min(1).max(1000).default(50).describe('at most this many entities for the rule; values seen beyond it get no entity (default 50)'),
+    })
+    .describe('announce a binary_sensor (per camera with per:) that is ON with each alert and OFF after off_delay'),
+});
+
 export const RULE_NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 
 const RuleObject = z.strictObject({
@@ -257,6 +277,7 @@ const RuleObject = z.strictObject({
     .min(1)
     .optional()
     .describe('Home Assistant event types of this rule; a captured `event` that is one of them becomes the event type, anything else is "alert"'),
+  homeassistant: RuleHomeAssistantSchema.optional().describe('Home Assistant entities of this rule beyond its event entity'),
 });
 
 /** Walk the condition tree and collect every regex with the path at which it sits. */
@@ -384,6 +405,8 @@ export const RuleSchema = RuleObject.superRefine((rule, ctx) => {
     for (const [k, v] of Object.entries(p.properties ?? {})) checkVars(v, [...base, 'properties', k]);
   });
   if (rule.attachments) checkVars(rule.attachments.topic, ['attachments', 'topic']);
+  checkVars(rule.homeassistant?.binary_sensor.per, ['homeassistant', 'binary_sensor', 'per']);
+  checkVars(rule.homeassistant?.binary_sensor.name, ['homeassistant', 'binary_sensor', 'name']);
 }).describe('one rule: when a message matches, publish an alert (and attachments), optionally stop and keep/delete');
 
 export type RuleConfig = z.infer<typeof RuleSchema>;

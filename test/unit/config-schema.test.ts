@@ -187,7 +187,7 @@ describe('config: example.yaml', () => {
 
   it('its commented Gmail mailbox is valid once uncommented', T, () => {
     const lines = text.split('\n');
-    const start = lines.findIndex((l) => l.startsWith('  # - id: gmail'));
+    const start = lines.findIndex((l) => l === '  # - id: gmail');
     assert.notEqual(start, -1);
     const block: string[] = [];
     for (let i = start; i < lines.length && lines[i]!.startsWith('  #'); i++) block.push(lines[i]!.replace(/^ {2}# ?/, '  '));

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildDiscovery, discoveryFilter, discoveryNodeId, type DiscoveryMessage } from '../../src/mqtt/discovery.js';
 import { topicMatches } from '../../src/mqtt/topic-match.js';
-import { bridgeStateTopic, eventTopic, imageTopic, mailboxStatusTopic, requestTopic } from '../../src/mqtt/topics.js';
+import { binarySensorTopic, bridgeStateTopic, eventTopic, imageTopic, mailboxStatusTopic, requestTopic } from '../../src/mqtt/topics.js';
 import type { HaModel, MailboxStatus } from '../../src/mqtt/types.js';
 
 // Keys Home Assistant's MQTT platforms accept (home-assistant.io/integrations/<platform>.mqtt, "Configuration Variables").
@@ -39,6 +39,10 @@ const model: HaModel = {
     { name: 'ups.alarm' },
     { name: 'cam2', image: { topic: 'pop2mqtt/cams/2/snapshot' } },
     { name: 'templated', image: { topic: 'pop2mqtt/{{camera}}/snap' } },
+    {
+      name: 'cam_motion',
+      binary_sensor: { device_class: 'motion', off_delay: 30, entities: [{ key: 'Driveway', name: 'Driveway motion' }, { key: 'Back Yard/2', name: 'Back Yard/2 motion' }] },
+    },
   ],
 };
 const ctx = { base: 'pop2mqtt', prefix: 'homeassistant', version: '1.2.3' };
@@ -179,6 +183,7 @@ test('every referenced topic is one the agent publishes or subscribes to', () =>
   for (const r of model.rules) {
     published.add(eventTopic('pop2mqtt', r.name));
     if (r.image) published.add(r.image.topic ?? imageTopic('pop2mqtt', r.name));
+    for (const e of r.binary_sensor?.entities ?? []) published.add(binarySensorTopic('pop2mqtt', r.name, e.key));
   }
   const subscribed = [requestTopic('pop2mqtt', '+')]; // what Bridge.start() subscribes to
   for (const m of messages) {
@@ -190,6 +195,23 @@ test('every referenced topic is one the agent publishes or subscribes to', () =>
       assert.ok(subscribed.some((f) => topicMatches(f, m.payload.command_topic as string)), `${m.uniqueId}.command_topic`);
     }
   }
+});
+
+test('binary_sensor entities: one per key, ON/OFF payloads, device_class and off_delay in whole seconds, ids safe', () => {
+  const d = get('pop2mqtt_rule_cam_motion_bs_Driveway').payload;
+  assert.equal(d.state_topic, 'pop2mqtt/rule/cam_motion/binary_sensor/Driveway');
+  assert.equal(d.name, 'Driveway motion');
+  assert.equal(d.payload_on, 'ON');
+  assert.equal(d.payload_off, 'OFF');
+  assert.equal(d.device_class, 'motion');
+  assert.equal(d.off_delay, 30);
+  assert.ok(Number.isInteger(d.off_delay) && (d.off_delay as number) >= 1);
+  assert.equal(d.entity_category, undefined, 'a motion sensor is a primary entity, not diagnostic');
+  const other = messages.filter((m) => m.component === 'binary_sensor' && m.uniqueId.startsWith('pop2mqtt_rule_cam_motion_bs_'));
+  assert.equal(other.length, 2);
+  const odd = other.find((m) => m.payload.name === 'Back Yard/2 motion')!;
+  assert.match(odd.uniqueId, /^pop2mqtt_rule_cam_motion_bs_back_yard_2_[0-9a-f]{6}$/);
+  assert.doesNotMatch(odd.payload.state_topic as string, /Yard\/2/, 'a "/" in the value never adds a topic level');
 });
 
 test('"Poll all" button on the agent device sends an empty-object poll request', () => {

@@ -183,3 +183,13 @@ test('JSON Schema generation works and carries descriptions', { timeout: 5000 },
   assert.match(js.properties.action!.description ?? '', /authenticated/);
   assert.match(JSON.stringify(js), /case-insensitive/);
 });
+
+test('homeassistant.binary_sensor: defaults (motion, 30s, 50 entities), known template variables only, HA device classes only', () => {
+  const base = { name: 'cam', when: { subject: { regex: '^Motion (?<camera>.+)$' } } };
+  const ok = RuleSchema.parse({ ...base, homeassistant: { binary_sensor: { per: '{{camera}}' } } });
+  assert.deepEqual(ok.homeassistant?.binary_sensor, { per: '{{camera}}', device_class: 'motion', off_delay: '30s', max_entities: 50 });
+  assert.deepEqual(issues([{ ...base, homeassistant: { binary_sensor: { per: '{{cam}}' } } }]).map(([p]) => p), ['[0].homeassistant.binary_sensor.per']);
+  assert.deepEqual(issues([{ ...base, homeassistant: { binary_sensor: { device_class: 'doorbell' } } }]).map(([p]) => p), ['[0].homeassistant.binary_sensor.device_class']);
+  assert.deepEqual(issues([{ ...base, homeassistant: { binary_sensor: { off_delay: 'soon' } } }]).map(([p]) => p), ['[0].homeassistant.binary_sensor.off_delay']);
+  assert.deepEqual(issues([{ ...base, homeassistant: { sensor: {} } }]).map(([p]) => p), ['[0].homeassistant']);
+});
