@@ -8,6 +8,8 @@ import { applyHeapPolicy } from '../heap-policy.js';
 applyHeapPolicy();
 
 export async function main(argv: string[]): Promise<number> {
+  // The container image's entrypoint: prepares /data (add-on config, privileges), then runs a command as usual.
+  if (argv[0] === 'container') argv = await (await import('./commands/container.js')).containerArgv(argv.slice(1));
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(mainHelp());
