@@ -23,7 +23,8 @@ done
 TARGETS="$(parse_targets "$TARGETS_ARG")"
 
 # Runtime needs: emulators and target libraries, real servers for the poll test, hyperfine for start-up timing.
-pkgs="dovecot-core dovecot-pop3d mosquitto mosquitto-clients util-linux"
+# skopeo reads the container images (test/binaries/image.test.ts) as an independent check of their format.
+pkgs="dovecot-core dovecot-pop3d mosquitto mosquitto-clients util-linux skopeo binutils ca-certificates"
 [ "$MEASURE" = 1 ] && pkgs="$pkgs hyperfine time"
 for t in $TARGETS; do pkgs="$pkgs $(target_apt_packages "$t")"; done
 # shellcheck disable=SC2086

@@ -7,6 +7,8 @@ export interface AddonMailbox {
   host: string;
   port?: number;
   tls?: 'implicit' | 'starttls' | 'none';
+  /** Extra CA (PEM) for a private server, e.g. under /ssl (the add-on maps Home Assistant's ssl folder read-only). */
+  ca_file?: string;
   username: string;
   password: string;
   auth?: string;
@@ -43,7 +45,7 @@ export interface AddonFiles {
   secrets: Record<string, string>;
 }
 
-const MAILBOX_KEYS = new Set(['id', 'host', 'port', 'tls', 'username', 'password', 'auth', 'schedule', 'keep', 'existing']);
+const MAILBOX_KEYS = new Set(['id', 'host', 'port', 'tls', 'ca_file', 'username', 'password', 'auth', 'schedule', 'keep', 'existing']);
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -115,6 +117,7 @@ export function addonConfig(options: AddonOptions, mqtt: MqttService, dataDir: s
     const out: Record<string, unknown> = { id: m.id, host: m.host };
     if (m.port !== undefined) out.port = m.port;
     if (m.tls !== undefined) out.tls = m.tls;
+    if (m.ca_file) out.ca_file = m.ca_file;
     out.username = m.username;
     out.password_file = `${secretsDir}/${file}`;
     for (const k of ['auth', 'schedule', 'keep', 'existing'] as const) if (m[k] !== undefined) out[k] = m[k];
