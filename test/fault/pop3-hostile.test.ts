@@ -785,6 +785,24 @@ test('nothing is pipelined behind AUTH (Cyrus and Courier reset their input afte
   await c2.quit();
 });
 
+test('USER and PASS go out in one write when the server pipelines (RFC 2449); nothing follows PASS before its reply; a refused USER is the error', T, async () => {
+  const msgs = [message('a', 'x'), message('b', 'y')];
+  const s = await peer(async (c) => void (await serveMailbox(c, { capa: ['USER', 'TOP', 'UIDL', 'RESP-CODES', 'PIPELINING'], messages: msgs, user: 'user' })));
+  const c = await Pop3Client.connect(opts(s.port));
+  const rt = c.stats.roundTrips;
+  const r = await c.loginAndStat({ username: 'user', password: 'pass', allowInsecureAuth: true, capaAfterLogin: false }, 2);
+  assert.equal(c.stats.roundTrips - rt, 2, 'USER with PASS, then STAT with UIDL n');
+  assert.deepEqual([r.mechanism, r.stat.count, r.probeUid], ['user', 2, 'uid-2']);
+  await c.quit();
+  const bad = await Pop3Client.connect(opts(s.port));
+  const { err } = await rejectsWith(bad.login({ username: 'nobody', password: 'pass', allowInsecureAuth: true }), 'EAUTH');
+  assert.match(err.message, /^USER failed/);
+  assert.equal(bad.state, 'AUTHORIZATION', 'the pipelined PASS was answered and dropped: the session is still in step');
+  await bad.quit();
+  await s.settled();
+  assert.deepEqual(s.conns[0]!.received.map((l) => l.split(' ')[0]), ['CAPA', 'USER', 'PASS', 'STAT', 'UIDL', 'QUIT']);
+});
+
 test('a plain -ERR to a mechanism is not a failed login: the next candidate is tried, and the refusal is noted for that server (host, port, certificate)', T, async () => {
   const mat = tlsMaterial(good);
   const msgs = [message('a', 'x')];

@@ -59,11 +59,26 @@ function loginFailure(command: string, r: DecodedReply): Pop3Error {
   return errorFromReply(command, r.text, 'EAUTH');
 }
 
+/**
+ * USER and PASS. When the server pipelines they go out in one write (RFC 2449 allows it, and both are read by the
+ * same login process even on servers that hand the session over after PASS, as Courier does); nothing follows PASS
+ * before its reply.
+ */
 async function userPass(conn: Pop3Connection, cred: Credentials): Promise<void> {
-  const u = await conn.send({ name: 'USER', line: `USER ${cred.username}`, multiline: false, barrier: true });
-  if (u.status !== '+OK') throw loginFailure('USER', u);
-  const p = await conn.send({ name: 'PASS', line: `PASS ${cred.password ?? ''}`, logLine: 'PASS ***', multiline: false, barrier: true, longLine: true });
-  if (p.status !== '+OK') throw loginFailure('PASS', p);
+  const userLine = { name: 'USER', line: `USER ${cred.username}`, multiline: false };
+  const passLine = { name: 'PASS', line: `PASS ${cred.password ?? ''}`, logLine: 'PASS ***', multiline: false, longLine: true };
+  // The login awaits PASS's reply before anything else is queued, so no barrier is needed to keep STAT behind it.
+  const [u, p] = conn.pipelining
+    ? conn.sendMany([userLine, passLine])
+    : [conn.send({ ...userLine, barrier: true }), undefined];
+  const ur = await u!;
+  if (ur.status !== '+OK') {
+    // A pipelined PASS after a refused USER is refused too; its reply is read and dropped.
+    await p?.catch(() => undefined);
+    throw loginFailure('USER', ur);
+  }
+  const pr = await (p ?? conn.send({ ...passLine, barrier: true }));
+  if (pr.status !== '+OK') throw loginFailure('PASS', pr);
 }
 
 async function apop(conn: Pop3Connection, cred: Credentials, timestamp: string): Promise<void> {
