@@ -2,7 +2,7 @@
 import { promises as fs, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createLogger, effectiveLogLevel, type Logger, type LogLevel } from './log.js';
+import { clip, createLogger, effectiveLogLevel, maskTokens, type Logger, type LogLevel } from './log.js';
 import { loadConfig, type Config, type LoadedConfig, type MailboxConfig } from './config/index.js';
 import { compileRules, type RuleSet } from './rules/index.js';
 import { createRateLimiter } from './rules/rate-limit.js';
@@ -153,7 +153,9 @@ export class Agent {
       topic: eventTopic(base, m.rule.name),
       payload: Buffer.from(eventPayload({
         rule: m.rule.name, mailbox: data.mailbox, id: alert?.alertId, event: this.eventType(m),
-        subject: h?.subject.slice(0, 255), from: h?.from[0]?.address, date: h?.date?.toISOString(),
+        // Mail content: command tokens masked before the cut (the publication mask cannot see half a token).
+        subject: h ? clip(h.subject, 255, maskTokens) : undefined, from: h?.from[0] ? maskTokens(h.from[0].address) : undefined,
+        date: h?.date?.toISOString(),
       })),
       qos: 1, retain: false, kind: 'alert', alertId: alert?.alertId ?? '',
     }];

@@ -1,6 +1,6 @@
 // Turns a rule match into the MQTT publications: the JSON alert (or a template), user properties, attachment bytes and their metadata.
 import { createHash } from 'node:crypto';
-import { redact } from '../log.js';
+import { maskTokens } from '../log.js';
 import { formatAddress } from '../message/headers.js';
 import { firstLines, decodePreview } from '../message/preview.js';
 import type { MessageData, RuleMatch } from '../rules/types.js';
@@ -39,9 +39,9 @@ export function alertId(mailbox: string, uid: string, rule: string): string {
   return createHash('sha256').update(JSON.stringify([mailbox, uid, rule])).digest('hex').slice(0, 16);
 }
 
-/** Every message-derived string goes through here: valid UTF-16 (so valid UTF-8 out) and registered secrets masked. */
+/** Every message-derived string goes through here, before any cap: valid UTF-16 (so valid UTF-8 out) and command tokens masked (a password that is a common word must not corrupt mail text). */
 function clean(s: string): string {
-  return redact(wellFormed(s));
+  return maskTokens(wellFormed(s));
 }
 
 function joinTopic(base: string, rel: string): string {

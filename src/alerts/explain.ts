@@ -1,5 +1,5 @@
 // Explains what the agent would do with one message (test-rule CLI and MQTT command): staged fetches, per-condition results, publications.
-import { redact } from '../log.js';
+import { maskTokens } from '../log.js';
 import { parseHeaders } from '../message/headers.js';
 import { MessageParseError } from '../message/errors.js';
 import { parseMessage, type BodyLimits } from '../message/body.js';
@@ -132,8 +132,8 @@ async function explainParsed(raw: Buffer, ruleSet: RuleSet, opts: ExplainOptions
   const from = headers.from[0];
   return {
     message: {
-      subject: redact(headers.subject), // a shared-secret token may be in the Subject
-      from: redact(from ? (from.name ? `${from.name} <${from.address}>` : from.address) : ''),
+      subject: maskTokens(headers.subject), // a shared-secret token may be in the Subject
+      from: maskTokens(from ? (from.name ? `${from.name} <${from.address}>` : from.address) : ''),
       date: headers.date ? headers.date.toISOString() : null,
       size: raw.length,
       attachments: msg.full?.attachments.length ?? 0,

@@ -118,6 +118,7 @@ function zodIssues(issues: readonly z.core.$ZodIssue[], raw: unknown, source: Ya
           path: formatPath([...p, key]),
           message: `unknown key${hint ? ` (did you mean "${hint}"?)` : known.length ? ` (allowed: ${known.join(', ')})` : ''}`,
           line: source.lineOf([...p, key]),
+          input: valueAt(raw, [...p, key]),
         });
       }
       continue;
@@ -127,6 +128,8 @@ function zodIssues(issues: readonly z.core.$ZodIssue[], raw: unknown, source: Ya
       path: formatPath(p),
       message: missing ? `missing required key${issue.expected ? ` (${issue.expected})` : ''}` : issue.message,
       line: source.lineOf(p),
+      input: valueAt(raw, p), // the only value the message can quote; ConfigError masks the secrets in it
+
     });
   }
   return out;

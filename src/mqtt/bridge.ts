@@ -1,5 +1,5 @@
 // The agent's face on MQTT (Zigbee2MQTT style): availability, bridge info, mailbox status, request/response commands, HA discovery.
-import { redact, silentLogger, type Logger } from '../log.js';
+import { errorText, silentLogger, type Logger } from '../log.js';
 import { buildDiscovery, discoveryFilter, type DiscoveryMessage } from './discovery.js';
 import { BRIDGE_STATE_ONLINE, type MessageInfo, type MqttLink } from './link.js';
 import { isBridgeCommand, makeResponse, parseRequest, type BridgeCommand, type BridgeResponse, type ParsedRequest } from './requests.js';
@@ -312,8 +312,13 @@ export class Bridge {
 
   // ------------------------------------------------------------- helpers
 
+  /**
+   * Serialises what the bridge publishes. No blanket masking here: discovery configs, info and key names are ours
+   * (a password `online` must not turn `payload_available` into `***`); error texts are masked where they are made
+   * (errorText), and MqttLink masks command tokens in everything it sends.
+   */
   private json(value: unknown): string {
-    return redact(JSON.stringify(value) ?? 'null');
+    return JSON.stringify(value) ?? 'null';
   }
 
   private safeInfoMailboxIds(): string[] | null {
@@ -327,7 +332,7 @@ export class Bridge {
 }
 
 function errText(err: unknown): string {
-  return redact(err instanceof Error ? err.message : String(err));
+  return errorText(err);
 }
 
 function delay(ms: number): Promise<void> {

@@ -2,7 +2,7 @@
 import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { connect, type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
-import { redact, registerSecret, silentLogger, type Logger } from '../log.js';
+import { maskTokensInPublication, redact, registerSecret, silentLogger, type Logger } from '../log.js';
 import { reconnectDelay } from './backoff.js';
 import { MqttLinkError } from './errors.js';
 import {
@@ -192,8 +192,14 @@ export class MqttLink extends EventEmitter {
     }
     const qos: QoS = o.qos ?? this.settings.qos ?? 1;
     const pubOpts: IClientPublishOptions = { qos, retain: o.retain ?? false };
-    if (o.properties?.userProperties) {
-      if (this.protocolVersion === 5) pubOpts.properties = { userProperties: { ...o.properties.userProperties } };
+    // Every publication passes here: command tokens (shared secrets) that mail carried in are masked in the topic,
+    // the payload and the user properties, whichever path built them (alerts, HA events and images, status, responses).
+    const safe = maskTokensInPublication(topic, payload, o.properties?.userProperties);
+    if (safe.masked) this.log.warn('a command token was masked in a publication', { topic: safe.topic });
+    topic = safe.topic;
+    payload = safe.payload;
+    if (safe.userProperties) {
+      if (this.protocolVersion === 5) pubOpts.properties = { userProperties: { ...safe.userProperties } };
       else this.log.debug('user properties need MQTT 5; dropped', { topic });
     }
     return new Promise<void>((resolve, reject) => {

@@ -16,7 +16,7 @@ import type * as tls from 'node:tls';
 import { Pop3Error } from './errors.js';
 import { MAX_COMMAND_OCTETS, QUIT_CLOSE_GRACE_MS } from './limits.js';
 import { ReplyReader, type DecodedReply, type ReplyExpectation, type ReplyStatus } from './reader.js';
-import type { Logger } from '../log.js';
+import { redact, type Logger } from '../log.js';
 import type { Pop3Socket } from './transport.js';
 
 export interface CommandSpec extends ReplyExpectation {
@@ -262,7 +262,7 @@ export class Pop3Connection {
   private logReply(spec: CommandSpec, status: ReplyStatus, text: string, dataBytes: number): void {
     const l = this.opts.logger;
     const shown = spec.continuation && status === '+' ? '+ ***' : `${status}${text ? ' ' + text : ''}`;
-    l.debug(`S: ${shown}${spec.multiline && status === '+OK' ? ` (${dataBytes} data bytes)` : ''}`);
+    l.debug(`S: ${redact(shown)}${spec.multiline && status === '+OK' ? ` (${dataBytes} data bytes)` : ''}`);
   }
 
   private armCommandTimer(): void {

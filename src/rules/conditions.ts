@@ -1,5 +1,6 @@
 // Compiles a rule's `when:` tree into condition nodes, each leaf tagged with the fetch stage its data comes from.
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { clip, maskTokens } from '../log.js';
 import type { Address } from '../message/headers.js';
 import { formatAddress } from '../message/headers.js';
 import { decideAuthenticated } from '../message/auth-results.js';
@@ -14,9 +15,12 @@ import type { CondNode, EvalContext, LeafResult, Stage } from './types.js';
 /** Longest value shown in a trace. */
 const SEEN_LIMIT = 200;
 
+/** A value for the trace: command tokens masked before the cut, so a cut never shows half a token. */
 export function short(s: string): string {
-  const flat = (s.length > 2 * SEEN_LIMIT ? s.slice(0, 2 * SEEN_LIMIT) : s).replace(/[\r\n\t]+/g, ' ');
-  return flat.length > SEEN_LIMIT ? flat.slice(0, SEEN_LIMIT) + '…' : flat;
+  // Bounded work on huge values: a prefix long enough for the shown part and any token crossing its end.
+  const head = s.length > 4 * SEEN_LIMIT ? s.slice(0, 4 * SEEN_LIMIT) : s;
+  const shown = clip(head.replace(/[\r\n\t]+/g, ' '), SEEN_LIMIT, maskTokens);
+  return head !== s && !shown.endsWith('…') ? shown + '…' : shown;
 }
 
 const UNKNOWN: LeafResult = { result: 'unknown' };

@@ -1,5 +1,5 @@
 // Compiles validated rules into a RuleSet and evaluates a message in stages with Kleene logic, saying what data is still needed.
-import { redact, registerSecret } from '../log.js';
+import { maskTokens, registerCommandToken } from '../log.js';
 import { parseDuration, parseSize } from '../units.js';
 import { compileGlob } from './glob.js';
 import { compileCondition, evalNode, leaves, type ConditionOptions, type NodeTrace } from './conditions.js';
@@ -85,7 +85,7 @@ function compileRule(cfg: RuleConfig, index: number, o: ConditionOptions): Compi
   if (fullForPublish) needs = maxNeed(needs, 'full');
 
   const shared = collectSecrets(cfg.when as ConditionConfig | undefined);
-  for (const s of shared) registerSecret(s);
+  for (const s of shared) registerCommandToken(s);
 
   return {
     name: cfg.name,
@@ -204,8 +204,8 @@ export function compileRules(rules: RuleConfig[], opts: CompileOptions): RuleSet
             conditions.push({
               path: t.path,
               result: t.result === 'true' ? 'matched' : t.result === 'false' ? 'failed' : 'unknown',
-              ...(t.test !== undefined ? { test: redact(t.test) } : {}),
-              ...(t.seen !== undefined ? { seen: redact(t.seen) } : {}), // a shared secret may sit in the Subject
+              ...(t.test !== undefined ? { test: maskTokens(t.test) } : {}),
+              ...(t.seen !== undefined ? { seen: maskTokens(t.seen) } : {}), // a shared secret may sit in the Subject
             });
             if (t.result === 'unknown' && t.stage) unknownStages.push(t);
           })
@@ -234,8 +234,8 @@ export function compileRules(rules: RuleConfig[], opts: CompileOptions): RuleSet
         }
         const reason = commandRefusal(rule.command, headers, now);
         if (reason) {
-          refused.push({ rule: rule.name, reason: redact(reason) });
-          trace.push({ rule: rule.name, result: 'failed', note: `conditions hold, but the command is not acted on: ${redact(reason)}`, conditions });
+          refused.push({ rule: rule.name, reason: maskTokens(reason) });
+          trace.push({ rule: rule.name, result: 'failed', note: `conditions hold, but the command is not acted on: ${maskTokens(reason)}`, conditions });
           continue;
         }
       }

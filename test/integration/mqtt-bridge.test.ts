@@ -7,7 +7,7 @@ import { MqttLink } from '../../src/mqtt/link.js';
 import { Bridge } from '../../src/mqtt/bridge.js';
 import { buildDiscovery } from '../../src/mqtt/discovery.js';
 import type { BridgeHandlers, BridgeInfo, HaModel, MailboxStatus } from '../../src/mqtt/types.js';
-import { createLogger, registerSecret } from '../../src/log.js';
+import { createLogger, registerCommandToken, registerSecret } from '../../src/log.js';
 
 const T = { timeout: 40_000 };
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -234,13 +234,14 @@ test('removed entities: refresh() clears configs and statuses of removed rules/m
   for (const e of afterModel) assert.ok(topics.has(e.topic));
 });
 
-test('secrets never reach MQTT: registered secrets are masked in responses and info', T, async () => {
+test('command tokens never reach MQTT, and a common-word password never corrupts a response', T, async () => {
   const h = await setup({ discovery: false });
-  registerSecret('hunter2-pop-pass');
-  h.handlers.status = () => ({ note: 'password is hunter2-pop-pass' });
+  registerCommandToken('hunter2-cmd-token-77');
+  registerSecret('online');
+  h.handlers.status = () => ({ note: 'subject: open hunter2-cmd-token-77', state: 'online' });
   const r = await request(h, 'status', '');
-  assert.doesNotMatch(r.text, /hunter2-pop-pass/);
-  assert.match(r.text, /\*\*\*/);
+  assert.doesNotMatch(r.text, /hunter2-cmd-token-77/);
+  assert.deepEqual((r.json as { data: unknown }).data, { note: 'subject: open ***', state: 'online' });
 });
 
 test('clean stop: bridge stops answering, link publishes offline retained', T, async () => {

@@ -1,9 +1,11 @@
-// No secret ever leaves the agent: every CLI scenario (check, probe, once ok/failing, run at debug, test-rule, config errors) with unique POP3, MQTT and OAuth secrets, checking stdout, stderr, state files and every MQTT message for them, raw and base64.
+// No secret ever leaves the agent and masking never corrupts: every CLI scenario (check, probe, once ok/failing, run at debug, test-rule, config errors) with unique POP3, MQTT and OAuth secrets, checking stdout, stderr, state files and every MQTT message for them, raw and base64; common-word passwords leave discovery, status, errors and topics intact; a command token reaches no topic and no payload.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { makeTestCA, type TestCerts } from '../support/certs.js';
+import { startDovecot, type DovecotServer } from '../support/dovecot.js';
+import { makeMail } from '../support/maildir.js';
 import { serveMailbox, startHostilePop3, tlsMaterial, type HostileServer } from '../support/hostile-pop3.js';
 import { popBearerAuth, startTokenServer, type BearerAttempt, type TokenServer } from '../support/token-server.js';
 import { subscribe, type Subscriber } from '../support/mqtt-subscriber.js';
@@ -21,11 +23,16 @@ const LITERAL_MQTT_PASS = 'literal-Leak-Unique-mqtt-4c4c';
 const OAUTH_USER = 'alice@example.com';
 
 let lab: Lab;
+let wordPop: DovecotServer;
 let certs: TestCerts;
 let ts: TokenServer;
 let peer: HostileServer;
 let observer: Subscriber;
 const attempts: BearerAttempt[] = [];
+/** Passwords that are common words, and strings of our own structure (the base topic, JSON true, HA's "online"). */
+const WORDS = ['online', 'secret', 'home', 'pop2mqtt', 'true'] as const;
+const WORD_MQTT_USER = 'p2m-words';
+const COMMAND_TOKEN = 'Gq7-Zt2v-Kp9x-Wm4c';
 /** Everything the agent wrote, per scenario. */
 const outputs: Array<{ name: string; text: string }> = [];
 
@@ -112,7 +119,8 @@ function env(over: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 const cli = (args: string[], e: NodeJS.ProcessEnv = env()) => runCli(args, { env: e, cwd: lab.dir, timeoutMs: 90_000 });
 
 before(async () => {
-  lab = await startLab({ mosquitto: { users: [{ user: MQTT_USER, pass: MQTT_PASS }, { user: 'observer', pass: OBSERVER_PASS }] } });
+  lab = await startLab({ mosquitto: { users: [{ user: MQTT_USER, pass: MQTT_PASS }, { user: 'observer', pass: OBSERVER_PASS }, { user: WORD_MQTT_USER, pass: 'online' }] } });
+  wordPop = await startDovecot({ users: WORDS.map((w) => ({ user: `w-${w}`, pass: w })) });
   certs = await makeTestCA(path.join(lab.dir, 'tls'));
   ts = await startTokenServer({ certs, clientId: 'leak-client.apps.example', clientSecret: CLIENT_SECRET, refreshToken: REFRESH, rotate: 'keep-old', accessTokenPrefix: 'at-Leak-Unique' });
   const msgs = [Buffer.from(alarm(8, 'leak-oauth'))];
@@ -131,6 +139,7 @@ before(async () => {
 
 after(async () => {
   await observer?.close();
+  await wordPop?.stop();
   await peer?.close();
   await ts?.close();
   await lab?.stop();
@@ -284,4 +293,124 @@ test('no secret in the state directories, except the rotated refresh token in <m
     for (const l of findLeaks(text)) leaks.push(`${f}: ${l}`);
   }
   assert.deepEqual(leaks, []);
+});
+
+// ------------------------------------------------------------------ masking never corrupts; command tokens never published
+
+/** One agent, five mailboxes whose POP3 passwords are the common words (each registered as a secret), MQTT password "online". */
+function wordConfig(sharedSecret = '${GARAGE_TOKEN}'): string {
+  return `mqtt:
+  url: ${lab.mosquitto.url}
+  username: ${WORD_MQTT_USER}
+  password: \${WORD_MQTT_PASSWORD}
+  base_topic: pop2mqtt
+homeassistant:
+  discovery: true
+state_dir: ./state-words
+log_level: debug
+mailboxes:
+${WORDS.map((w) => `  - id: ${w === 'home' ? 'home' : `mb-${w}`}
+    host: 127.0.0.1
+    port: ${wordPop.tlsPort}
+    tls: implicit
+    ca_file: ${wordPop.caFile}
+    username: w-${w}
+    password: \${PW_${w.toUpperCase()}}
+    schedule: "0 0 1 1 *"
+    existing: process
+`).join('')}rules:
+  - name: garage
+    action: true
+    when:
+      from: { address: { is: "owner@home.example" } }
+      shared_secret: { secret: "${sharedSecret}" }
+      subject: { contains: "open garage" }
+    publish:
+      - { topic: "garage/cmd" }
+      - { topic: "garage/by-subject/{{subject}}", payload: "{{subject}}", properties: { subject: "{{subject}}" } }
+    attachments: { topic: "garage/note", types: ["text/*"] }
+`;
+}
+
+const wordEnv = (): NodeJS.ProcessEnv => ({
+  ...process.env, WORD_MQTT_PASSWORD: 'online', GARAGE_TOKEN: COMMAND_TOKEN, POP2MQTT_LOG_LEVEL: 'debug',
+  ...Object.fromEntries(WORDS.map((w) => [`PW_${w.toUpperCase()}`, w])),
+});
+
+test('common-word passwords leave discovery, status, errors and topics intact; a command mail puts its token on no topic and in no payload (subscribed to #)', { timeout: 180_000 }, async () => {
+  const all = await subscribe(lab.mosquitto.url, ['#'], { username: 'observer', password: OBSERVER_PASS });
+  try {
+    // The token sits in the Subject (where shared_secret looks) right across the 255-character cut of the HA event,
+    // in the body, and in a text attachment published as raw bytes.
+    const subject = `${'x'.repeat(240)} open garage ${COMMAND_TOKEN}`;
+    await wordPop.deliver('w-home', makeMail({
+      from: 'Owner <owner@home.example>', subject, body: `token again: ${COMMAND_TOKEN}\r\n`,
+      attachments: [{ filename: 'note.txt', contentType: 'text/plain', content: Buffer.from(`the token is ${COMMAND_TOKEN}\n`) }],
+    }));
+    const cfg = await lab.writeConfig(wordConfig(), 'words.yaml');
+    const d = startDaemon(['run', '--config', cfg], { env: wordEnv(), cwd: lab.dir });
+    try {
+      await until(() => /pop2mqtt started/.test(d.output()) || d.child.exitCode !== null, 30_000, `pop2mqtt started\n${d.output()}`);
+      const ask = async (cmd: string, payload: string | Buffer, tx: string) => {
+        await all.client.publishAsync(`pop2mqtt/bridge/request/${cmd}`, payload, { qos: 1 });
+        const m = await all.waitFor((x) => x.topic === `pop2mqtt/bridge/response/${cmd}` && (typeof payload !== 'string' || (x.json as { transaction?: string })?.transaction === tx), 60_000);
+        return m.json as { status: string; data: any; error?: string };
+      };
+      const polled = await ask('poll', JSON.stringify({ transaction: 'p1' }), 'p1');
+      assert.equal(polled.status, 'ok', JSON.stringify(polled));
+      assert.deepEqual(polled.data.map((s: { ok: boolean }) => s.ok), WORDS.map(() => true), JSON.stringify(polled.data));
+      await all.waitFor((m) => m.topic === 'pop2mqtt/rule/garage/event', 30_000);
+      await all.waitFor((m) => m.topic === 'pop2mqtt/garage/cmd', 30_000);
+      await all.waitFor((m) => m.topic === 'pop2mqtt/garage/note', 30_000);
+      // test_rule runs the same mail through the rules and answers with every publication it would make.
+      const explained = await ask('test_rule', Buffer.from(makeMail({ from: 'owner@home.example', subject: `open garage ${COMMAND_TOKEN}` })), '');
+      assert.equal(explained.status, 'ok', JSON.stringify(explained));
+      // A reload with a too-short token is refused; the error names the key path in our words, unmasked.
+      await writeFile(cfg, wordConfig('short'));
+      const reload = await ask('reload', JSON.stringify({ transaction: 'r1' }), 'r1');
+      assert.equal(reload.status, 'error');
+      assert.match(reload.error!, /rules\[0\]\.when\.shared_secret\.secret: a shared secret must be at least 12 characters/);
+      await ask('poll', JSON.stringify({ mailbox: 'nope', transaction: 'p2' }), 'p2').then((r) => assert.equal(r.error, 'unknown mailbox "nope"'));
+      await until(() => WORDS.every((w) => all.messages.some((m) => m.topic === `pop2mqtt/${w === 'home' ? 'home' : `mb-${w}`}/status` && (m.json as { last_poll?: unknown })?.last_poll)), 30_000, 'a status per mailbox');
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n--- agent output:\n${d.output()}`);
+    } finally {
+      d.child.kill('SIGTERM');
+      const exit = await Promise.race([d.exited, new Promise<null>((r) => setTimeout(() => r(null), 15_000))]);
+      if (exit === null) d.child.kill('SIGKILL');
+    }
+    record('run with common-word passwords', d.output());
+    const msgs = all.messages.filter((m) => m.topic.startsWith('pop2mqtt/') || m.topic.startsWith('homeassistant/'));
+
+    // Discovery: intact, and every entity tied to an availability that can say "online".
+    const discovery = msgs.filter((m) => m.topic.startsWith('homeassistant/') && m.payload.length > 0);
+    assert.ok(discovery.length >= 1 + 2 + 8 * WORDS.length, `discovery configs: ${discovery.length}`);
+    for (const m of discovery) {
+      assert.doesNotMatch(m.text, /\*\*\*/, m.topic);
+      const cfgJson = m.json as { availability: Array<{ payload_available: string; topic: string }> };
+      assert.deepEqual(cfgJson.availability.map((a) => [a.topic, a.payload_available]), [['pop2mqtt/bridge/state', 'online']], m.topic);
+    }
+    assert.ok(msgs.some((m) => m.topic === 'pop2mqtt/bridge/state' && m.text === '{"state":"online"}'));
+    // Status of every mailbox: ok, nothing masked.
+    for (const w of WORDS) {
+      const st = msgs.filter((m) => m.topic === `pop2mqtt/${w === 'home' ? 'home' : `mb-${w}`}/status`).at(-1);
+      assert.ok(st, `status of ${w}`);
+      assert.equal((st.json as { result: string }).result, 'ok', st.text);
+      assert.doesNotMatch(st.text, /\*\*\*/);
+    }
+    // Topics are ours: none masked. (The subject topic carries the masked subject, capped to 64 characters.)
+    for (const m of msgs) if (!m.topic.startsWith('pop2mqtt/garage/by-subject/')) assert.doesNotMatch(m.topic, /\*/, m.topic);
+    // The HA event shows the subject with the token masked before the cut.
+    const ev = msgs.find((m) => m.topic === 'pop2mqtt/rule/garage/event')!;
+    assert.match((ev.json as { subject: string }).subject, /^x{240} open garage \*\*…$/, "masked, then cut at 255");
+
+    // The token, or any 8 characters of it, appears on no topic and in no payload or user property.
+    const pieces = [COMMAND_TOKEN, ...Array.from({ length: COMMAND_TOKEN.length - 7 }, (_, i) => COMMAND_TOKEN.slice(i, i + 8))];
+    // (The test's own test_rule request carries the token: everything else is the agent's.)
+    const seen = all.messages.filter((m) => !m.topic.startsWith('pop2mqtt/bridge/request/')).flatMap((m) => pieces.filter((p) => `${m.topic}\n${m.payload.toString('latin1')}\n${m.text}\n${JSON.stringify(m.userProperties ?? {})}`.includes(p)).map((p) => `${m.topic}: ${p}`));
+    assert.deepEqual(seen, []);
+    assert.ok(all.messages.some((m) => m.topic === 'pop2mqtt/garage/note' && m.text === 'the token is ***\n'), 'the attachment was published, token masked');
+  } finally {
+    await all.close();
+  }
 });

@@ -12,6 +12,8 @@ export interface ReceivedMessage {
   /** payload parsed as JSON, or undefined when it is not JSON */
   json: unknown;
   receivedAt: number;
+  /** MQTT 5 user properties, when the message carried any */
+  userProperties?: Record<string, string | string[]>;
 }
 
 export interface SubscribeOptions {
@@ -69,7 +71,8 @@ export async function subscribe(url: string, topics: string[], opts: SubscribeOp
   const listeners = new Set<() => void>();
   client.on('message', (topic, payload, packet) => {
     const text = payload.toString('utf8');
-    messages.push({ topic, payload, retain: packet.retain, qos: packet.qos, text, json: parseJson(text), receivedAt: Date.now() });
+    const userProperties = packet.properties?.userProperties as Record<string, string | string[]> | undefined;
+    messages.push({ topic, payload, retain: packet.retain, qos: packet.qos, text, json: parseJson(text), receivedAt: Date.now(), ...(userProperties ? { userProperties } : {}) });
     for (const l of [...listeners]) l();
   });
   try {

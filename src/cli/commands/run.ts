@@ -28,7 +28,7 @@ export async function runCommand(args: CommandArgs): Promise<number> {
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGHUP', () => {
-      agent.reload().catch((err: Error) => logger.error('reload failed; keeping the running config', { error: err.message }));
+      agent.reload().catch((err: Error) => logger.error('reload failed; keeping the running config', { error: err }));
     });
   });
 }
