@@ -49,6 +49,8 @@ export class Agent {
   private rateLimiter = createRateLimiter();
   private oauthTokens: MailboxTokens | undefined;
   private binarySensors: BinarySensors | undefined;
+  /** rule name -> content type of the image last published to its Home Assistant image topic */
+  private imageTypes = new Map<string, string>();
   private stopping = false;
 
   constructor(loaded: LoadedConfig, private readonly opts: AgentOptions = {}) {
@@ -159,8 +161,15 @@ export class Agent {
       })),
       qos: 1, retain: false, kind: 'alert', alertId: alert?.alertId ?? '',
     }];
-    const image = pubs.find((p) => p.kind === 'attachment');
-    if (image) out.push({ ...image, topic: imageTopic(base, m.rule.name), retain: true });
+    const image = firstImage(pubs);
+    if (image) {
+      out.push({ ...image.pub, topic: imageTopic(base, m.rule.name), retain: true });
+      // The image entity's content_type follows the picture actually shown; Home Assistant re-reads the retained image after the new config.
+      if (image.contentType !== this.imageContentType(m.rule.name)) {
+        this.imageTypes.set(m.rule.name, image.contentType);
+        void this.bridge.refresh().catch((err) => this.logger.debug('discovery not refreshed', { error: err as Error }));
+      }
+    }
     const rule = this.config.rules.find((r) => r.name === m.rule.name);
     if (rule && this.binarySensors) {
       const bs = this.binarySensors.publications(rule, m, data, alert?.alertId ?? '', { base, prefix: this.config.homeassistant.prefix, version: VERSION });
@@ -169,6 +178,15 @@ export class Agent {
       if (bs.newEntity) void this.bridge.refresh().catch(() => {});
     }
     return out;
+  }
+
+  /** The image entity's content type: the last image published for the rule, else the rule's only image type, else JPEG. */
+  private imageContentType(rule: string): string {
+    const seen = this.imageTypes.get(rule);
+    if (seen) return seen;
+    const types = this.config.rules.find((r) => r.name === rule)?.attachments?.types ?? [];
+    const exact = types.filter((t) => IMAGE_TYPE.test(t.toLowerCase()));
+    return exact.length === 1 && types.length === 1 ? exact[0]!.toLowerCase() : 'image/jpeg';
   }
 
   /** Home Assistant only accepts declared event types: a captured `event` counts when the rule lists it. */
@@ -244,7 +262,7 @@ export class Agent {
       }),
       haEntities: (): HaModel => ({
         mailboxes: this.config.mailboxes.map((m) => ({ id: m.id, name: m.name, host: m.host })),
-        rules: this.config.rules.map((r) => ({ ...haRule(r), binary_sensor: this.binarySensors?.haRuleField(r) })),
+        rules: this.config.rules.map((r) => ({ ...haRule(r, this.imageContentType(r.name)), binary_sensor: this.binarySensors?.haRuleField(r) })),
       }),
     };
   }
@@ -266,10 +284,30 @@ export class Agent {
   }
 }
 
-function haRule(r: RuleConfig): HaRule {
+function haRule(r: RuleConfig, imageContentType: string): HaRule {
   const out: HaRule = { name: r.name, event_types: [...new Set(['alert', ...(r.event_types ?? [])])] };
-  if (r.attachments) out.image = { content_type: 'image/jpeg' };
+  if (r.attachments) out.image = { content_type: imageContentType };
   return out;
+}
+
+/** A concrete image content type (no wildcard, no parameters). */
+const IMAGE_TYPE = /^image\/[a-z0-9][a-z0-9.+-]*$/;
+
+/** The first attachment of a match that is an image, with its content type (from its metadata publication, which follows it). */
+function firstImage(pubs: Publication[]): { pub: Publication; contentType: string } | undefined {
+  for (let i = 0; i < pubs.length; i++) {
+    const pub = pubs[i]!;
+    const meta = pubs[i + 1];
+    if (pub.kind !== 'attachment' || meta?.kind !== 'attachment-meta') continue;
+    let type = '';
+    try {
+      type = String((JSON.parse(meta.payload.toString('utf8')) as { content_type?: unknown }).content_type ?? '').split(';')[0]!.trim().toLowerCase();
+    } catch {
+      continue;
+    }
+    if (IMAGE_TYPE.test(type)) return { pub, contentType: type };
+  }
+  return undefined;
 }
 
 function summarize(id: string, o: PollOutcome): MailboxSummary {

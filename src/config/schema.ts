@@ -115,9 +115,9 @@ export const HomeAssistantSchema = z
   .strictObject({
     discovery: z.boolean().default(false).describe('Publish Home Assistant MQTT discovery configs'),
     prefix: topicPrefix('Discovery prefix').default('homeassistant'),
-    status_topic: topicPrefix('Topic where Home Assistant announces online/offline; default <prefix>/status').optional(),
+    status_topic: topicPrefix('Topic where Home Assistant announces itself (its birth message); Home Assistant\'s own default, whatever the discovery prefix').default('homeassistant/status'),
+    birth_payload: z.string().min(1, 'must not be empty').default('online').describe('Payload of Home Assistant\'s birth message on status_topic; discovery is announced again when it arrives'),
   })
-  .transform((h) => ({ ...h, status_topic: h.status_topic ?? `${h.prefix}/status` }))
   .describe('Home Assistant integration');
 
 export const OAuthSchema = z

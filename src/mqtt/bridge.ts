@@ -58,7 +58,7 @@ export class Bridge {
   private readonly onConnect = () => { void this.republishAll('reconnect'); };
   private readonly onRequest = (topic: string, payload: Buffer, info: MessageInfo) => this.handleRequest(topic, payload, info);
   private readonly onHaStatus = (_topic: string, payload: Buffer) => {
-    if (payload.toString('utf8').trim() !== 'online') return;
+    if (payload.toString('utf8').trim() !== this.ha.birthPayload) return;
     this.log.info('Home Assistant came online; announcing discovery again');
     void this.republishAll('homeassistant online');
   };

@@ -27,10 +27,14 @@ export interface HaSettings {
   discovery?: boolean;
   prefix?: string;
   status_topic?: string;
+  birth_payload?: string;
 }
 
 export const DEFAULT_BASE_TOPIC = 'pop2mqtt';
 export const DEFAULT_HA_PREFIX = 'homeassistant';
+/** Home Assistant's own default birth topic and payload; they do not follow the discovery prefix. */
+export const DEFAULT_HA_STATUS_TOPIC = 'homeassistant/status';
+export const DEFAULT_HA_BIRTH_PAYLOAD = 'online';
 export const DEFAULT_RECONNECT_MIN_MS = 1_000;
 export const DEFAULT_RECONNECT_MAX_MS = 60_000;
 export const DEFAULT_KEEPALIVE_MS = 60_000;
@@ -40,6 +44,7 @@ export interface ResolvedHaSettings {
   discovery: boolean;
   prefix: string;
   statusTopic: string;
+  birthPayload: string;
 }
 
 export function resolveHaSettings(ha: HaSettings | undefined): ResolvedHaSettings {
@@ -47,6 +52,7 @@ export function resolveHaSettings(ha: HaSettings | undefined): ResolvedHaSetting
   return {
     discovery: ha?.discovery ?? false,
     prefix,
-    statusTopic: ha?.status_topic || `${prefix}/status`,
+    statusTopic: ha?.status_topic || DEFAULT_HA_STATUS_TOPIC,
+    birthPayload: ha?.birth_payload || DEFAULT_HA_BIRTH_PAYLOAD,
   };
 }

@@ -527,3 +527,50 @@ test('availability: SIGKILL leaves the last will offline (retained); SIGTERM pub
   const snap2 = await retainedSnapshot(['pop2mqtt/bridge/state'], ['pop2mqtt/bridge/state']);
   assert.deepEqual(snap2.get('pop2mqtt/bridge/state')!.json, { state: 'offline' });
 });
+
+test('Home Assistant: birth topic homeassistant/status whatever the prefix, birth payload configurable; a templated attachment topic gets an image entity whose content_type follows the image published', T, async () => {
+  await freshWorld();
+  const PREFIX = 'ha-disc';
+  const sub = await watch(['pop2mqtt/#', `${PREFIX}/#`]);
+  const rule = `  - name: cams
+    when:
+      from: { domain: { is: "cams.local" } }
+      subject: { regex: '^Snapshot (?<camera>\\w+)$' }
+    publish: { topic: "alerts/{{camera}}" }
+    attachments: { topic: "snap/{{camera}}", types: ["image/*", "application/pdf"] }
+`;
+  const yaml = minimalConfig(lab, {
+    rules: rule, stateDir: `./state-${++configSeq}`, existing: 'process', keep: true, schedule: '0 0 1 1 *',
+    extra: `log_level: debug\nhomeassistant:\n  discovery: true\n  prefix: ${PREFIX}\n  birth_payload: ha-up\n`,
+  });
+  const agent = await startAgent(yaml);
+  const imageCfgTopic = `${PREFIX}/image/pop2mqtt/rule_cams_image/config`;
+  const first = (await sub.waitFor((m) => m.topic === imageCfgTopic, 10_000)).json as Json;
+  assert.equal(first.image_topic, 'pop2mqtt/rule/cams/image', 'a templated attachment topic still gets an image entity');
+  assert.equal(first.content_type, 'image/jpeg', 'before any image: the default');
+
+  // A PNG (after a PDF, which never goes to the image topic) makes the entity announce image/png again.
+  const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), fakeJpeg(4000, 3).subarray(8)]);
+  await lab.dovecot.deliver(USER, makeMail({
+    from: 'cam@cams.local', subject: 'Snapshot yard', body: 'see\r\n',
+    attachments: [{ filename: 'r.pdf', contentType: 'application/pdf', content: Buffer.from('%PDF-1.4 x') }, { filename: 'yard.png', contentType: 'image/png', content: png }],
+  }));
+  sub.clear();
+  assert.equal((await request(sub, 'poll', { mailbox: 'home' })).status, 'ok');
+  const image = await sub.waitFor((m) => m.topic === 'pop2mqtt/rule/cams/image', 10_000);
+  assert.ok(image.payload.equals(png), 'the PNG, byte-identical, not the PDF');
+  const updated = await sub.waitFor((m) => m.topic === imageCfgTopic, 10_000);
+  assert.equal((updated.json as Json).content_type, 'image/png');
+  await sub.waitFor((m) => m.topic === 'pop2mqtt/snap/yard', 10_000);
+
+  // Birth message: Home Assistant's own topic (not <prefix>/status), with the configured payload only.
+  sub.clear();
+  await sub.client.publishAsync(`${PREFIX}/status`, 'ha-up', { qos: 1 });
+  await sub.client.publishAsync('homeassistant/status', 'online', { qos: 1 });
+  await sub.client.publishAsync('homeassistant/status', 'ha-up', { qos: 1 });
+  const again = await sub.waitFor((m) => m.topic === imageCfgTopic, 10_000);
+  assert.equal((again.json as Json).content_type, 'image/png');
+  assert.ok(/Home Assistant came online/.test(agent.output()));
+  assert.equal(agent.output().match(/Home Assistant came online/g)!.length, 1, 'only the configured payload on homeassistant/status counts');
+  assert.equal((await agent.stop()).code, 0, agent.output());
+});

@@ -31,7 +31,7 @@ describe('config: the minimal config of the brief', () => {
       qos: 1,
     });
     assert.deepEqual(c.outbox, { max_messages: 10_000, max_bytes: 50 * 1024 * 1024, when_full: 'stop_polling' });
-    assert.deepEqual(c.homeassistant, { discovery: false, prefix: 'homeassistant', status_topic: 'homeassistant/status' });
+    assert.deepEqual(c.homeassistant, { discovery: false, prefix: 'homeassistant', status_topic: 'homeassistant/status', birth_payload: 'online' });
     assert.equal(c.mailboxes.length, 1);
     const m = c.mailboxes[0]!;
     assert.equal(m.id, 'home');
@@ -144,7 +144,8 @@ mailboxes:
 
   it('derives the Home Assistant status topic from the prefix', T, () => {
     const c = parse(minimalYaml('', 'homeassistant: { discovery: true, prefix: ha }\n')).config;
-    assert.deepEqual(c.homeassistant, { discovery: true, prefix: 'ha', status_topic: 'ha/status' });
+    // The birth topic is Home Assistant's own default, whatever the discovery prefix.
+    assert.deepEqual(c.homeassistant, { discovery: true, prefix: 'ha', status_topic: 'homeassistant/status', birth_payload: 'online' });
   });
 
   it('ConfigSchema alone parses a plain object (no loader)', T, () => {
