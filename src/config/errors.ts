@@ -34,7 +34,7 @@ export function formatIssue(issue: ConfigIssue): string {
 
 function stringsIn(v: unknown, out: string[] = [], depth = 0): string[] {
   if (typeof v === 'string') out.push(v);
-  else if (typeof v === 'number' || typeof v === 'boolean') out.push(String(v));
+  else if (typeof v === 'number') out.push(String(v)); // a numeric password pasted into a typed key (booleans cannot be one)
   else if (v && typeof v === 'object' && depth < 16) for (const x of Object.values(v)) stringsIn(x, out, depth + 1);
   return out;
 }
