@@ -89,3 +89,24 @@ test('command mail: only the authenticated sample with the token publishes; forg
     await sub.close();
   }
 });
+
+// The complete-config recipes, through the real CLI as a user runs them: `check` accepts each as it is, `test-rule` matches its samples.
+const COMPLETE: Array<[recipe: string, mails: string[]]> = [
+  ['hikvision.yaml', ['hikvision-motion.eml']],
+  ['dahua.yaml', ['dahua-motion.eml']],
+  ['reolink.yaml', ['reolink-person.eml']],
+  ['synology-surveillance.yaml', ['synology-ss-motion.eml']],
+  ['nut-ups.yaml', ['nut-onbatt.eml', 'nut-online.eml']],
+  ['doorbell.yaml', ['doorbell-person.eml', 'doorbell-ding.eml']],
+];
+test('device recipes: check accepts each as it is; test-rule matches every sample mail (exit 0)', { timeout: 240_000 }, async () => {
+  for (const [recipe, mails] of COMPLETE) {
+    const cfg = path.join(EXAMPLES, recipe);
+    const c = await runCli(['check', '--config', cfg], { env: { ...process.env, POP3_PASSWORD: 'recipe-pw' }, timeoutMs: 60_000 });
+    assert.equal(c.code, 0, `${recipe}: ${c.stderr}`);
+    assert.match(c.stdout, /OK \(1 mailbox, 1 rule\)/);
+    const t = await runCli(['test-rule', '--config', cfg, ...mails.map((m) => path.join(EXAMPLES, 'mail', m))], { timeoutMs: 60_000 });
+    assert.equal(t.code, 0, `${recipe}: ${t.stdout}\n${t.stderr}`);
+    assert.equal(t.stdout.match(/^matched: /gm)?.length, mails.length, t.stdout);
+  }
+});

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { RuleSchema, compileRules, type RuleConfig } from '../../src/rules/index.js';
 import { explainMessage, type ExplainResult } from '../../src/alerts/explain.js';
+import { parseConfigText } from '../../src/config/index.js';
 
 const EXAMPLES = fileURLToPath(new URL('../../config/examples/', import.meta.url));
 const NOW = new Date('2025-07-01T09:00:00Z'); // sample mails are dated 2025-07-01 around 10:45 +0200
@@ -149,3 +150,30 @@ test('command-mail: without trusted_authserv_ids nothing is authenticated', { ti
   const r = await explainMessage(readFileSync(EXAMPLES + 'mail/command-open-authenticated.eml'), rs, { now: NOW });
   assert.deepEqual(r.matched, []);
 });
+
+// The device recipes are complete configs: each loads through the config loader as it is, and its samples match.
+const DEVICE_RECIPES: Array<[file: string, mail: string, rule: string, topics: string[], captures: Record<string, string>]> = [
+  ['hikvision.yaml', 'hikvision-motion.eml', 'hikvision-motion', ['pop2mqtt/camera/Driveway/motion'], { camera: 'Driveway', channel: 'D2' }],
+  ['dahua.yaml', 'dahua-motion.eml', 'dahua-motion', ['pop2mqtt/camera/dahua/3/Motion Detection'], { event: 'Motion Detection', channel: '3' }],
+  ['reolink.yaml', 'reolink-person.eml', 'reolink-alert', ['pop2mqtt/camera/Front Door/Person'], { event: 'Person', camera: 'Front Door' }],
+  ['synology-surveillance.yaml', 'synology-ss-motion.eml', 'synology-motion', ['pop2mqtt/camera/Back Yard/motion'], { nas: 'DS918', camera: 'Back Yard' }],
+  ['nut-ups.yaml', 'nut-onbatt.eml', 'nut-power', ['pop2mqtt/power/eaton/event', 'pop2mqtt/power/eaton/state'], { event: 'ONBATT', ups: 'eaton' }],
+  ['nut-ups.yaml', 'nut-online.eml', 'nut-power', ['pop2mqtt/power/eaton/event', 'pop2mqtt/power/eaton/state'], { event: 'ONLINE', ups: 'eaton' }],
+  ['doorbell.yaml', 'doorbell-person.eml', 'doorbell', ['pop2mqtt/doorbell/Front Door'], { event: 'Person', door: 'Front Door' }],
+  ['doorbell.yaml', 'doorbell-ding.eml', 'doorbell', ['pop2mqtt/doorbell/Front Door'], { door: 'Front Door' }],
+];
+
+for (const [file, mail, rule, topics, captures] of DEVICE_RECIPES) {
+  test(`device recipe ${file}: a complete config; ${mail} matches ${rule} with the expected captures and topics`, { timeout: 10000 }, async () => {
+    const loaded = parseConfigText(readFileSync(EXAMPLES + file, 'utf8'), { file: EXAMPLES + file, env: { POP3_PASSWORD: 'recipe-test-pw' } });
+    assert.equal(loaded.config.mailboxes.length, 1);
+    const rs = compileRules(loaded.config.rules, { trustedAuthservIds: loaded.config.trusted_authserv_ids });
+    const r = await run(rs, mail);
+    assert.deepEqual(r.matched, [rule]);
+    assert.deepEqual(pubs(r).map((p) => p.topic), topics);
+    const a = alert(r);
+    for (const [k, v] of Object.entries(captures)) assert.equal(a[k], v, `capture ${k}`);
+    // Every other device sample leaves this recipe's rule alone (no recipe grabs another device's mail).
+    for (const [, other] of DEVICE_RECIPES.filter(([f]) => f !== file)) assert.deepEqual((await run(rs, other)).matched, [], `${file} vs ${other}`);
+  });
+}
