@@ -215,6 +215,31 @@ ${CAMERA_MOTION_RULE}`);
   }
 });
 
+test('check refuses an action rule whose from is not pinned (contains accepts me@example.com.evil.example)', async () => {
+  const dir = await tmpDir();
+  try {
+    const file = path.join(dir, 'c.yaml');
+    const rule = (from: string) => `${BASE}trusted_authserv_ids: [mx.home.arpa]
+rules:
+  - name: garage
+    action: true
+    when:
+      authenticated: true
+      from: ${from}
+    publish: { topic: "command/garage", payload: "open" }
+`;
+    await writeFile(file, rule('{ contains: "me@example.com" }'));
+    const bad = await runCli(['check', '--config', file]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /rules\[0\]\.when\.from: action: true needs the sender pinned .*me@example\.com\.evil\.example.*\(line 15\)/);
+    await writeFile(file, rule('{ address: { is: "me@example.com" } }'));
+    const good = await runCli(['check', '--config', file]);
+    assert.doesNotMatch(good.stderr, /rules\[0\]/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('npx pop2mqtt works from the checkout (package bin)', async () => {
   const { spawnSync } = await import('node:child_process');
   const r = spawnSync('npx', ['--no-install', 'pop2mqtt', '--version'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
