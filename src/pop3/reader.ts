@@ -113,11 +113,6 @@ export class ReplyReader {
     return this.partialLen === 0 && this.current === null && !this.skippingLine;
   }
 
-  /** Inside the data of a multi-line reply (status line seen, terminator not yet). */
-  get inData(): boolean {
-    return this.current !== null;
-  }
-
   get hasFailed(): boolean {
     return this.failed;
   }
