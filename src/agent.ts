@@ -55,7 +55,7 @@ export class Agent {
 
   constructor(loaded: LoadedConfig, private readonly opts: AgentOptions = {}) {
     this.loaded = loaded;
-    this.logger = opts.logger ?? createLogger({ level: effectiveLogLevel(loaded.config.log_level) });
+    this.logger = opts.logger ?? createLogger({ level: effectiveLogLevel(loaded.config.log_level), format: loaded.config.log_format });
   }
 
   get config(): Config {

@@ -160,7 +160,12 @@ export interface LoggerOptions {
   level?: LogLevel;
   write?: (line: string) => void;
   timestamps?: boolean;
+  /** text (default): one human line per event; json: one JSON object per line, same fields, for log shippers */
+  format?: 'text' | 'json';
 }
+
+/** Keys of a JSON log line that fields cannot replace (a field of that name is written as field_<name>). */
+const JSON_LOG_KEYS = new Set(['time', 'level', 'scope', 'msg']);
 
 /**
  * Field-aware masking: the message and the field names are text we write and are never masked; field values
@@ -173,6 +178,14 @@ export function createLogger(opts: LoggerOptions = {}, scope = ''): Logger {
   const ts = opts.timestamps ?? true;
   const emit = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < (ORDER[level] ?? 20)) return;
+    if (opts.format === 'json') {
+      const obj: Record<string, unknown> = { ...(ts ? { time: new Date().toISOString() } : {}), level: lvl, ...(scope ? { scope } : {}), msg };
+      for (const [k, v] of Object.entries(fields ?? {})) {
+        if (v !== undefined) obj[JSON_LOG_KEYS.has(k) ? `field_${k}` : k] = STRUCTURAL_FIELDS.has(k) && typeof v === 'string' ? v : maskValue(v);
+      }
+      write(JSON.stringify(obj));
+      return;
+    }
     let line = `${ts ? new Date().toISOString() + ' ' : ''}${lvl.toUpperCase().padEnd(5)} ${scope ? '[' + scope + '] ' : ''}${msg}`;
     if (fields) {
       for (const [k, v] of Object.entries(fields)) {
@@ -187,7 +200,7 @@ export function createLogger(opts: LoggerOptions = {}, scope = ''): Logger {
     info: (m, f) => emit('info', m, f),
     warn: (m, f) => emit('warn', m, f),
     error: (m, f) => emit('error', m, f),
-    child: (s) => createLogger({ level, write, timestamps: ts }, scope ? `${scope}/${s}` : s),
+    child: (s) => createLogger({ level, write, timestamps: ts, format: opts.format }, scope ? `${scope}/${s}` : s),
   };
 }
 

@@ -290,6 +290,7 @@ export const ConfigSchema = z
     version: z.number().int().min(1).max(CONFIG_VERSION, `this build understands config version ${CONFIG_VERSION} at most`).default(CONFIG_VERSION).describe('Config schema version'),
     state_dir: nonEmpty().default('./data').describe('Where UID state and the outbox are kept; relative to the config file'),
     log_level: z.enum(['debug', 'info', 'warn', 'error']).default('info').describe('Log level'),
+    log_format: z.enum(['text', 'json']).default('text').describe('Log format: text lines, or one JSON object per line (time, level, scope, msg and the fields) for log shippers'),
     trusted_authserv_ids: z
       .array(nonEmpty())
       .default([])

@@ -1,7 +1,7 @@
 // `provider: gmail` with an app password works end to end: the preset's mailbox, pointed at the test Dovecot, logs in with the password (no OAuth) and publishes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startLab, runCli, USER, type Lab } from '../support/lab.js';
+import { startLab, runCli, USER, PASS, type Lab } from '../support/lab.js';
 import { makeMail } from '../support/maildir.js';
 import { subscribe } from '../support/mqtt-subscriber.js';
 
@@ -46,4 +46,35 @@ rules:
   } finally {
     await sub.close();
   }
+});
+
+test('log_format: json through the real CLI: every log line of a poll is one JSON object; POP2MQTT_LOG_LEVEL honoured', { timeout: 120_000 }, async () => {
+  const cfg = await lab.writeConfig(`mqtt:
+  url: ${lab.mosquitto.url}
+state_dir: ./data-json
+log_format: json
+mailboxes:
+  - id: home
+    host: 127.0.0.1
+    port: ${lab.dovecot.tlsPort}
+    ca_file: ${lab.dovecot.caFile}
+    username: ${USER}
+    password: \${POP3_PASSWORD}
+rules:
+  - name: anything
+    when: { subject: { contains: "Motion" } }
+`, 'json.yaml');
+  const r = await runCli(['once', '--config', cfg], { env: { ...lab.env, POP2MQTT_LOG_LEVEL: 'debug' }, cwd: lab.dir, timeoutMs: 60_000 });
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
+  assert.ok(lines.length >= 3, r.stderr);
+  const events = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  for (const e of events) {
+    assert.equal(typeof e.time, 'string');
+    assert.ok(['debug', 'info', 'warn', 'error'].includes(e.level as string));
+    assert.equal(typeof e.msg, 'string');
+  }
+  assert.ok(events.some((e) => e.msg === 'poll' && e.scope === 'home' && typeof e.messages === 'number'), r.stderr);
+  assert.ok(events.some((e) => e.level === 'debug'), 'POP2MQTT_LOG_LEVEL=debug honoured');
+  assert.ok(!r.stderr.includes(PASS), 'the password never appears');
 });

@@ -9,7 +9,7 @@ const DRAIN_MS = 15_000;
 export async function onceCommand(args: CommandArgs): Promise<number> {
   const loaded = await loadOrReport(args.config!, 'once');
   if (!loaded) return 2;
-  const logger = createLogger({ level: effectiveLogLevel(loaded.config.log_level) });
+  const logger = createLogger({ level: effectiveLogLevel(loaded.config.log_level), format: loaded.config.log_format });
   const agent = new Agent(loaded, { logger });
   let code = 0;
   try {

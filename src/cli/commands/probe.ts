@@ -18,7 +18,7 @@ export async function probeCommand(args: CommandArgs): Promise<number> {
   const configDir = path.dirname(loaded.file);
   // OAuth mailboxes get a token the way the agent gets one (a rotated refresh token is saved in the state dir too).
   const { MailboxTokens } = await import('../../oauth/mailbox-tokens.js');
-  const tokens = new MailboxTokens({ logger: createLogger({ level: effectiveLogLevel(loaded.config.log_level) }).child('oauth') });
+  const tokens = new MailboxTokens({ logger: createLogger({ level: effectiveLogLevel(loaded.config.log_level), format: loaded.config.log_format }).child('oauth') });
   const stateDir = path.resolve(configDir, loaded.config.state_dir);
   for (const mb of boxes) {
     const hooks = tokens.hooksFor(mb, stateDir);

@@ -9,7 +9,7 @@ const STOP_DEADLINE_MS = 10_000;
 export async function runCommand(args: CommandArgs): Promise<number> {
   const loaded = await loadOrReport(args.config!, 'run');
   if (!loaded) return 2;
-  const logger = createLogger({ level: effectiveLogLevel(loaded.config.log_level) });
+  const logger = createLogger({ level: effectiveLogLevel(loaded.config.log_level), format: loaded.config.log_format });
   const agent = new Agent(loaded, { logger });
   await agent.start({ schedule: true });
   return new Promise<number>((resolve) => {
