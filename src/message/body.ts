@@ -174,6 +174,38 @@ function feedParser(source: Readable, parser: MailParser, onChunk: (chunk: Buffe
   });
 }
 
+interface MailParserNode { contentType?: string; disposition?: string }
+interface MailParserInternals {
+  curnode?: MailParserNode;
+  processChunk(data: { type: string; value?: Buffer }, done: (err?: Error) => void): void;
+}
+
+/**
+ * mailparser keeps every inline text part whole (chunks, then one concatenated copy, then a string, then a copy
+ * with line ends replaced): a 24 MB HTML part cost over 100 MB. Feed each inline text part at most `maxRawBytes` of
+ * its encoded body (enough for maxHtmlBytes/maxTextBytes after base64) and drop the rest, reporting `onCut` once per
+ * part. Hooks processChunk, the one place mailparser writes body bytes to a part's decoder (mailparser 3.9.x).
+ */
+export function capTextParts(parser: MailParser, maxRawBytes: number, onCut: (contentType: string) => void): void {
+  const p = parser as unknown as MailParserInternals;
+  const inner = p.processChunk.bind(parser);
+  const seen = new WeakMap<MailParserNode, number>();
+  p.processChunk = (data, done) => {
+    const node = p.curnode;
+    if (data.type === 'body' && data.value && node && node.disposition === 'inline' && /^text\//i.test(node.contentType ?? '')) {
+      const before = seen.get(node) ?? 0;
+      seen.set(node, before + data.value.length);
+      if (before + data.value.length > maxRawBytes) {
+        if (before <= maxRawBytes) onCut(node.contentType!.toLowerCase());
+        const room = Math.max(0, maxRawBytes - before);
+        if (room === 0) return void setImmediate(done);
+        data = { ...data, value: data.value.subarray(0, room) };
+      }
+    }
+    inner(data, done);
+  };
+}
+
 /**
  * Parse a whole message. Attachments are streamed: each is hashed and measured, and its bytes are buffered only up
  * to maxAttachmentBytes, then either handed to `onAttachment` (awaited, so it applies backpressure) or kept on
@@ -234,6 +266,7 @@ export async function parseMessage(
     maxChildNodes: L.maxParts,
     maxHeadSize: L.maxHeaderBytes,
   } as ConstructorParameters<typeof MailParser>[0]);
+  capTextParts(parser, Math.ceil((Math.max(L.maxHtmlBytes, L.maxTextBytes) * 4) / 3) + 4096, (type) => limitsExceeded.add(type === 'text/html' ? 'html' : 'text'));
 
   const pending: Promise<void>[] = [];
   let callbackError: unknown;

@@ -123,6 +123,22 @@ export function stripHtml(html: string, maxChars = Infinity): string {
   let pendingSpace = false;
   let pendingLines = 0;
   const emit = (raw: string) => {
+    // a long run of text is taken in windows cut at whitespace, so decoding and splitting never hold all of it
+    let from = 0;
+    while (raw.length - from > TEXT_WINDOW && outLen < maxChars) {
+      let cut = from + TEXT_WINDOW;
+      const ws = raw.slice(cut - 256, cut).search(/[ \t\n\r\f][^ \t\n\r\f]*$/);
+      if (ws >= 0) cut = cut - 256 + ws;
+      else {
+        const amp = raw.lastIndexOf('&', cut);
+        if (amp > cut - 40) cut = amp; // do not cut a character reference in two
+      }
+      emitWindow(raw.slice(from, cut));
+      from = cut;
+    }
+    if (from < raw.length) emitWindow(from === 0 ? raw : raw.slice(from));
+  };
+  const emitWindow = (raw: string) => {
     const words = decodeEntities(raw).split(/[ \t\n\r\f]+/);
     for (let w = 0; w < words.length && outLen < maxChars; w++) {
       const word = words[w]!;
@@ -182,6 +198,9 @@ export function stripHtml(html: string, maxChars = Infinity): string {
   const text = chunks.join('');
   return text.length > maxChars ? text.slice(0, maxChars) : text;
 }
+
+/** The longest run of text decoded and split at once by the stripper. */
+const TEXT_WINDOW = 64 * 1024;
 
 /** How an HTML body was turned into text. */
 export interface HtmlText {

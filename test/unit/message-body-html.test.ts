@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { convert } from 'html-to-text';
-import { parseMessage } from '../../src/message/body.js';
+import { capTextParts, parseMessage } from '../../src/message/body.js';
+import type { MailParser } from 'mailparser';
 import { decodeEntities, htmlBodyText, htmlDepth, RICH_HTML_DEPTH, RICH_HTML_LIMIT, stripHtml } from '../../src/message/html-text.js';
 
 const T = { timeout: 60_000 };
@@ -81,4 +82,40 @@ test('entities: numeric and common named ones decoded, invalid code points repla
   assert.equal(decodeEntities('&amp;&lt;&gt;&quot;&#65;&#x42;&auml;&nbsp;'), '&<>"ABä\u00a0');
   assert.equal(decodeEntities('&#xD800;&#0;&#1114112;'), '\ufffd\ufffd\ufffd');
   assert.equal(decodeEntities('&bogus; &amp'), '&bogus; &amp');
+});
+
+test('long runs of text are decoded in windows without changing the text', T, () => {
+  assert.equal(stripHtml('<p>' + 'word '.repeat(100_000) + '</p>'), ('word '.repeat(100_000)).trim());
+  const oneWord = 'x'.repeat(200_000);
+  assert.equal(stripHtml(oneWord), oneWord, 'a word longer than a window is not split');
+  for (let pad = 65_500; pad < 65_540; pad += 3) {
+    assert.equal(stripHtml('a'.repeat(pad) + '&amp;&eacute;' + 'b'.repeat(100)), 'a'.repeat(pad) + '&é' + 'b'.repeat(100), `pad ${pad}`);
+  }
+});
+
+test('mailparser is fed at most about maxHtmlBytes of an HTML part, and the cut is reported', T, async () => {
+  const m = await parseMessage(htmlMail('<p>first words</p>' + '<b>x</b>\r\n'.repeat(400_000)), { maxHtmlBytes: 64 * 1024, maxTextBytes: 16 * 1024 });
+  assert.ok(m.limitsExceeded.includes('html'), m.limitsExceeded.join());
+  assert.match(m.text, /^first words\n/);
+  assert.ok(m.text.length <= 16 * 1024);
+  const plain = await parseMessage(Buffer.from('Subject: p\r\nContent-Type: text/plain\r\n\r\n' + 'line of text\r\n'.repeat(200_000)), { maxHtmlBytes: 64 * 1024, maxTextBytes: 64 * 1024 });
+  assert.ok(plain.limitsExceeded.includes('text'));
+  assert.ok(plain.text.startsWith('line of text\n') && plain.text.length <= 64 * 1024);
+});
+
+test('capTextParts passes an inline text part\'s first bytes to the parser and drops the rest', T, async () => {
+  const written: string[] = [];
+  const cuts: string[] = [];
+  const node = { contentType: 'text/html', disposition: 'inline' };
+  const attachment = { contentType: 'image/jpeg', disposition: 'attachment' };
+  const stub = { curnode: node as object, processChunk: (d: { value?: Buffer }, done: () => void) => { written.push(d.value?.toString() ?? ''); done(); } };
+  capTextParts(stub as unknown as MailParser, 10, (t) => cuts.push(t));
+  const feed = (value: string) => new Promise<void>((resolve) => stub.processChunk({ type: 'body', value: Buffer.from(value) } as never, resolve));
+  await feed('123456');
+  await feed('789abc');
+  await feed('def');
+  stub.curnode = attachment;
+  await feed('attachment bytes are not text');
+  assert.deepEqual(written, ['123456', '789a', 'attachment bytes are not text']);
+  assert.deepEqual(cuts, ['text/html']);
 });
