@@ -36,6 +36,9 @@ export interface MailboxSummary {
   deleted?: number;
   bytes?: number;
   duration_ms?: number;
+  /** true when this is the result of an earlier requested poll (mqtt.min_request_interval), with `note` saying so */
+  coalesced?: boolean;
+  note?: string;
 }
 
 export class Agent {
@@ -49,6 +52,8 @@ export class Agent {
   private rateLimiter = createRateLimiter();
   private oauthTokens: MailboxTokens | undefined;
   private binarySensors: BinarySensors | undefined;
+  /** mailbox id -> the last poll asked for over MQTT: when it started and its summary (see requestedPoll) */
+  private requestedPolls = new Map<string, { at: number; summary: Promise<MailboxSummary> }>();
   /** rule name -> content type of the image last published to its Home Assistant image topic */
   private imageTypes = new Map<string, string>();
   private stopping = false;
@@ -204,8 +209,28 @@ export class Agent {
   async pollNow(mailbox?: string, reason: 'request' | 'once' = 'request'): Promise<MailboxSummary[]> {
     const targets = mailbox ? [this.runners.get(mailbox)] : [...this.runners.values()];
     if (mailbox && !targets[0]) throw new Error(`unknown mailbox "${mailbox}"`);
-    const outcomes = await Promise.all(targets.map(async (r) => [r!.id, await r!.poll(reason)] as const));
-    return outcomes.map(([id, o]) => summarize(id, o));
+    return Promise.all(targets.map((r) => reason === 'request' ? this.requestedPoll(r!) : r!.poll(reason).then((o) => summarize(r!.id, o))));
+  }
+
+  /**
+   * A poll asked for over MQTT: at most one per mailbox per mqtt.min_request_interval (a flood of requests must not
+   * become a flood of POP3 logins). A request inside the interval gets the result of the poll that ran (or is
+   * running), marked `coalesced`, with a note saying so.
+   */
+  private requestedPoll(r: MailboxRunner): Promise<MailboxSummary> {
+    const interval = this.config.mqtt.min_request_interval;
+    const last = this.requestedPolls.get(r.id);
+    const now = Date.now();
+    if (last && interval > 0 && now - last.at < interval) {
+      const ago = Math.round((now - last.at) / 1000);
+      return last.summary.then((s) => ({
+        ...s, coalesced: true,
+        note: `not polled again: a requested poll of this mailbox started ${ago} s ago, and requested polls are limited to one per ${Math.round(interval / 1000)} s (mqtt.min_request_interval); this is its result`,
+      }));
+    }
+    const summary = r.poll('request').then((o) => summarize(r.id, o));
+    this.requestedPolls.set(r.id, { at: now, summary });
+    return summary;
   }
 
   /** Wait until the outbox is empty or the time is up; returns how many publications are still waiting. */

@@ -93,6 +93,7 @@ export const MqttSchema = z
       .prefault({})
       .describe('Reconnect backoff'),
     qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(1).describe('QoS of alerts (1 = at least once)'),
+    min_request_interval: duration('At most one requested poll (bridge/request/poll, Home Assistant buttons) per mailbox in this time; more requests get the last result; 0 turns it off').prefault('10s'),
   })
   .superRefine((m, ctx) => {
     notBoth(m, 'password', ctx);

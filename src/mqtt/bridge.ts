@@ -2,7 +2,7 @@
 import { errorText, silentLogger, type Logger } from '../log.js';
 import { buildDiscovery, discoveryFilter, type DiscoveryMessage } from './discovery.js';
 import { BRIDGE_STATE_ONLINE, type MessageInfo, type MqttLink } from './link.js';
-import { isBridgeCommand, makeResponse, parseRequest, type BridgeCommand, type BridgeResponse, type ParsedRequest } from './requests.js';
+import { isBridgeCommand, makeResponse, MAX_REQUEST_BYTES, parseRequest, tooLargeError, type BridgeCommand, type BridgeResponse, type ParsedRequest } from './requests.js';
 import { resolveHaSettings, type HaSettings, type ResolvedHaSettings } from './settings.js';
 import {
   bridgeInfoTopic, bridgeStateTopic, mailboxStatusTopic, requestTopic, responseTopic, RESERVED_MAILBOX_IDS,
@@ -244,6 +244,12 @@ export class Bridge {
     const cmd = topic.slice(requestTopic(this.base, '').length);
     if (info.retain) {
       this.log.warn('ignoring retained request (would replay on every reconnect)', { cmd });
+      return;
+    }
+    if (payload.length > MAX_REQUEST_BYTES) {
+      // Checked before anything reads the payload (MQTT 3.1.1 has no way to keep it from us; MQTT 5 does).
+      this.log.warn('request too large; refused unparsed', { cmd, bytes: payload.length });
+      void this.respond(cmd, makeResponse({ error: tooLargeError(payload.length) }));
       return;
     }
     if (!isBridgeCommand(cmd)) {

@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { connect, type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
 import { maskTokensInPublication, redact, registerSecret, silentLogger, type Logger } from '../log.js';
 import { reconnectDelay } from './backoff.js';
+import { MAX_INCOMING_PACKET_BYTES } from './requests.js';
 import { MqttLinkError } from './errors.js';
 import {
   DEFAULT_BASE_TOPIC, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_KEEPALIVE_MS, DEFAULT_RECONNECT_MAX_MS,
@@ -246,8 +247,13 @@ export class MqttLink extends EventEmitter {
         retain: true,
       },
     };
+    // MQTT 5: the broker must not send us a packet above this (a 200 MB request would otherwise be buffered whole).
+    if (this.protocolVersion === 5) options.properties = { maximumPacketSize: MAX_INCOMING_PACKET_BYTES };
     if (s.username !== undefined && s.username !== '') options.username = s.username;
     if (s.password !== undefined && s.password !== '') options.password = s.password;
+    if ((options.password !== undefined || parsed.password) && (parsed.protocol === 'mqtt:' || parsed.protocol === 'ws:') && !isLoopbackHost(parsed.hostname)) {
+      this.log.warn('the broker password is sent in cleartext: the broker is not on this host and the URL is not TLS; use mqtts:// or wss://', { url: safeUrl(s.url) });
+    }
     if (s.ca_file) options.ca = await readSettingFile('mqtt.ca_file', s.ca_file);
     if (s.cert_file || s.key_file) {
       if (!s.cert_file || !s.key_file) {
@@ -375,6 +381,15 @@ function toLinkError(err: unknown, what: string): MqttLinkError {
 
 function errText(err: unknown): string {
   return redact(err instanceof Error ? err.message : String(err));
+}
+
+/** True for 127.0.0.0/8, ::1 and localhost: a password sent there never crosses a network. */
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h.endsWith('.localhost') || h === '::1') return true;
+  if (/^127(\.\d{1,3}){3}$/.test(h)) return true;
+  const mapped = /^::ffff:(\d{1,3}(\.\d{1,3}){3})$/.exec(h);
+  return mapped !== null && mapped[1]!.startsWith('127.');
 }
 
 /** The URL without user info, for logs. */

@@ -1,6 +1,19 @@
 // Parsing of `bridge/request/<cmd>` payloads and the response envelope; pure, so malformed input is tested without a broker.
 
 export const BRIDGE_COMMANDS = ['poll', 'reload', 'status', 'test_rule'] as const;
+
+/**
+ * Largest request payload handled (1 MiB): a test_rule message above it is refused unparsed. With MQTT 5 the
+ * broker is told not to send the agent anything bigger (CONNECT maximumPacketSize), so it never reaches memory.
+ */
+export const MAX_REQUEST_BYTES = 1024 * 1024;
+/** The CONNECT maximumPacketSize (MQTT 5): a largest request plus room for the topic and properties. */
+export const MAX_INCOMING_PACKET_BYTES = MAX_REQUEST_BYTES + 64 * 1024;
+
+/** The refusal of an oversized request; says what was done with it (nothing). */
+export function tooLargeError(bytes: number): string {
+  return `request too large: ${bytes} bytes, the limit is ${MAX_REQUEST_BYTES} bytes (1 MiB); it was not parsed`;
+}
 export type BridgeCommand = (typeof BRIDGE_COMMANDS)[number];
 
 export function isBridgeCommand(cmd: string): cmd is BridgeCommand {

@@ -29,6 +29,7 @@ describe('config: the minimal config of the brief', () => {
       keepalive: 60_000,
       reconnect: { min: 1000, max: 60_000 },
       qos: 1,
+      min_request_interval: 10_000,
     });
     assert.deepEqual(c.outbox, { max_messages: 10_000, max_bytes: 50 * 1024 * 1024, when_full: 'stop_polling' });
     assert.deepEqual(c.homeassistant, { discovery: false, prefix: 'homeassistant', status_topic: 'homeassistant/status', birth_payload: 'online' });
