@@ -93,7 +93,7 @@ test('command mail: only the authenticated sample with the token publishes; forg
 // The complete-config recipes, through the real CLI as a user runs them: `check` accepts each as it is, `test-rule` matches its samples.
 const COMPLETE: Array<[recipe: string, mails: string[]]> = [
   ['hikvision.yaml', ['hikvision-motion.eml']],
-  ['dahua.yaml', ['dahua-motion.eml']],
+  ['dahua.yaml', ['dahua-motion.eml', 'dahua-motion-nvr.eml']],
   ['reolink.yaml', ['reolink-person.eml']],
   ['synology-surveillance.yaml', ['synology-ss-motion.eml']],
   ['nut-ups.yaml', ['nut-onbatt.eml', 'nut-online.eml']],

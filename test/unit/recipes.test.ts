@@ -155,6 +155,7 @@ test('command-mail: without trusted_authserv_ids nothing is authenticated', { ti
 const DEVICE_RECIPES: Array<[file: string, mail: string, rule: string, topics: string[], captures: Record<string, string>]> = [
   ['hikvision.yaml', 'hikvision-motion.eml', 'hikvision-motion', ['pop2mqtt/camera/Driveway/motion'], { camera: 'Driveway', channel: 'D2' }],
   ['dahua.yaml', 'dahua-motion.eml', 'dahua-motion', ['pop2mqtt/camera/dahua/3/Motion Detection'], { event: 'Motion Detection', channel: '3' }],
+  ['dahua.yaml', 'dahua-motion-nvr.eml', 'dahua-motion', ['pop2mqtt/camera/dahua/2/Motion Detection'], { event: 'Motion Detection', channel: '2' }],
   ['reolink.yaml', 'reolink-person.eml', 'reolink-alert', ['pop2mqtt/camera/Front Door/Person'], { event: 'Person', camera: 'Front Door' }],
   ['synology-surveillance.yaml', 'synology-ss-motion.eml', 'synology-motion', ['pop2mqtt/camera/Back Yard/motion'], { nas: 'DS918', camera: 'Back Yard' }],
   ['nut-ups.yaml', 'nut-onbatt.eml', 'nut-power', ['pop2mqtt/power/eaton/event', 'pop2mqtt/power/eaton/state'], { event: 'ONBATT', ups: 'eaton' }],
