@@ -18,6 +18,7 @@ import type { MessageData, RuleMatch, RuleConfig } from './rules/index.js';
 import { VERSION } from './version.js';
 import { BinarySensors } from './ha-binary-sensors.js';
 import { HaEntityRegistry } from './state/ha-entities.js';
+import { makeDirs } from './state/make-dirs.js';
 
 export interface AgentOptions {
   logger?: Logger;
@@ -74,7 +75,7 @@ export class Agent {
   async start(opts: { schedule: boolean }): Promise<void> {
     for (const w of this.loaded.warnings) this.logger.warn(w);
     const cfg = this.config;
-    await fs.mkdir(this.stateDir, { recursive: true, mode: 0o700 });
+    await makeDirs(this.stateDir, 0o700);
     this.binarySensors = new BinarySensors(await HaEntityRegistry.open(this.stateDir, this.logger), this.logger);
     await this.binarySensors.prune(cfg.rules);
     this.outbox = await Outbox.open(path.join(this.stateDir, 'outbox'), {

@@ -7,36 +7,9 @@ import type { ConfigIssue } from './errors.js';
 import { formatPath } from './errors.js';
 import type { LoadedConfig } from './load.js';
 import { parseYaml } from './yaml-source.js';
+import { makeDirs } from '../state/make-dirs.js';
 
 const PEM_CERT_RE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
-
-/**
- * mkdir -p, one level at a time: Node's own `mkdir(..., { recursive: true })` never settles for a path under
- * /proc (seen with Node 20.20). Returns the first directory it created, if any.
- */
-async function makeDirs(dir: string): Promise<string | undefined> {
-  const missing: string[] = [];
-  let cur = path.resolve(dir);
-  for (let depth = 0; depth < 256; depth++) {
-    try {
-      await fs.stat(cur);
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      missing.unshift(cur);
-      const parent = path.dirname(cur);
-      if (parent === cur) break;
-      cur = parent;
-    }
-  }
-  try {
-    for (const d of missing) await fs.mkdir(d, { mode: 0o700 });
-  } catch (e) {
-    if (missing[0]) await fs.rm(missing[0], { recursive: true, force: true }).catch(() => undefined);
-    throw e;
-  }
-  return missing[0];
-}
 
 /**
  * state_dir: created if missing (as the agent would), then a probe file is written, fsynced and removed; a

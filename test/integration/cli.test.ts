@@ -107,6 +107,12 @@ mailboxes:
     assert.match(r2.stderr, /mqtt\.ca_file: .*notpem\.txt holds no PEM certificate/);
     assert.doesNotMatch(r2.stderr, /state_dir|mailboxes/);
 
+    // once with that state_dir fails at once, naming the path (Node's recursive mkdir used to hang there forever).
+    await writeFile(bad, cfg('/proc/nope', certs.caFile, certs.caFile));
+    const once = await runCli(['once', '--config', bad], { timeoutMs: 30_000 });
+    assert.notEqual(once.code, 0);
+    assert.match(once.stderr, /\/proc\/nope/);
+
     const good = path.join(dir, 'good.yaml');
     await writeFile(good, cfg('./state/sub', certs.caFile, certs.caFile));
     const r3 = await runCli(['check', '--config', good]);
