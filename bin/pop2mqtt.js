@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Entry point for `npx pop2mqtt` from a checkout: runs the esbuild bundle made by `npm run build` (done by npm ci).
+// Entry point for `npx pop2mqtt` from a checkout: runs the esbuild bundle made by `npm run build` (done by npm ci); it loads dist/pop2mqtt-chunks/ on demand.
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -82,7 +82,14 @@ else
   fi
   note "bundling $ENTRY"
   node "$ROOT/scripts/build-bundle.mjs" --entry "$ENTRY" --outfile "$BUNDLE" || die "esbuild bundle failed"
+  # Node 20.11 (armv7l) has no SEA assets: its binary embeds the one-file bundle instead of main file + chunks.
+  node "$ROOT/scripts/build-bundle.mjs" --entry "$ENTRY" --outfile "$SEA_DIR/single/pop2mqtt.cjs" --single || die "esbuild bundle failed"
 fi
+# SEA "assets": the lazily loaded chunks next to the main file, under the names the bundle's loader asks for.
+sea_assets_json() {
+  node -e 'const p=require("path"),d=p.dirname(process.argv[1]),ix=require(p.join(d,"pop2mqtt-chunks","index.json"));
+process.stdout.write(JSON.stringify(Object.fromEntries(Object.keys(ix.chunks).map((a)=>[a,p.join(d,a)]))))' "$1"
+}
 
 # --- one target -----------------------------------------------------------------------------------------------------
 build_target() {
@@ -98,10 +105,13 @@ build_target() {
   # execArgv (Node >= 22.20; older bases ignore it): a smaller young generation keeps a Pi's RSS down while MIME
   # parsing churns through garbage (bench: peak RSS 194 -> 165 MiB on the body-rule workload), for a little more GC.
   # Node 20 bases ignore execArgv, and their code cache must then be made without the flag as well.
-  exec_argv=""; exec_json=""
-  case "$(target_node_version "$t")" in 20.*) ;; *) exec_argv="$SEA_EXEC_ARGV"; exec_json=", \"execArgv\": [\"$SEA_EXEC_ARGV\"]" ;; esac
+  exec_argv=""; exec_json=""; main="$BUNDLE"
+  case "$(target_node_version "$t")" in
+    20.*) main="$SEA_DIR/single/pop2mqtt.cjs"; [ -f "$main" ] || die "$main missing (rebuild without --skip-bundle)" ;;
+    *) exec_argv="$SEA_EXEC_ARGV"; exec_json=", \"execArgv\": [\"$SEA_EXEC_ARGV\"], \"assets\": $(sea_assets_json "$BUNDLE")" ;;
+  esac
   cat > "$work/sea-config.json" <<JSON
-{"main": "$BUNDLE", "output": "$work/app.blob", "disableExperimentalSEAWarning": true, "useCodeCache": true$exec_json}
+{"main": "$main", "output": "$work/app.blob", "disableExperimentalSEAWarning": true, "useCodeCache": true$exec_json}
 JSON
   note "[$t] generating SEA blob with node $(target_node_version "$t")${runner:+ under ${runner%% *}}"
   # shellcheck disable=SC2086

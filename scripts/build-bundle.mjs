@@ -1,27 +1,35 @@
-// Bundles the TypeScript sources into dist/pop2mqtt.cjs (one CommonJS file) for bin/pop2mqtt.js and the single binaries.
-// Usage: node scripts/build-bundle.mjs [--entry FILE] [--outfile FILE]   (defaults: src/cli/main.ts -> dist/pop2mqtt.cjs)
-import { build } from 'esbuild';
+// Bundles the TypeScript sources into dist/pop2mqtt.cjs (CommonJS) plus lazily loaded chunks, for bin/pop2mqtt.js and the single binaries.
+// Usage: node scripts/build-bundle.mjs [--entry FILE] [--outfile FILE] [--single]   (defaults: src/cli/main.ts -> dist/pop2mqtt.cjs)
+//
+// Every dynamic import() in the sources is a chunk boundary: the main file holds what every command needs, and each
+// command, the MIME parser, the OAuth client... sits in its own file of <outdir>/pop2mqtt-chunks/, read and compiled
+// only when first imported (an idle poll never holds the source of the MIME parser). esbuild splits as ESM; each
+// file is then turned into CommonJS, and the main file gets a tiny loader: under plain Node chunks are require()d
+// from disk, in a single binary (Node SEA) they are SEA assets of the same names (list: pop2mqtt-chunks/index.json).
+// --single writes one file with everything in it (the old layout; for Node builds without SEA assets, < 20.12).
+import { build, transform } from 'esbuild';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import path from 'node:path';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import os from 'node:os';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const stub = path.join(root, 'scripts', 'empty-module.cjs');
 const { values } = parseArgs({
-  options: { entry: { type: 'string' }, outfile: { type: 'string' } },
+  options: { entry: { type: 'string' }, outfile: { type: 'string' }, single: { type: 'boolean', default: false } },
   strict: true,
 });
+/** Directory of the chunks, next to the main file; also the prefix of their SEA asset names. */
+const CHUNK_DIR = 'pop2mqtt-chunks';
 
 const outfile = path.resolve(values.outfile ?? path.join(root, 'dist', 'pop2mqtt.cjs'));
-await build({
+const common = {
   entryPoints: [path.resolve(values.entry ?? path.join(root, 'src', 'cli', 'main.ts'))],
-  outfile,
   // The default, stated: code, strings and regexps come out as ASCII (non-ASCII escaped).
   charset: 'ascii',
   bundle: true,
   platform: 'node',
-  format: 'cjs',
   target: 'node20',
   sourcemap: false,
   legalComments: 'none',
@@ -35,19 +43,75 @@ await build({
     // node-cron's package exports pick its ESM build (import.meta.url at load); force the CommonJS one.
     'node-cron': path.join(root, 'node_modules', 'node-cron', 'dist', 'node-cron.cjs'),
   },
-});
+};
 
 // V8 keeps a script's source as one-byte text only if every character fits in Latin-1; a single character above
-// U+00FF makes it keep the whole 4.9 MB source as two-byte text (about 5 MB more in every process). With
-// charset 'ascii' such characters can only remain in comments kept from dependencies: replace them there.
-const text = readFileSync(outfile, 'utf8');
-const wide = /[^\u0000-\u00ff]/;
-let replaced = 0;
-const lines = text.split('\n').map((line, i) => {
-  const at = line.search(wide);
-  if (at < 0) return line;
-  const comment = line.lastIndexOf('//', at);
-  if (!(comment >= 0 || /^\s*(\*|\/\*)/.test(line))) throw new Error(`bundle line ${i + 1}: a character above U+00FF outside a comment`);
-  return line.replace(/[^\u0000-\u00ff]/gu, () => (replaced++, '?'));
-});
-if (replaced) writeFileSync(outfile, lines.join('\n'));
+// U+00FF makes it keep the whole source as two-byte text (twice the bytes, in every process). With charset 'ascii'
+// such characters can only remain in comments kept from dependencies: replace them there. Checked for every file.
+function latin1Only(text, name) {
+  const wide = /[^\u0000-\u00ff]/;
+  return text.split('\n').map((line, i) => {
+    const at = line.search(wide);
+    if (at < 0) return line;
+    const comment = line.lastIndexOf('//', at);
+    if (!(comment >= 0 || /^\s*(\*|\/\*)/.test(line))) throw new Error(`${name} line ${i + 1}: a character above U+00FF outside a comment`);
+    return line.replace(/[^\u0000-\u00ff]/gu, '?');
+  }).join('\n');
+}
+
+/** Loader put in front of the main file: `__p2mRequire("./pop2mqtt-chunks/x.cjs")` loads a chunk from disk or, in a single binary, from its SEA asset. */
+const LOADER = `var __p2mRequire = (() => {
+  let sea;
+  try { sea = require("node:sea"); if (!sea.isSea()) sea = undefined; } catch { sea = undefined; }
+  if (!sea) return (id) => require(id);
+  const vm = require("node:vm");
+  const path = require("node:path");
+  const cache = Object.create(null);
+  const load = (asset) => {
+    if (cache[asset]) return cache[asset].exports;
+    const mod = { exports: {} };
+    cache[asset] = mod;
+    const dir = path.posix.dirname(asset);
+    const req = (id) => id.startsWith("./") ? load(path.posix.join(dir, id)) : require(id);
+    const fn = vm.compileFunction(sea.getAsset(asset, "utf8"), ["exports", "require", "module", "__filename", "__dirname"], { filename: asset });
+    fn.call(mod.exports, mod.exports, req, mod, __filename, __dirname);
+    return mod.exports;
+  };
+  return (id) => load(path.posix.normalize(id));
+})();
+`;
+
+const chunkDir = path.join(path.dirname(outfile), CHUNK_DIR);
+rmSync(chunkDir, { recursive: true, force: true });
+if (values.single) {
+  await build({ ...common, outfile, format: 'cjs' });
+  writeFileSync(outfile, latin1Only(readFileSync(outfile, 'utf8'), path.basename(outfile)));
+} else {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'p2m-bundle-'));
+  try {
+    const result = await build({
+      ...common, format: 'esm', splitting: true, outdir: tmp, write: true, metafile: true,
+      entryNames: 'main', chunkNames: `${CHUNK_DIR}/[name]-[hash]`, outExtension: { '.js': '.cjs' },
+    });
+    mkdirSync(chunkDir, { recursive: true });
+    const chunks = readdirSync(path.join(tmp, CHUNK_DIR)).sort();
+    const toCjs = async (file) => (await transform(readFileSync(file, 'utf8'), { format: 'cjs', target: 'node20', platform: 'node', charset: 'ascii', logLevel: 'warning' })).code;
+    for (const c of chunks) {
+      writeFileSync(path.join(chunkDir, c), latin1Only(await toCjs(path.join(tmp, CHUNK_DIR, c)), `${CHUNK_DIR}/${c}`));
+    }
+    let main = await toCjs(path.join(tmp, 'main.cjs'));
+    main = main.replaceAll(`require("./${CHUNK_DIR}/`, `__p2mRequire("./${CHUNK_DIR}/`);
+    // Keep a leading "use strict" / shebang-free header as esbuild wrote it; the loader goes right after it.
+    main = main.replace(/^("use strict";\n)?/, (m) => m + LOADER);
+    writeFileSync(outfile, latin1Only(main, path.basename(outfile)));
+    // The asset list for the single binaries, with the sources each chunk holds (tests and docs read it).
+    const inputs = Object.fromEntries(Object.entries(result.metafile.outputs).map(([file, o]) => [
+      path.relative(tmp, path.resolve(file)).split(path.sep).join('/'),
+      Object.keys(o.inputs).map((i) => i.replace(/^.*node_modules\//, 'node_modules/')),
+    ]));
+    const index = Object.fromEntries(chunks.map((c) => [`${CHUNK_DIR}/${c}`, inputs[`${CHUNK_DIR}/${c}`] ?? []]));
+    writeFileSync(path.join(chunkDir, 'index.json'), JSON.stringify({ main: inputs['main.cjs'] ?? [], chunks: index }, null, 1) + '\n');
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}

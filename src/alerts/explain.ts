@@ -1,6 +1,6 @@
 // Explains what the agent would do with one message (test-rule CLI and MQTT command): staged fetches, per-condition results, publications.
 import { maskTokens } from '../log.js';
-import { parseHeaders } from '../message/headers.js';
+import { loadHeaderDecoder, parseHeaders } from '../message/headers.js';
 import { MessageParseError } from '../message/errors.js';
 import { parseMessage, type BodyLimits } from '../message/body.js';
 import { firstBodyLines } from '../message/preview.js';
@@ -69,6 +69,7 @@ function asText(b: Buffer): string | undefined {
  */
 export async function explainMessage(raw: Buffer, ruleSet: RuleSet, opts: ExplainOptions = {}): Promise<ExplainResult> {
   try {
+    await loadHeaderDecoder();
     return await explainParsed(raw, ruleSet, opts);
   } catch (e) {
     if (!(e instanceof MessageParseError)) throw e;

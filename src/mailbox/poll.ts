@@ -2,7 +2,7 @@
 import type { Logger } from '../log.js';
 import { Pop3Client, Pop3Error, type ServerNotebook } from '../pop3/index.js';
 import type { RuleSet, MessageData, RuleMatch } from '../rules/index.js';
-import { parseHeaders } from '../message/headers.js';
+import { loadHeaderDecoder, parseHeaders } from '../message/headers.js';
 import { buildPublications, type Publication } from '../alerts/build.js';
 import type { Outbox, OutboxItem } from '../alerts/outbox.js';
 import type { MailboxState } from '../state/mailbox-state.js';
@@ -183,6 +183,7 @@ async function processNewMessages(d: PollDeps, client: Pop3Client, uidByMsg: Map
   fresh.sort((a, b) => a[0] - b[0]);
   result.newMessages = fresh.length;
   if (!fresh.length) return;
+  await loadHeaderDecoder();
 
   // LIST sizes up front only when a rule has a size condition; otherwise they are asked for (LIST n, pipelined) just
   // for the messages about to be retrieved or alerted: a header-only first poll then costs little beyond TOP n 0.

@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { MailParser } from 'mailparser';
 import { htmlBodyText } from './html-text.js';
 import { MessageParseError } from './errors.js';
-import { findHeaderEnd, parseHeaders, type ParsedHeaders, DEFAULT_HEADER_LIMITS } from './headers.js';
+import { findHeaderEnd, loadHeaderDecoder, parseHeaders, type ParsedHeaders, DEFAULT_HEADER_LIMITS } from './headers.js';
 
 export interface AttachmentInfo {
   filename?: string;
@@ -217,6 +217,7 @@ export async function parseMessage(
   limits: BodyLimits = {},
   onAttachment?: (a: AttachmentInfo, content: Buffer) => Promise<void>,
 ): Promise<ParsedMessage> {
+  await loadHeaderDecoder();
   const L = { ...DEFAULTS, ...limits };
   const limitsExceeded = new Set<string>();
   const attachments: AttachmentInfo[] = [];

@@ -1,5 +1,5 @@
 // The lightest correct parser for a header block (TOP n 0 output): unfolding, RFC 2047 words via libmime, addresses, dates.
-import libmime from 'libmime';
+import type Libmime from 'libmime';
 import { MessageParseError } from './errors.js';
 
 export interface Address {
@@ -68,9 +68,20 @@ function decodeBytes(b: Buffer): string {
   }
 }
 
-/** RFC 2047 decoding that never throws: on a broken word the text stays as written. */
+let libmime: typeof Libmime | undefined;
+
+/**
+ * Loads the RFC 2047 decoder (libmime and its charset tables, about 1 MB of code), once. A poll that finds no new
+ * mail never needs it, so it is not loaded with the rest: await this before the first parseHeaders/decodeWords.
+ */
+export async function loadHeaderDecoder(): Promise<void> {
+  libmime ??= (await import('libmime')).default;
+}
+
+/** RFC 2047 decoding that never throws: on a broken word the text stays as written. Needs loadHeaderDecoder() first. */
 export function decodeWords(value: string): string {
   if (!value.includes('=?')) return value;
+  if (!libmime) throw new Error('internal error: header decoding before loadHeaderDecoder()');
   try {
     return libmime.decodeWords(value);
   } catch {

@@ -1,8 +1,11 @@
 // Tests of the header-block parser: unfolding, RFC 2047, 8-bit headers, addresses, dates, limits, garbage.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseHeaders, parseAddressList, parseMailDate, formatAddress } from '../../src/message/headers.js';
+import { parseHeaders, parseAddressList, parseMailDate, formatAddress, loadHeaderDecoder } from '../../src/message/headers.js';
 import { MessageParseError } from '../../src/message/errors.js';
+
+// Header decoding (libmime) is loaded on demand, as the poller does before parsing new mail.
+await loadHeaderDecoder();
 
 const H = (s: string) => Buffer.from(s.replace(/\n/g, '\r\n'), 'utf8');
 

@@ -2,9 +2,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseAuthenticationResults, decideAuthenticated } from '../../src/message/auth-results.js';
-import { parseHeaders } from '../../src/message/headers.js';
+import { parseHeaders, loadHeaderDecoder } from '../../src/message/headers.js';
 import { compileRules, type RuleConfig } from '../../src/rules/index.js';
 import { eml } from '../fixtures/mail/messages.js';
+
+// Header decoding (libmime) is loaded on demand, as the poller does before parsing new mail.
+await loadHeaderDecoder();
 
 const TRUSTED = ['mx.home.example'];
 

@@ -5,11 +5,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { compileRules, type RuleConfig, type MessageData } from '../../src/rules/index.js';
-import { parseHeaders } from '../../src/message/headers.js';
+import { parseHeaders, loadHeaderDecoder } from '../../src/message/headers.js';
 import { admitCommands, commandKey } from '../../src/mailbox/command-guard.js';
 import { MailboxState } from '../../src/state/mailbox-state.js';
 import { createLogger } from '../../src/log.js';
 import { eml } from '../fixtures/mail/messages.js';
+
+// Header decoding (libmime) is loaded on demand, as the poller does before parsing new mail.
+await loadHeaderDecoder();
 
 const NOW = new Date('2026-12-03T12:00:00Z');
 const TOKEN = 'Garage-Token-0042';

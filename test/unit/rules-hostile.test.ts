@@ -6,12 +6,15 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { compileRules, type RuleConfig, type MessageData } from '../../src/rules/index.js';
 import { explainMessage } from '../../src/alerts/explain.js';
-import { parseHeaders } from '../../src/message/headers.js';
+import { parseHeaders, loadHeaderDecoder } from '../../src/message/headers.js';
 import { parseMessage } from '../../src/message/body.js';
 import { firstBodyLines } from '../../src/message/preview.js';
 import { buildPublications } from '../../src/alerts/build.js';
 import { MessageParseError } from '../../src/message/errors.js';
 import { hostileMessages } from '../fixtures/mail/generate-hostile.js';
+
+// Header decoding (libmime) is loaded on demand, as the poller does before parsing new mail.
+await loadHeaderDecoder();
 
 const DIR = fileURLToPath(new URL('../fixtures/mail/hostile/', import.meta.url));
 const manifest = JSON.parse(readFileSync(join(DIR, 'manifest.json'), 'utf8')) as Record<string, { expectParseError?: string }>;

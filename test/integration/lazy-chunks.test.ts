@@ -1,0 +1,55 @@
+// The bundle loads code on demand: an idle `once` evaluates no MIME decoder or parser chunk; a poll with new mail does.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { startLab, minimalConfig, runNode, USER, ROOT, type Lab } from '../support/lab.js';
+import { makeMail } from '../support/maildir.js';
+
+const BUNDLE = path.join(ROOT, 'dist', 'pop2mqtt.cjs');
+const CHUNKS = path.join(ROOT, 'dist', 'pop2mqtt-chunks');
+/** Packages an idle poll must not load (libmime's charset tables, the MIME parser, HTML to text). */
+const LAZY = ['node_modules/libmime/', 'node_modules/encoding-japanese/', 'node_modules/mailparser/', 'node_modules/html-to-text/', 'node_modules/htmlparser2/'];
+
+let lab: Lab;
+let preload: string;
+let index: { chunks: Record<string, string[]> };
+before(async () => {
+  lab = await startLab();
+  index = JSON.parse(await readFile(path.join(CHUNKS, 'index.json'), 'utf8'));
+  // Preloaded into the CLI: at exit, the chunk files it required (from require.cache) go to the file $P2M_LOADED_OUT.
+  preload = path.join(lab.dir, 'loaded-chunks.cjs');
+  await writeFile(preload, `'use strict';
+process.on('exit', () => {
+  const dir = ${JSON.stringify(CHUNKS + path.sep)};
+  const loaded = Object.keys(require.cache).filter((f) => f.startsWith(dir)).map((f) => 'pop2mqtt-chunks/' + f.slice(dir.length));
+  require('node:fs').writeFileSync(process.env.P2M_LOADED_OUT, JSON.stringify(loaded));
+});
+`);
+});
+after(() => lab?.stop());
+
+/** Runs `once` on the bundle; returns the sources (package paths) of every chunk the process evaluated. */
+async function onceLoads(config: string, name: string): Promise<string[]> {
+  const out = path.join(lab.dir, `${name}.json`);
+  const r = await runNode(['--require', preload, BUNDLE, 'once', '--config', config], { env: { ...lab.env, P2M_LOADED_OUT: out }, cwd: lab.dir, timeoutMs: 120_000 });
+  assert.equal(r.code, 0, r.stderr);
+  const loaded: string[] = JSON.parse(await readFile(out, 'utf8'));
+  assert.ok(loaded.length > 0, 'the bundle is split into chunks and the command loaded some');
+  return loaded.flatMap((c) => {
+    assert.ok(index.chunks[c], `${c} is listed in index.json`);
+    return index.chunks[c]!;
+  });
+}
+
+test('an idle once does not load the MIME decoder, the MIME parser or HTML-to-text; a poll with new mail loads the decoder', async () => {
+  await lab.dovecot.deliver(USER, makeMail({ from: '=?UTF-8?B?w4RsYXJt?= <nvr@nvr.local>', to: 'alice@home.example', subject: 'ALARM: Motion Detected Camera 1', messageId: '<lazy-1@nvr.local>', body: 'motion\r\n' }));
+  const config = await lab.writeConfig(minimalConfig(lab, { existing: 'process', extra: 'log_level: warn\n' }), 'lazy.yaml');
+
+  const first = await onceLoads(config, 'first');
+  assert.ok(first.some((s) => s.startsWith('node_modules/libmime/')), 'new mail: the RFC 2047 decoder was loaded');
+
+  const idle = await onceLoads(config, 'idle');
+  for (const pkg of LAZY) assert.ok(!idle.some((s) => s.startsWith(pkg)), `idle poll loaded ${pkg}`);
+  assert.ok(idle.some((s) => s.startsWith('node_modules/mqtt/')), 'the idle poll did load what it uses (the MQTT client)');
+});
