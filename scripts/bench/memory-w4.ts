@@ -1,5 +1,5 @@
 // Quick memory reproduction of bench workloads W1, W4 and the idle one-shot poll: peak RSS side by side, optionally with a process.memoryUsage() profile.
-// Usage: node --import tsx scripts/bench/memory-w4.ts [--messages N] [--seed S] [--runs N] [--profile] [--trace-gc] [--node-arg=--flag ...] [--bundle FILE] [--show-output] [--env K=V ...]
+// Usage: node --import tsx scripts/bench/memory-w4.ts [--messages N] [--seed S] [--runs N] [--profile] [--trace-gc] [--node-arg=--flag ...] [--bundle FILE | --binary FILE] [--show-output] [--env K=V ...]
 //
 // Same corpus, rules, config and bundle as `npm run bench` (scripts/bench/main.ts), without relay, rawlog or fetchmail:
 // every measured run is `node <bundle> once` under /usr/bin/time -v (peak RSS), straight to Dovecot's POP3S port.
@@ -9,7 +9,7 @@
 // --profile preloads a sampler (a CommonJS file written to the temp dir) that reads process.memoryUsage() every 2 ms
 // and prints, at exit, the maximum of each field and the whole reading at the RSS peak (plus V8 heap spaces there),
 // and a coarse timeline. --show-output prints each measured run's stdout and stderr; --env sets variables for it
-// (e.g. --env MALLOC_ARENA_MAX=1, as the systemd unit does). --node-arg passes V8/Node flags to the measured process (e.g. --node-arg=--max-semi-space-size=4).
+// (e.g. --env MALLOC_ARENA_MAX=1, as the systemd unit does). --binary runs a single binary (dist/pop2mqtt-linux-x64) instead of node and the bundle. --node-arg passes V8/Node flags to the measured process (e.g. --node-arg=--max-semi-space-size=4).
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -33,6 +33,7 @@ const { values } = parseArgs({
     'trace-gc': { type: 'boolean', default: false },
     'node-arg': { type: 'string', multiple: true, default: [] },
     bundle: { type: 'string' },
+    binary: { type: 'string' },
     'show-output': { type: 'boolean', default: false },
     env: { type: 'string', multiple: true, default: [] },
   },
@@ -86,7 +87,7 @@ async function main(): Promise<void> {
   const cleanup: Array<() => Promise<unknown>> = [() => rm(work, { recursive: true, force: true })];
   try {
     const bundle = values.bundle ? path.resolve(values.bundle) : path.join(work, 'pop2mqtt.cjs');
-    if (!values.bundle) execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build-bundle.mjs'), '--outfile', bundle], { stdio: 'inherit' });
+    if (!values.bundle && !values.binary) execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build-bundle.mjs'), '--outfile', bundle], { stdio: 'inherit' });
     const sampler = path.join(work, 'mem-sampler.cjs');
     await writeFile(sampler, SAMPLER);
 
@@ -114,7 +115,8 @@ async function main(): Promise<void> {
     const extraEnv = Object.fromEntries((values.env as string[]).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 
     const once = async (config: string): Promise<Measured> => {
-      const r = await timedRun(process.execPath, [...nodeArgs, bundle, 'once', '--config', config], { env: { ...agent.env, ...extraEnv }, cwd: work, timeoutMs: 600_000 });
+      const [cmd, pre] = values.binary ? [path.resolve(values.binary), []] : [process.execPath, [...nodeArgs, bundle]];
+      const r = await timedRun(cmd, [...pre, 'once', '--config', config], { env: { ...agent.env, ...extraEnv }, cwd: work, timeoutMs: 600_000 });
       if (r.code !== 0) throw new Error(`pop2mqtt once exited with ${r.code ?? r.signal}\n${r.stderr.slice(-3000)}`);
       const line = r.stderr.split('\n').find((l) => l.startsWith('MEMPROFILE '));
       const gcLines = (r.stdout + r.stderr).split('\n').filter((l) => /\b(Scavenge|Mark-Compact|Mark-sweep)\b/.test(l));
@@ -146,7 +148,7 @@ async function main(): Promise<void> {
     }
 
     const out: string[] = [];
-    out.push(`pop2mqtt peak RSS — ${MESSAGES} messages (${(bytes / 1e6).toFixed(1)} MB), seed ${SEED}, Node ${process.version}${nodeArgs.length ? `, node args: ${nodeArgs.filter((a) => a !== sampler).join(' ')}` : ''}${Object.keys(extraEnv).length ? `, env: ${(values.env as string[]).join(' ')}` : ''}`);
+    out.push(`pop2mqtt peak RSS — ${MESSAGES} messages (${(bytes / 1e6).toFixed(1)} MB), seed ${SEED}, ${values.binary ? `binary ${path.basename(values.binary)}` : `Node ${process.version}`}${nodeArgs.length ? `, node args: ${nodeArgs.filter((a) => a !== sampler).join(' ')}` : ''}${Object.keys(extraEnv).length ? `, env: ${(values.env as string[]).join(' ')}` : ''}`);
     out.push('');
     out.push('| run | workload | peak RSS (MiB) | Δ idle (MiB) | wall (ms) |' + (values.profile ? ' max heapTotal | max heapUsed | max external | max arrayBuffers | at RSS peak: t ms, heapTotal/heapUsed/external/arrayBuffers |' : ''));
     out.push('|---|---|---:|---:|---:|' + (values.profile ? '---:|---:|---:|---:|---|' : ''));
