@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compileMatch } from '../../src/rules/match.js';
-import { DEFAULT_REGEX_INPUT_LIMIT } from '../../src/rules/regex.js';
+import { DEFAULT_REGEX_INPUT_LIMIT, validateRegex } from '../../src/rules/regex.js';
 import { compileRules, type RuleConfig } from '../../src/rules/index.js';
 import { basicHeaders, dataAt, eml } from '../fixtures/mail/messages.js';
 import { minimalYaml, parse, parseError } from '../fixtures/config/helpers.js';
@@ -89,4 +89,15 @@ test('config: regex_input_limit is a size, 4KiB by default, between 64 bytes and
   assert.equal(parse(minimalYaml('', 'regex_input_limit: 16KiB\n')).config.regex_input_limit, 16 * 1024);
   assert.match(parseError(minimalYaml('', 'regex_input_limit: 10\n')).message, /regex_input_limit must be at least 64/);
   assert.match(parseError(minimalYaml('', 'regex_input_limit: 2MiB\n')).message, /regex_input_limit must be at most 1MiB/);
+});
+
+test('two overlapping unbounded repeats where a match may start anywhere are refused at load (cubic backtracking)', T, () => {
+  const bad = ['(?<cam>\\w+)\\s*(?<zone>\\w+) motion', '(?<a>.*) (?<b>.*) x', '.*.*', '\\w+\\w+', '(?:(\\w+)\\s*(\\w+))'];
+  for (const re of bad) assert.match(validateRegex(re) ?? '', /two unbounded repeats in a row/, re);
+  const good = [
+    '(?<camera>\\w+) motion', '^ALARM: (?<event>.+?) (?<camera>Camera \\d+)$', '^(?<a>.*) (?<b>.*) x', '.*motion.*detected',
+    '(?<cam>\\S+) (?<ev>\\S+) on (?<zone>.+)$', '\\w+\\s+\\w+', 'Camera (?<n>\\d+).*zone (?<z>\\d+)', '(?:foo (\\w+)\\s*(\\w+))',
+    '^From: (?<n>.*) <(?<a>.*)>$', 'Volume (?<volume>\\d+) .*(?<condition>degraded|crashed)', '(\\d{1,3}\\.){3}\\d{1,3}',
+  ];
+  for (const re of good) assert.equal(validateRegex(re), null, re);
 });
