@@ -2,7 +2,8 @@
 # Installs the Debian packages the test harness and the bench need (real POP3 servers, MQTT broker, openssl, fetchmail, GNU time), only those missing, without starting system services.
 set -euo pipefail
 
-PACKAGES=(dovecot-core dovecot-pop3d mailutils-pop3d mosquitto mosquitto-clients openssl fetchmail systemd time)
+# skopeo: the image tests read the container images with it (test/binaries/image.test.ts).
+PACKAGES=(dovecot-core dovecot-pop3d mailutils-pop3d mosquitto mosquitto-clients openssl fetchmail systemd time skopeo)
 # Cyrus pop3d 3.6 is the second real server of the integration tests (test/support/cyrus.ts). Its packages conflict
 # with dovecot-pop3d, so they are never installed: below they are downloaded and unpacked into a private root. Only
 # the libraries its master, pop3d, lmtpd and deliver link to come from apt, with sasl2-bin for saslpasswd2.

@@ -2,7 +2,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import { buildImage, untar, type BuiltImage } from '../../scripts/image/oci.js';
@@ -154,6 +154,13 @@ describe('container image', { timeout: 900_000 }, () => {
       ].join('\n'),
       { mode: 0o644 },
     );
+    // A config the unprivileged user cannot read is named, with the fix, before anything runs.
+    chmodSync(path.join(rootfs, 'data', 'config.yaml'), 0o600);
+    const denied = await runCommand(chrootArgv(amd64, rootfs, ['check', '--config', '/data/config.yaml']), { timeoutMs: 180_000 });
+    assert.equal(denied.code, 2, denied.stderr);
+    assert.match(denied.stderr, /\/data\/config\.yaml is not readable by the user pop2mqtt \(uid 1000\).*chown 1000:1000/);
+    chmodSync(path.join(rootfs, 'data', 'config.yaml'), 0o644);
+
     await dovecot!.deliver(USER, motionMail(1));
     const r = await runCommand(chrootArgv(amd64, rootfs, ['once', '--config', '/data/config.yaml'], { MQTT_PASSWORD: MQTT_PASS, MAIL_PASSWORD: PASS }), { timeoutMs: 180_000 });
     assert.equal(r.code, 0, `once in the image failed:\n${r.stdout}\n${r.stderr}`);

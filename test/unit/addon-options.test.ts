@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { addonConfig, fetchMqttService, parseAddonOptions, AddonOptionsError, type AddonOptions } from '../../src/cli/commands/addon-options.js';
-import { containerArgv } from '../../src/cli/commands/container.js';
+import { containerArgv, readableBy } from '../../src/cli/commands/container.js';
 import { loadConfig } from '../../src/config/index.js';
 
 const RULES = `
@@ -157,4 +157,12 @@ describe('container entrypoint against a fake Supervisor', () => {
     await assert.rejects(fetchMqttService(url, TOKEN, { attempts: 1 }), /no MQTT broker from the Supervisor \(400: Service not enabled\): install and start the Mosquitto broker add-on/);
     status = 200;
   });
+});
+
+test('readableBy: owner, group and other bits decide whether uid 1000 can read the config', () => {
+  assert.equal(readableBy({ uid: 1000, gid: 0, mode: 0o100600 }, 1000, 1000), true);
+  assert.equal(readableBy({ uid: 0, gid: 0, mode: 0o100600 }, 1000, 1000), false, 'root-owned 0600: the usual bind-mount mistake');
+  assert.equal(readableBy({ uid: 0, gid: 1000, mode: 0o100640 }, 1000, 1000), true);
+  assert.equal(readableBy({ uid: 1000, gid: 1000, mode: 0o100044 }, 1000, 1000), false, 'owner bits win for the owner');
+  assert.equal(readableBy({ uid: 0, gid: 0, mode: 0o100644 }, 1000, 1000), true);
 });

@@ -1,5 +1,5 @@
 // The container image's entrypoint (`pop2mqtt container [COMMAND ...]`): in a Home Assistant add-on writes the config from the add-on options and the Supervisor's MQTT service; started as root, hands /data to the unprivileged user and drops to it; then names the command to run.
-import { chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { addonConfig, fetchMqttService, parseAddonOptions, AddonOptionsError } from './addon-options.js';
 
@@ -62,6 +62,23 @@ export async function prepareAddon(e: ContainerEnv, owner?: { uid: number; gid: 
   return configPath;
 }
 
+/** Whether a file with these owner and mode bits can be read by uid/gid (no ACLs, no supplementary groups). */
+export function readableBy(st: Pick<Stats, 'uid' | 'gid' | 'mode'>, uid: number, gid: number): boolean {
+  if (st.uid === uid) return (st.mode & 0o400) !== 0;
+  if (st.gid === gid) return (st.mode & 0o040) !== 0;
+  return (st.mode & 0o004) !== 0;
+}
+
+/** The --config / -c value of a command line, if any. */
+function configArg(argv: string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if ((a === '--config' || a === '-c') && i + 1 < argv.length) return argv[i + 1];
+    if (a.startsWith('--config=')) return a.slice('--config='.length);
+  }
+  return undefined;
+}
+
 /** Started as root: give the data directory to the container user, then become that user for good. */
 function dropPrivileges(e: ContainerEnv): void {
   if (existsSync(e.dataDir)) {
@@ -89,6 +106,13 @@ export async function containerArgv(args: string[], env: NodeJS.ProcessEnv = pro
   } else if (args.length === 0) {
     argv = ['run', '--config', path.join(e.dataDir, 'config.yaml')];
   }
-  if (root) dropPrivileges(e);
+  if (root) {
+    // Say it now, in words, rather than as an EACCES after the switch to uid 1000.
+    const config = configArg(argv);
+    if (config && existsSync(config) && !readableBy(statSync(config), CONTAINER_UID, CONTAINER_GID)) {
+      throw new Error(`${config} is not readable by the user ${CONTAINER_USER} (uid ${CONTAINER_UID}) the container runs as: chown ${CONTAINER_UID}:${CONTAINER_GID} it (or chmod g+r with group ${CONTAINER_GID}), or start the container with --user matching its owner`);
+    }
+    dropPrivileges(e);
+  }
   return argv;
 }
