@@ -78,3 +78,28 @@ rules:
   assert.ok(events.some((e) => e.level === 'debug'), 'POP2MQTT_LOG_LEVEL=debug honoured');
   assert.ok(!r.stderr.includes(PASS), 'the password never appears');
 });
+
+test('SCRAM-SHA-256 against Dovecot through the CLI prepares the password with SASLprep: a soft hyphen in it is mapped to nothing', { timeout: 120_000 }, async () => {
+  // Dovecot stores PASS as typed; "alice-Secret-pw-\u00AD4711" is the same password after SASLprep (RFC 4013 example 1),
+  // so only a client that applies SASLprep (not NFKC alone, which keeps U+00AD) logs in.
+  const cfg = await lab.writeConfig(`mqtt:
+  url: ${lab.mosquitto.url}
+state_dir: ./data-scram
+mailboxes:
+  - id: home
+    host: 127.0.0.1
+    port: ${lab.dovecot.tlsPort}
+    ca_file: ${lab.dovecot.caFile}
+    username: ${USER}
+    password: \${SOFT_PASSWORD}
+    auth: scram-sha-256
+rules:
+  - name: anything
+    when: { subject: { contains: "Motion" } }
+`, 'scram.yaml');
+  const soft = PASS.replace(/(\d+)$/, '\u00AD$1');
+  assert.notEqual(soft, PASS);
+  const r = await runCli(['once', '--config', cfg], { env: { ...lab.env, SOFT_PASSWORD: soft, POP2MQTT_LOG_LEVEL: 'debug' }, cwd: lab.dir, timeoutMs: 60_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /authenticating.*mechanism=scram-sha-256/);
+});
