@@ -191,5 +191,6 @@ test('homeassistant.binary_sensor: defaults (motion, 30s, 50 entities), known te
   assert.deepEqual(issues([{ ...base, homeassistant: { binary_sensor: { per: '{{cam}}' } } }]).map(([p]) => p), ['[0].homeassistant.binary_sensor.per']);
   assert.deepEqual(issues([{ ...base, homeassistant: { binary_sensor: { device_class: 'doorbell' } } }]).map(([p]) => p), ['[0].homeassistant.binary_sensor.device_class']);
   assert.deepEqual(issues([{ ...base, homeassistant: { binary_sensor: { off_delay: 'soon' } } }]).map(([p]) => p), ['[0].homeassistant.binary_sensor.off_delay']);
-  assert.deepEqual(issues([{ ...base, homeassistant: { sensor: {} } }]).map(([p]) => p), ['[0].homeassistant']);
+  // An unknown entity kind: the unknown key and the missing binary_sensor are both reported.
+  assert.deepEqual(issues([{ ...base, homeassistant: { sensor: {} } }]).map(([p]) => p).sort(), ['[0].homeassistant', '[0].homeassistant.binary_sensor']);
 });
