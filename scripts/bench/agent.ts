@@ -8,6 +8,8 @@ import { NVR_DOMAIN, PANEL_DOMAIN } from './corpus.js';
 export interface AgentSetup {
   /** The esbuild bundle (dist/pop2mqtt.cjs built for this run). */
   bundle: string;
+  /** A single binary (dist/pop2mqtt-linux-x64) to run instead of node and the bundle. */
+  binary?: string;
   /** Working dir: configs and state dirs live here. */
   dir: string;
   mqttUrl: string;
@@ -50,7 +52,19 @@ export class AgentHarness {
   constructor(private readonly s: AgentSetup) {}
 
   get env(): NodeJS.ProcessEnv {
-    return { ...process.env, BENCH_POP3_PASSWORD: this.s.pass };
+    const env: NodeJS.ProcessEnv = { ...process.env, BENCH_POP3_PASSWORD: this.s.pass };
+    // A binary must not see the bench's own Node settings.
+    if (this.s.binary) for (const k of Object.keys(env)) if (k.startsWith('NODE_')) delete env[k];
+    return env;
+  }
+
+  /** The same harness running a single binary instead of node and the bundle. */
+  withBinary(binary: string): AgentHarness {
+    return new AgentHarness({ ...this.s, binary });
+  }
+
+  private command(sub: string, config: string): [string, string[]] {
+    return this.s.binary ? [this.s.binary, [sub, '--config', config]] : [process.execPath, [this.s.bundle, sub, '--config', config]];
   }
 
   /** Write a config (one mailbox behind the relay, keep: true, existing: process, 1 s schedule for the daemon). */
@@ -81,14 +95,16 @@ ${o.rules}`;
 
   /** `pop2mqtt once` under /usr/bin/time -v; throws unless it exits 0. */
   async once(config: string, timeoutMs = 600_000): Promise<TimedRun> {
-    const r = await timedRun(process.execPath, [this.s.bundle, 'once', '--config', config], { env: this.env, cwd: this.s.dir, timeoutMs });
+    const [cmd, args] = this.command('once', config);
+    const r = await timedRun(cmd, args, { env: this.env, cwd: this.s.dir, timeoutMs });
     if (r.code !== 0) throw new Error(`pop2mqtt once exited with ${r.code ?? r.signal}\n${r.stderr.slice(-3000)}`);
     return r;
   }
 
   /** `pop2mqtt run` in the background; the caller stops it. */
   daemon(config: string): { child: ChildProcess; output: () => string } {
-    const child = spawn(process.execPath, [this.s.bundle, 'run', '--config', config], { env: this.env, cwd: this.s.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [cmd, args] = this.command('run', config);
+    const child = spawn(cmd, args, { env: this.env, cwd: this.s.dir, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout!.on('data', (d) => (out = (out + d).slice(-50_000)));
     child.stderr!.on('data', (d) => (out = (out + d).slice(-50_000)));

@@ -1,6 +1,7 @@
 // `npm run bench`: pop2mqtt vs fetchmail on the same real Dovecot and corpus — bytes (Dovecot logout lines and a counting relay), time, RSS and fds over workloads W1–W5.
 // Usage: node --import tsx scripts/bench/main.ts [--messages N | --small] [--seed S] [--soak-polls N] [--out DIR]
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -331,6 +332,35 @@ async function main(): Promise<void> {
       { workload: W4, metric: 'wall time (whole once run)', unit: 'ms', pop2mqtt: w4.value.wallMs, fetchmail: fmW4?.run.wallMs ?? null },
       { workload: W4, metric: `peak RSS (idle one-shot: ${(idleRss / 1024).toFixed(1)} MiB)`, unit: 'KiB', pop2mqtt: w4.value.maxRssKiB, fetchmail: fmW4?.run.maxRssKiB ?? null, target: { max: idleRss + 40 * 1024, text: `≤ idle + 40 MiB (${((idleRss + 40 * 1024) / 1024).toFixed(1)} MiB)` } },
     );
+
+    // ================= Footprint: idle one-shot against the bare Node floor; the x64 binary (issue 14) =================
+    log('footprint: bare Node floor and pop2mqtt --version, 3 runs each (median)');
+    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+    const rssOf = async (cmd: string, args: string[]) => median(await Promise.all([0, 1, 2].map(async () => (await timedRun(cmd, args, { timeoutMs: 60_000, cwd: work })).maxRssKiB)));
+    const floorKiB = await rssOf(process.execPath, ['-e', 'setTimeout(() => {}, 300)']);
+    const versionKiB = await rssOf(process.execPath, [bundle, '--version']);
+    const binaryFile = path.join(ROOT, 'dist', 'pop2mqtt-linux-x64');
+    let bin: { idleKiB: number; versionKiB: number; soak: Awaited<ReturnType<typeof soak>> } | undefined;
+    if (process.arch === 'x64' && existsSync(binaryFile)) {
+      log(`footprint: x64 binary (${binaryFile}): idle one-shot poll, then the daemon for ${SOAK_POLLS} idle polls`);
+      const binAgent = agent.withBinary(binaryFile);
+      const idle = await binAgent.once(w1cfg);
+      bin = { idleKiB: idle.maxRssKiB, versionKiB: await rssOf(binaryFile, ['--version']), soak: await soak(dovecot, relay, () => binAgent.daemon(w1cfg), SOAK_POLLS) };
+    } else log('footprint: no dist/pop2mqtt-linux-x64 (npm run build:binaries): binary rows left out');
+    results.footprint = { floorKiB, versionKiB, idleOnceKiB: w2.value.maxRssKiB, binary: bin && { idleKiB: bin.idleKiB, versionKiB: bin.versionKiB, soak: bin.soak } };
+    const FP = 'Footprint (issue 14)';
+    rows.push(
+      { workload: FP, metric: `bare Node floor: peak RSS of node -e 'setTimeout(()=>{},300)' (${process.version})`, unit: 'KiB', pop2mqtt: floorKiB, fetchmail: null },
+      { workload: FP, metric: 'pop2mqtt --version (bundle), peak RSS', unit: 'KiB', pop2mqtt: versionKiB, fetchmail: null },
+      { workload: FP, metric: 'idle one-shot poll (W2) ÷ bare Node floor', unit: 'x', pop2mqtt: w2.value.maxRssKiB / floorKiB, fetchmail: null, target: { max: 1.4, text: '≤ 1.4 × floor' } },
+    );
+    if (bin) {
+      rows.push(
+        { workload: FP, metric: 'x64 binary: --version, peak RSS', unit: 'KiB', pop2mqtt: bin.versionKiB, fetchmail: null },
+        { workload: FP, metric: 'x64 binary: idle one-shot poll, peak RSS', unit: 'KiB', pop2mqtt: bin.idleKiB, fetchmail: null, target: { max: 60 * 1024, text: '≤ 60 MiB' } },
+        { workload: FP, metric: `x64 binary: daemon VmRSS after ${SOAK_POLLS} idle polls`, unit: 'KiB', pop2mqtt: bin.soak.rssEndKiB, fetchmail: null, target: { max: 60 * 1024, text: '≤ 60 MiB' } },
+      );
+    }
 
     // ================= W5: soak =================
     log(`W5 pop2mqtt: soak, ${SOAK_POLLS} idle polls at 1 s`);
