@@ -15,13 +15,36 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSyn
 import os from 'node:os';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-const stub = path.join(root, 'scripts', 'empty-module.cjs');
 const { values } = parseArgs({
   options: { entry: { type: 'string' }, outfile: { type: 'string' }, single: { type: 'boolean', default: false } },
   strict: true,
 });
 /** Directory of the chunks, next to the main file; also the prefix of their SEA asset names. */
 const CHUNK_DIR = 'pop2mqtt-chunks';
+
+/**
+ * mqtt.js requires its WebSocket and SOCKS transports (ws, socks, ip-address, smart-buffer) at the first connect even for
+ * mqtt:// and mqtts://. These stand-ins have the same exports and evaluate the real module only when one is called.
+ */
+const MQTT_LAZY = { './ws': ['streamBuilder', 'browserStreamBuilder'], './socks': ['default'] };
+const mqttLazyTransports = {
+  name: 'mqtt-lazy-transports',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/(ws|socks)$/ }, (a) => {
+      if (a.namespace !== 'file' || !/[\\/]mqtt[\\/]build[\\/]lib[\\/]connect$/.test(a.resolveDir)) return undefined;
+      return { path: path.join(a.resolveDir, a.path.slice(2) + '.js'), namespace: 'mqtt-lazy' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'mqtt-lazy' }, (a) => {
+      const names = MQTT_LAZY['./' + path.basename(a.path, '.js')];
+      const real = JSON.stringify(a.path);
+      return {
+        resolveDir: path.dirname(a.path), loader: 'js',
+        contents: `Object.defineProperty(exports, '__esModule', { value: true });\nlet real;\nconst load = () => (real ??= require(${real}));\n`
+          + names.map((n) => `exports.${n} = (...args) => load().${n}(...args);\n`).join(''),
+      };
+    });
+  },
+};
 
 const outfile = path.resolve(values.outfile ?? path.join(root, 'dist', 'pop2mqtt.cjs'));
 const common = {
@@ -37,9 +60,11 @@ const common = {
   // Prefer packages' CommonJS builds: ESM builds may use import.meta.url, which is undefined in a CJS bundle.
   mainFields: ['main', 'module'],
   conditions: ['require', 'node', 'default'],
+  plugins: [mqttLazyTransports],
+  // Optional add-ons of ws and debug, required inside try/catch: left out, so that require() throws and they fall back
+  // to their JavaScript code (an empty stand-in made ws call a missing bufferUtil.mask on any ws:// frame >= 48 bytes).
+  external: ['bufferutil', 'utf-8-validate', 'supports-color'],
   alias: {
-    // Optional native add-ons of ws and debug: never needed, and absent in a single binary.
-    bufferutil: stub, 'utf-8-validate': stub, 'supports-color': stub,
     // node-cron's package exports pick its ESM build (import.meta.url at load); force the CommonJS one.
     'node-cron': path.join(root, 'node_modules', 'node-cron', 'dist', 'node-cron.cjs'),
   },

@@ -1,10 +1,11 @@
-// The bundle loads code on demand: an idle `once` evaluates no MIME decoder or parser chunk; a poll with new mail does.
+// The bundle loads code on demand: an idle `once` evaluates no MIME decoder or parser chunk; a poll with new mail does; mqtt's ws transport still works.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { startLab, minimalConfig, runNode, USER, ROOT, type Lab } from '../support/lab.js';
 import { makeMail } from '../support/maildir.js';
+import { subscribe } from '../support/mqtt-subscriber.js';
 
 const BUNDLE = path.join(ROOT, 'dist', 'pop2mqtt.cjs');
 const CHUNKS = path.join(ROOT, 'dist', 'pop2mqtt-chunks');
@@ -15,7 +16,7 @@ let lab: Lab;
 let preload: string;
 let index: { chunks: Record<string, string[]> };
 before(async () => {
-  lab = await startLab();
+  lab = await startLab({ mosquitto: { websockets: true } });
   index = JSON.parse(await readFile(path.join(CHUNKS, 'index.json'), 'utf8'));
   // Preloaded into the CLI: at exit, the chunk files it required (from require.cache) go to the file $P2M_LOADED_OUT.
   preload = path.join(lab.dir, 'loaded-chunks.cjs');
@@ -52,4 +53,20 @@ test('an idle once does not load the MIME decoder, the MIME parser or HTML-to-te
   const idle = await onceLoads(config, 'idle');
   for (const pkg of LAZY) assert.ok(!idle.some((s) => s.startsWith(pkg)), `idle poll loaded ${pkg}`);
   assert.ok(idle.some((s) => s.startsWith('node_modules/mqtt/')), 'the idle poll did load what it uses (the MQTT client)');
+});
+
+test('mqtt over ws:// works from the bundle (its WebSocket transport is evaluated only when used)', async () => {
+  const sub = await subscribe(lab.mosquitto.url, ['pop2mqtt/alerts/#']);
+  try {
+    await lab.dovecot.deliver(USER, makeMail({ from: 'NVR <nvr@nvr.local>', to: 'alice@home.example', subject: 'ALARM: Motion Detected Camera 7', messageId: '<lazy-ws@nvr.local>', body: 'motion\r\n' }));
+    const yaml = minimalConfig(lab, { existing: 'process', stateDir: './data-ws', extra: 'log_level: warn\n' }).replace(`url: ${lab.mosquitto.url}`, `url: ${lab.mosquitto.wsUrl}`);
+    assert.ok(yaml.includes(`url: ${lab.mosquitto.wsUrl}`));
+    const config = await lab.writeConfig(yaml, 'ws.yaml');
+    const r = await runNode([BUNDLE, 'once', '--config', config], { env: lab.env, cwd: lab.dir, timeoutMs: 120_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const m = await sub.waitFor((x) => x.payload.toString().includes('Camera 7'), 30_000);
+    assert.match(m.topic, /^pop2mqtt\/alerts\//);
+  } finally {
+    await sub.close();
+  }
 });
