@@ -76,6 +76,7 @@ process.on('exit', () => {
 interface Measured {
   rssKiB: number;
   wallMs: number;
+  cpuMs: number;
   profile?: { max: Record<string, number>; peak: Record<string, number>; spaces: [string, number, number][]; timeline: number[][] };
   gcLines: number;
 }
@@ -122,7 +123,7 @@ async function main(): Promise<void> {
       const gcLines = (r.stdout + r.stderr).split('\n').filter((l) => /\b(Scavenge|Mark-Compact|Mark-sweep)\b/.test(l));
       if (values['trace-gc']) process.stderr.write(gcLines.slice(-40).join('\n') + '\n');
       if (values['show-output']) process.stderr.write(`--- output of once --config ${path.basename(config)}\n${r.stdout}${r.stderr.split('\n').filter((l) => !l.startsWith('MEMPROFILE ')).join('\n')}\n`);
-      return { rssKiB: r.maxRssKiB, wallMs: r.wallMs, profile: line ? JSON.parse(line.slice('MEMPROFILE '.length)) : undefined, gcLines: gcLines.length };
+      return { rssKiB: r.maxRssKiB, wallMs: r.wallMs, cpuMs: r.cpuMs, profile: line ? JSON.parse(line.slice('MEMPROFILE '.length)) : undefined, gcLines: gcLines.length };
     };
 
     const rows: Array<{ run: number; what: string; m: Measured }> = [];
@@ -150,11 +151,11 @@ async function main(): Promise<void> {
     const out: string[] = [];
     out.push(`pop2mqtt peak RSS — ${MESSAGES} messages (${(bytes / 1e6).toFixed(1)} MB), seed ${SEED}, ${values.binary ? `binary ${path.basename(values.binary)}` : `Node ${process.version}`}${nodeArgs.length ? `, node args: ${nodeArgs.filter((a) => a !== sampler).join(' ')}` : ''}${Object.keys(extraEnv).length ? `, env: ${(values.env as string[]).join(' ')}` : ''}`);
     out.push('');
-    out.push('| run | workload | peak RSS (MiB) | Δ idle (MiB) | wall (ms) |' + (values.profile ? ' max heapTotal | max heapUsed | max external | max arrayBuffers | at RSS peak: t ms, heapTotal/heapUsed/external/arrayBuffers |' : ''));
-    out.push('|---|---|---:|---:|---:|' + (values.profile ? '---:|---:|---:|---:|---|' : ''));
+    out.push('| run | workload | peak RSS (MiB) | Δ idle (MiB) | wall (ms) | CPU user+sys (ms) |' + (values.profile ? ' max heapTotal | max heapUsed | max external | max arrayBuffers | at RSS peak: t ms, heapTotal/heapUsed/external/arrayBuffers |' : ''));
+    out.push('|---|---|---:|---:|---:|---:|' + (values.profile ? '---:|---:|---:|---:|---|' : ''));
     for (const r of rows) {
       const idle = rows.find((x) => x.run === r.run && x.what.startsWith('idle'))!.m.rssKiB;
-      let line = `| ${r.run} | ${r.what} | ${(r.m.rssKiB / 1024).toFixed(1)} | ${((r.m.rssKiB - idle) / 1024).toFixed(1)} | ${r.m.wallMs} |`;
+      let line = `| ${r.run} | ${r.what} | ${(r.m.rssKiB / 1024).toFixed(1)} | ${((r.m.rssKiB - idle) / 1024).toFixed(1)} | ${r.m.wallMs} | ${r.m.cpuMs} |`;
       const p = r.m.profile;
       if (p) line += ` ${MiB(p.max.heapTotal!)} | ${MiB(p.max.heapUsed!)} | ${MiB(p.max.external!)} | ${MiB(p.max.arrayBuffers!)} | ${p.peak.t} ms: ${MiB(p.peak.heapTotal!)}/${MiB(p.peak.heapUsed!)}/${MiB(p.peak.external!)}/${MiB(p.peak.arrayBuffers!)} |`;
       out.push(line);

@@ -18,13 +18,16 @@ export interface TimedRun {
   wallMs: number;
   /** "Maximum resident set size" from GNU time, KiB. */
   maxRssKiB: number;
+  /** User + system CPU time from GNU time, ms (less disturbed by other load on the machine than wall time). */
+  cpuMs: number;
 }
 
 /** Parse the `-v` report of GNU time. */
-export function parseGnuTime(text: string): { maxRssKiB: number; elapsed: string | undefined } {
+export function parseGnuTime(text: string): { maxRssKiB: number; elapsed: string | undefined; cpuMs: number } {
   const rss = /Maximum resident set size \(kbytes\):\s*(\d+)/.exec(text);
   const el = /Elapsed \(wall clock\) time[^:]*:\s*(\S+)/.exec(text);
-  return { maxRssKiB: rss ? Number(rss[1]) : NaN, elapsed: el?.[1] };
+  const sec = (k: string) => Number(new RegExp(`${k} time \\(seconds\\):\\s*([\\d.]+)`).exec(text)?.[1] ?? NaN);
+  return { maxRssKiB: rss ? Number(rss[1]) : NaN, elapsed: el?.[1], cpuMs: Math.round((sec('User') + sec('System')) * 1000) };
 }
 
 /** Run a command to completion under `/usr/bin/time -v`, bounded in time. */
@@ -52,8 +55,8 @@ export async function timedRun(cmd: string, args: string[], o: { env?: NodeJS.Pr
       });
     });
     const endedAt = Date.now();
-    const { maxRssKiB } = parseGnuTime(await readFile(report, 'utf8').catch(() => ''));
-    return { code, signal, stdout, stderr, startedAt, endedAt, wallMs: endedAt - startedAt, maxRssKiB };
+    const { maxRssKiB, cpuMs } = parseGnuTime(await readFile(report, 'utf8').catch(() => ''));
+    return { code, signal, stdout, stderr, startedAt, endedAt, wallMs: endedAt - startedAt, maxRssKiB, cpuMs };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
