@@ -2,6 +2,7 @@
 import { errorText, silentLogger, type Logger } from '../log.js';
 import { buildDiscovery, discoveryFilter, type DiscoveryMessage } from './discovery.js';
 import { BRIDGE_STATE_ONLINE, type MessageInfo, type MqttLink } from './link.js';
+import { oversizeOf } from './oversize-filter.js';
 import { isBridgeCommand, makeResponse, MAX_REQUEST_BYTES, parseRequest, tooLargeError, type BridgeCommand, type BridgeResponse, type ParsedRequest } from './requests.js';
 import { resolveHaSettings, type HaSettings, type ResolvedHaSettings } from './settings.js';
 import {
@@ -246,10 +247,12 @@ export class Bridge {
       this.log.warn('ignoring retained request (would replay on every reconnect)', { cmd });
       return;
     }
-    if (payload.length > MAX_REQUEST_BYTES) {
-      // Checked before anything reads the payload (MQTT 3.1.1 has no way to keep it from us; MQTT 5 does).
-      this.log.warn('request too large; refused unparsed', { cmd, bytes: payload.length });
-      void this.respond(cmd, makeResponse({ error: tooLargeError(payload.length) }));
+    const size = oversizeOf(payload) ?? payload.length;
+    if (size > MAX_REQUEST_BYTES) {
+      // Checked before anything reads the payload. MQTT 5: the broker does not send it; 3.1.1: its bytes were dropped
+      // as they arrived (OversizeFilter), or it is just above the limit.
+      this.log.warn('request too large; refused unparsed', { cmd, bytes: size });
+      void this.respond(cmd, makeResponse({ error: tooLargeError(size) }));
       return;
     }
     if (!isBridgeCommand(cmd)) {

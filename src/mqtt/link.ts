@@ -1,10 +1,12 @@
 // One connection to the MQTT broker: TLS/auth settings, last will, own reconnect backoff, publishes that resolve on PUBACK.
 import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
 import { readFile } from 'node:fs/promises';
 import { connect, type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
 import { maskTokensInPublication, redact, registerSecret, silentLogger, type Logger } from '../log.js';
 import { reconnectDelay } from './backoff.js';
 import { MAX_INCOMING_PACKET_BYTES } from './requests.js';
+import { OversizeFilter } from './oversize-filter.js';
 import { MqttLinkError } from './errors.js';
 import {
   DEFAULT_BASE_TOPIC, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_KEEPALIVE_MS, DEFAULT_RECONNECT_MAX_MS,
@@ -88,6 +90,13 @@ export class MqttLink extends EventEmitter {
     const options = await this.buildClientOptions();
     const url = this.settings.url;
     const client = connect(url, options);
+    if (this.protocolVersion === 4) {
+      // MQTT 3.1.1 cannot ask the broker for a size limit: drop an oversized PUBLISH's payload as it streams in.
+      const internal = client as unknown as { streamBuilder: (c: MqttClient) => Duplex };
+      const build = internal.streamBuilder;
+      internal.streamBuilder = (c) => new OversizeFilter(build(c), MAX_INCOMING_PACKET_BYTES, (bytes) =>
+        this.log.warn('oversized message from the broker dropped as it arrived (MQTT 3.1.1)', { bytes }));
+    }
     this.client = client;
     client.on('connect', () => this.onConnect());
     client.on('close', () => this.onClose());
