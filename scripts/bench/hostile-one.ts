@@ -1,6 +1,6 @@
 // Child of `npm run bench:hostile`: parses one hostile mail as the poller would (headers, then the streamed body) and evaluates each rule, reporting its own CPU time and peak RSS.
 // Usage: node --expose-gc --import tsx scripts/bench/hostile-one.ts --root DIR --mail FILE  (prints one JSON line)
-import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -17,6 +17,9 @@ export const HOSTILE_BENCH_RULES = [
   { name: 'body-contains', when: { body: { contains: 'motion detected' } }, publish: [] },
 ];
 
+// the agent's own V8 heap sizing (src/cli/main.ts applies it at start), so that peak RSS is the agent's
+const heapPolicy = path.join(root, 'src/heap-policy.ts');
+if (existsSync(heapPolicy)) ((await import(heapPolicy)) as { applyHeapPolicy: () => string[] }).applyHeapPolicy();
 type Mod = Record<string, any>; // the measured tree may be an older version: its modules are used untyped
 const body: Mod = await import(path.join(root, 'src/message/body.ts'));
 const headersMod: Mod = await import(path.join(root, 'src/message/headers.ts'));
