@@ -8,6 +8,7 @@ import { compileRules, type RuleSet } from './rules/index.js';
 import { createRateLimiter } from './rules/rate-limit.js';
 import { Outbox } from './alerts/outbox.js';
 import { MailboxRunner, type PollOutcome, type RunnerTarget } from './mailbox/runner.js';
+import { PollSlots, spreadPhase } from './mailbox/poll-slots.js';
 import { MailboxTokens } from './oauth/index.js';
 import { MqttLink } from './mqtt/link.js';
 import { Bridge } from './mqtt/bridge.js';
@@ -49,6 +50,8 @@ export class Agent {
   private bridge!: Bridge;
   private outbox!: Outbox;
   private runners = new Map<string, MailboxRunner>();
+  /** max_concurrent_polls: one semaphore for every poll of this agent (schedule, MQTT request, once). */
+  private pollSlots: PollSlots;
   private ruleSets = new Map<string, RuleSet>();
   private rateLimiter = createRateLimiter();
   private oauthTokens: MailboxTokens | undefined;
@@ -61,6 +64,7 @@ export class Agent {
 
   constructor(loaded: LoadedConfig, private readonly opts: AgentOptions = {}) {
     this.loaded = loaded;
+    this.pollSlots = new PollSlots(loaded.config.max_concurrent_polls);
     this.logger = opts.logger ?? createLogger({ level: effectiveLogLevel(loaded.config.log_level), format: loaded.config.log_format });
   }
 
@@ -113,7 +117,7 @@ export class Agent {
 
   private buildRunners(cfg: Config): void {
     const keep = new Set<string>();
-    for (const mb of cfg.mailboxes) {
+    for (const [i, mb] of cfg.mailboxes.entries()) {
       keep.add(mb.id);
       const ruleSet = compileRules(cfg.rules, { trustedAuthservIds: cfg.trusted_authserv_ids, mailboxRuleNames: mb.rules, regexInputLimit: cfg.regex_input_limit });
       this.ruleSets.set(mb.id, ruleSet);
@@ -121,13 +125,15 @@ export class Agent {
         target: this.pollTarget(mb), schedule: mb.schedule, ruleSet,
         backoff: { minMs: mb.backoff.min, maxMs: mb.backoff.max, maxAuthAttemptsPerHour: mb.auth_backoff.max_attempts_per_hour },
         ackTimeoutMs: this.opts.ackTimeoutMs ?? 10_000,
+        // One mailbox has nobody to make room for: it polls at its ticks.
+        spreadMs: cfg.mailboxes.length > 1 ? cfg.poll_spread : 0, spreadPhase: spreadPhase(i),
       };
       const existing = this.runners.get(mb.id);
       if (existing) existing.update(settings);
       else {
         this.runners.set(mb.id, new MailboxRunner(settings, {
           stateDir: this.stateDir, outbox: this.outbox, baseTopic: cfg.mqtt.base_topic, rateLimiter: this.rateLimiter,
-          logger: this.logger, onStatus: (id, st) => this.onStatus(id, st),
+          logger: this.logger, onStatus: (id, st) => this.onStatus(id, st), slots: this.pollSlots,
           extraPublications: (m, data, pubs) => this.homeAssistantPublications(m, data, pubs),
         }));
       }
@@ -255,6 +261,7 @@ export class Agent {
     const removed = [...this.runners.values()].filter((r) => !cfg.mailboxes.some((m) => m.id === r.id));
     for (const r of removed) await r.stop();
     this.loaded = next;
+    this.pollSlots.setLimit(cfg.max_concurrent_polls);
     const before = new Set(this.runners.keys());
     this.buildRunners(cfg);
     for (const [id, r] of this.runners) {

@@ -300,6 +300,8 @@ export const ConfigSchema = z
     regex_input_limit: size('Most characters one regex condition reads per evaluation (the start of the values it examines); bounds the cost of a slow pattern on hostile mail')
       .pipe(z.number().min(64, 'regex_input_limit must be at least 64 bytes').max(1024 * 1024, 'regex_input_limit must be at most 1MiB: a slow regex on more text can stall the agent for seconds'))
       .prefault('4KiB'),
+    max_concurrent_polls: z.number().int().min(1).max(1000).default(4).describe('Most POP3 sessions open at once across all mailboxes (scheduled, requested and `once` polls); the others wait their turn'),
+    poll_spread: duration('With several mailboxes, each scheduled poll starts a fixed delay after its tick, set by the mailbox\'s place in the list and shorter than the schedule\'s interval and than this, so that logins are spread out rather than all at the tick; 0 polls at the tick').prefault('1m'),
     mqtt: MqttSchema,
     outbox: OutboxSchema.prefault({}),
     homeassistant: HomeAssistantSchema.prefault({}),

@@ -10,6 +10,7 @@ import { ServerNotesFile } from '../state/server-notes.js';
 import { pollMailbox, type PollDeps, type PollResult, type PollTarget } from './poll.js';
 import { PollBackoff, isLoginFailure, type BackoffPolicy } from './backoff.js';
 import { loginHint } from './login-hints.js';
+import { pollOffsetMs, type PollSlots } from './poll-slots.js';
 import type { MailboxStatus } from '../mqtt/types.js';
 
 export type { MailboxStatus };
@@ -22,6 +23,8 @@ export interface RunnerDeps {
   rateLimiter: RateLimiter;
   logger: Logger;
   onStatus: (id: string, status: MailboxStatus) => void;
+  /** Shared by every runner of the agent: at most max_concurrent_polls POP3 sessions at once. */
+  slots: PollSlots;
   extraPublications?: PollDeps['extraPublications'];
 }
 
@@ -37,6 +40,10 @@ export interface RunnerSettings {
   ruleSet: RuleSet;
   backoff: BackoffPolicy;
   ackTimeoutMs: number;
+  /** Scheduled polls start pollOffsetMs(spreadPhase, interval, spreadMs) after their tick (poll_spread; 0 = at the tick). */
+  spreadMs: number;
+  /** This mailbox's place in the spread, in [0, 1) (spreadPhase of its position in the config). */
+  spreadPhase: number;
 }
 
 export type PollOutcome = { ok: true; result: PollResult } | { ok: false; error: Error; skipped?: string };
@@ -49,6 +56,13 @@ export class MailboxRunner {
   private running: Promise<PollOutcome> | null = null;
   private task: ScheduledTask | null = null;
   private abort = new AbortController();
+  /** Aborted by stop(): a poll still waiting for a slot gives up at once. */
+  private leaving = new AbortController();
+  /** The spread delay between a cron tick and its poll. */
+  private delayTimer: NodeJS.Timeout | null = null;
+  /** Time between the last tick and the one after it (for next_poll in the status; 0 before the first tick). */
+  private lastGapMs = 0;
+  private delayedUntil = 0;
   private tlsSession: Buffer | null = null;
   /** What this agent learned about POP3 servers (servers.json, shared by the mailboxes of one state directory). */
   private serverNotes: ServerNotesFile | undefined;
@@ -93,13 +107,32 @@ export class MailboxRunner {
 
   schedule(): void {
     this.task = cron.createTask(this.settings.schedule, () => {
-      void this.poll('schedule');
+      const offset = this.offsetMs();
+      if (offset === 0) {
+        void this.poll('schedule');
+        return;
+      }
+      if (this.delayTimer) clearTimeout(this.delayTimer);
+      this.delayedUntil = Date.now() + offset;
+      this.delayTimer = setTimeout(() => {
+        this.delayTimer = null;
+        void this.poll('schedule');
+      }, offset);
     }, { name: `poll-${this.id}`, noOverlap: true });
     this.task.start();
     this.status.next_poll = this.nextRun();
   }
 
+  /** This mailbox's fixed delay after a tick, within the gap to the following tick (see pollOffsetMs). */
+  private offsetMs(): number {
+    const next = this.task?.getNextRun();
+    this.lastGapMs = next ? next.getTime() - Date.now() : 0;
+    return pollOffsetMs(this.settings.spreadPhase, this.lastGapMs, this.settings.spreadMs);
+  }
+
   private unschedule(): void {
+    if (this.delayTimer) clearTimeout(this.delayTimer);
+    this.delayTimer = null;
     void this.task?.destroy();
     this.task = null;
   }
@@ -108,7 +141,8 @@ export class MailboxRunner {
     const wait = this.backoff?.waitMs() ?? 0;
     const next = this.task?.getNextRun() ?? null;
     if (!next) return null;
-    const t = Math.max(next.getTime(), Date.now() + wait);
+    if (this.delayTimer) return new Date(Math.max(this.delayedUntil, Date.now() + wait)).toISOString();
+    const t = Math.max(next.getTime() + pollOffsetMs(this.settings.spreadPhase, this.lastGapMs, this.settings.spreadMs), Date.now() + wait);
     return new Date(t).toISOString();
   }
 
@@ -138,6 +172,21 @@ export class MailboxRunner {
       this.setStatus({ result: 'outbox_full', error: error.message });
       return { ok: false, error, skipped: 'outbox_full' };
     }
+    // One of max_concurrent_polls slots, shared by every mailbox of the agent; the session timeout starts after it.
+    let release: () => void;
+    try {
+      release = await this.deps.slots.acquire(this.leaving.signal);
+    } catch (e) {
+      return { ok: false, error: e as Error, skipped: 'stopping' };
+    }
+    try {
+      return await this.pollInSlot();
+    } finally {
+      release();
+    }
+  }
+
+  private async pollInSlot(): Promise<PollOutcome> {
     const started = new Date();
     try {
       const result = await this.pollWithTokenRetry();
@@ -233,6 +282,7 @@ export class MailboxRunner {
   /** Stop scheduling; abort a running session without QUIT (so nothing is deleted); wait for it, bounded. */
   async stop(graceMs = 5000): Promise<void> {
     this.unschedule();
+    this.leaving.abort();
     const running = this.running;
     if (running) {
       const timer = setTimeout(() => this.abort.abort(), graceMs);

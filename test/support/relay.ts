@@ -11,6 +11,8 @@ export interface RelayConnectionStats {
   closed: boolean;
   /** The first bytes the client sent (up to 16 KiB): a TLS ClientHello, for instance. */
   clientHead: Buffer;
+  /** Date.now() when the relay accepted the connection. */
+  openedAt: number;
 }
 
 export interface RelayOptions {
@@ -36,6 +38,11 @@ export interface Relay {
   readonly connections: number;
   /** Per-connection counters, in accept order. */
   readonly connectionStats: RelayConnectionStats[];
+  /**
+   * Most connections open at the same time so far. A connection counts from accept until either side ends it; a
+   * client that sends QUIT half-closes before it hears the server close, so its next connection cannot overlap.
+   */
+  readonly maxOpen: number;
   /** Once a connection has relayed n bytes from the server, forward exactly n and close both sides. */
   cutAfterServerBytes(n: number, opts?: CutOptions): void;
   clearCut(): void;
@@ -65,6 +72,7 @@ export async function startRelay(targetHost: string, targetPort: number, opts: R
   let bytesToServer = 0;
   let connections = 0;
   let connectionStats: RelayConnectionStats[] = [];
+  let maxOpen = 0;
   let paused = false;
   let cut: { n: number; once: boolean; reset: boolean } | undefined;
   const open = new Set<Conn>();
@@ -83,7 +91,7 @@ export async function startRelay(targetHost: string, targetPort: number, opts: R
 
   const server = net.createServer((client) => {
     connections++;
-    const stats: RelayConnectionStats = { fromServer: 0, toServer: 0, cut: false, closed: false, clientHead: Buffer.alloc(0) };
+    const stats: RelayConnectionStats = { fromServer: 0, toServer: 0, cut: false, closed: false, clientHead: Buffer.alloc(0), openedAt: Date.now() };
     connectionStats.push(stats);
     const upstream = net.connect({ host: targetHost, port: targetPort });
     client.setNoDelay(true);
@@ -95,6 +103,7 @@ export async function startRelay(targetHost: string, targetPort: number, opts: R
       if (cut.once) cut = undefined;
     }
     open.add(c);
+    maxOpen = Math.max(maxOpen, open.size);
     if (paused) {
       client.pause();
       upstream.pause();
@@ -181,6 +190,9 @@ export async function startRelay(targetHost: string, targetPort: number, opts: R
     get connectionStats() {
       return connectionStats;
     },
+    get maxOpen() {
+      return maxOpen;
+    },
     cutAfterServerBytes(n, o = {}) {
       const live = [...open];
       if (o.once && live.length) {
@@ -222,6 +234,7 @@ export async function startRelay(targetHost: string, targetPort: number, opts: R
       bytesToServer = 0;
       connections = 0;
       connectionStats = [];
+      maxOpen = open.size;
     },
     close() {
       for (const c of [...open]) closeConn(c, true);
