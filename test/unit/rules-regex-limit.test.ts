@@ -101,3 +101,18 @@ test('two overlapping unbounded repeats where a match may start anywhere are ref
   ];
   for (const re of good) assert.equal(validateRegex(re), null, re);
 });
+
+test('the evaluation cache is stamped when the evaluation ends, so a slow evaluation is reused, not run again', T, async (t) => {
+  t.mock.timers.enable({ apis: ['Date'], now: 1_000_000 });
+  const rs = compileRules([{ name: 'r', when: { subject: { contains: 'motion' } }, publish: [] }] as RuleConfig[], { trustedAuthservIds: [] });
+  const data = await dataAt(eml(basicHeaders()), 'headers');
+  const headers = data.headers;
+  // every read of the headers takes 600 ms of (mocked) time: the cache key reads them once, the evaluation once
+  Object.defineProperty(data, 'headers', { get: () => { t.mock.timers.tick(600); return headers; } });
+  const first = rs.evaluate(data);
+  assert.equal(Date.now(), 1_001_200);
+  const second = rs.evaluate(data); // 600 ms after the first evaluation ended, 1,200 ms after it started
+  assert.equal(second, first, 'reused: stamped after evaluating');
+  t.mock.timers.tick(1000);
+  assert.notEqual(rs.evaluate(data), first, 'a second later it is evaluated again');
+});
