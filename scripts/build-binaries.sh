@@ -3,8 +3,10 @@
 # Usage: scripts/build-binaries.sh [--targets x64,arm64,armv7l] [--entry FILE] [--skip-bundle]
 # Output: dist/pop2mqtt-linux-<target> and dist/SHA256SUMS (for the targets built in this run); sizes printed at the end.
 set -euo pipefail
-# V8 flags baked into each binary (SEA execArgv); one flag, so it fits the JSON below as a single string.
-SEA_EXEC_ARGV="--max-semi-space-size=4"
+# V8 flags baked into each binary (SEA execArgv; empty: none); one flag, so it fits the JSON below as a single string.
+# --max-semi-space-size=4 was here before src/heap-policy.ts: with the heap policy it only cost memory on Node 22
+# (memory-w4 --messages 300: idle once 77.7 -> 83.3 MiB, W1 94.1 -> 100.9, W4 107.8 -> 115.7, CPU time the same).
+SEA_EXEC_ARGV=""
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=binaries/targets.sh
 . "$ROOT/scripts/binaries/targets.sh"
@@ -102,13 +104,12 @@ build_target() {
   command -v "$strip_tool" >/dev/null || die "$strip_tool not found"
 
   # The blob (with V8 code cache) must come from the very Node that runs it, so it is made by the base itself.
-  # execArgv (Node >= 22.20; older bases ignore it): a smaller young generation keeps a Pi's RSS down while MIME
-  # parsing churns through garbage (bench: peak RSS 194 -> 165 MiB on the body-rule workload), for a little more GC.
-  # Node 20 bases ignore execArgv, and their code cache must then be made without the flag as well.
+  # execArgv (Node >= 22.20; older bases ignore it, and their code cache must then be made without the flag as well).
   exec_argv=""; exec_json=""; main="$BUNDLE"
   case "$(target_node_version "$t")" in
     20.*) main="$SEA_DIR/single/pop2mqtt.cjs"; [ -f "$main" ] || die "$main missing (rebuild without --skip-bundle)" ;;
-    *) exec_argv="$SEA_EXEC_ARGV"; exec_json=", \"execArgv\": [\"$SEA_EXEC_ARGV\"], \"assets\": $(sea_assets_json "$BUNDLE")" ;;
+    *) exec_json=", \"assets\": $(sea_assets_json "$BUNDLE")"
+       if [ -n "$SEA_EXEC_ARGV" ]; then exec_argv="$SEA_EXEC_ARGV"; exec_json="$exec_json, \"execArgv\": [\"$SEA_EXEC_ARGV\"]"; fi ;;
   esac
   cat > "$work/sea-config.json" <<JSON
 {"main": "$main", "output": "$work/app.blob", "disableExperimentalSEAWarning": true, "useCodeCache": true$exec_json}
