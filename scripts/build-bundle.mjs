@@ -120,7 +120,10 @@ if (values.single) {
     });
     mkdirSync(chunkDir, { recursive: true });
     const chunks = readdirSync(path.join(tmp, CHUNK_DIR)).sort();
-    const toCjs = async (file) => (await transform(readFileSync(file, 'utf8'), { format: 'cjs', target: 'node20', platform: 'node', charset: 'ascii', logLevel: 'warning' })).code;
+    // esbuild keeps dynamic import() of a chunk as a native import(), which a single binary resolves against the
+    // path its blob was built at (so it works only on the build machine): make it a require() the loader serves.
+    const toCjs = async (file) => (await transform(readFileSync(file, 'utf8'), { format: 'cjs', target: 'node20', platform: 'node', charset: 'ascii', logLevel: 'warning' })).code
+      .replace(/\bimport\("(\.\/[^"]+\.cjs)"\)/g, 'Promise.resolve().then(() => require("$1"))');
     for (const c of chunks) {
       writeFileSync(path.join(chunkDir, c), latin1Only(await toCjs(path.join(tmp, CHUNK_DIR, c)), `${CHUNK_DIR}/${c}`));
     }
