@@ -181,7 +181,7 @@ describe('container image', { timeout: 900_000 }, () => {
     for (const n of readdirSync(state)) assert.equal(statSync(path.join(state, n)).uid, 1000, `${n} owned by uid 1000`);
   });
 
-  test('amd64 as the Home Assistant add-on: options.json + Supervisor MQTT service -> a running daemon, discovery and the alert', { skip: (!TARGETS.includes('x64') && 'x64 not among the targets') || (!isRoot && 'chroot needs root') }, async () => {
+  test('amd64 as the Home Assistant add-on: options.json + Supervisor MQTT service -> a running daemon, discovery and the alert', { skip: (!TARGETS.includes('x64') && 'x64 not among the targets') || (!isRoot && 'chroot needs root') }, async (t) => {
     assert.ok(amd64, 'built by the first test');
     const rootfs = path.join(tmp, 'rootfs-addon');
     unpack(amd64, rootfs);
@@ -231,6 +231,8 @@ describe('container image', { timeout: 900_000 }, () => {
     }
     assert.equal(child.exitCode, 0, `the add-on did not stop cleanly on SIGTERM:\n${output}`);
     assert.match(output, /pop2mqtt stopped/, 'a clean shutdown is logged');
+    // The add-on's log, from options to alert to stop, in the test report.
+    for (const line of output.trim().split('\n')) t.diagnostic(line);
   });
 
   for (const target of ['arm64', 'armv7l'] as const satisfies readonly ImageTarget[]) {
