@@ -1,8 +1,8 @@
 // Wiring and lifecycle of the agent: config -> rules -> mailbox runners -> outbox -> MQTT link and bridge; start, poll, reload, stop.
-import { promises as fs, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { clip, createLogger, effectiveLogLevel, maskTokens, type Logger, type LogLevel } from './log.js';
+import { clip, createLogger, effectiveLogLevel, maskTokens, type Logger } from './log.js';
 import { loadConfig, type Config, type LoadedConfig, type MailboxConfig } from './config/index.js';
 import { compileRules, type RuleSet } from './rules/index.js';
 import { createRateLimiter } from './rules/rate-limit.js';

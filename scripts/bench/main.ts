@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startDovecot, type DovecotServer, type LogoutStats } from '../../test/support/dovecot.js';
-import { startMosquitto, type MosquittoServer } from '../../test/support/mosquitto.js';
+import { startMosquitto } from '../../test/support/mosquitto.js';
 import { startRelay, type Relay } from '../../test/support/relay.js';
 import { subscribe, type Subscriber } from '../../test/support/mqtt-subscriber.js';
 import { corpus, corpusMessage, type MailKind } from './corpus.js';

@@ -104,8 +104,6 @@ export function matchVars(m: RuleMatch, msg: MessageData): (name: string) => Tem
 export function buildPublications(m: RuleMatch, msg: MessageData, ctx: BuildContext): Publication[] {
   const rule = m.rule;
   const id = alertId(msg.mailbox, msg.uid, rule.name);
-  const h = msg.headers ?? msg.full?.headers;
-  const from = h?.from[0];
   const captures: Record<string, string> = {};
   for (const [k, v] of Object.entries(m.captures)) captures[k] = clean(v);
   const preview = previewOf(m, msg);

@@ -87,10 +87,6 @@ export class Outbox {
     return this.bytes;
   }
 
-  has(key: string): boolean {
-    return this.byKey.has(key);
-  }
-
   /** True when another poll may add alerts: always under drop_oldest, otherwise while below both limits. */
   hasRoom(): boolean {
     if (this.limits.whenFull === 'drop_oldest') return true;

@@ -43,7 +43,7 @@ export const COMMANDS: Record<string, Command> = {
   schema: {
     summary: 'print the JSON Schema of the config (for editor autocompletion)',
     help: `Usage: pop2mqtt schema\n\nPrints the JSON Schema of the config file, generated from the validator itself.\n\nOptions:\n${HELP_OPT}`,
-    needsConfig: false, positionals: 'none', run: async (a) => (await import('./commands/schema.js')).schemaCommand(),
+    needsConfig: false, positionals: 'none', run: async () => (await import('./commands/schema.js')).schemaCommand(),
   },
   'test-rule': {
     summary: 'show how the rules treat .eml files, without connecting anywhere',

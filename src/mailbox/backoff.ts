@@ -36,10 +36,6 @@ export class PollBackoff {
     return this.lastWasAuth && this.notBefore > now;
   }
 
-  get consecutiveFailures(): number {
-    return this.failures;
-  }
-
   succeeded(): void {
     this.lastWasAuth = false;
     this.failures = 0;

@@ -90,10 +90,6 @@ export class MailboxRunner {
     this.status.bytes_total = state.data.bytesTotal;
   }
 
-  get mailboxState(): MailboxState {
-    return this.state;
-  }
-
   /** Swap in new settings after a reload; a changed schedule is rescheduled. */
   update(settings: RunnerSettings): void {
     const reschedule = settings.schedule !== this.settings.schedule && this.task !== null;
@@ -291,9 +287,5 @@ export class MailboxRunner {
     }
     await this.state?.flush().catch(() => {});
     await this.serverNotes?.flush();
-  }
-
-  abortNow(): void {
-    this.abort.abort();
   }
 }

@@ -133,10 +133,6 @@ export class Pop3Connection {
     return this.closedErr;
   }
 
-  get currentSocket(): Pop3Socket {
-    return this.socket;
-  }
-
   get outstanding(): number {
     return this.inflight.length + this.waiting.length;
   }

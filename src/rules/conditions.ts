@@ -23,8 +23,6 @@ export function short(s: string): string {
   return head !== s && !shown.endsWith('…') ? shown + '…' : shown;
 }
 
-const UNKNOWN: LeafResult = { result: 'unknown' };
-
 function tri(ok: boolean): 'true' | 'false' {
   return ok ? 'true' : 'false';
 }

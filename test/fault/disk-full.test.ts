@@ -11,7 +11,6 @@ import { alarmMail, faultConfig, persistentSubscriber, maildirNames, deliverTrac
 
 let lab: Lab;
 let sub: PersistentSubscriber;
-let mnt: string;
 let scratch: string;
 let fsKind = '';
 

@@ -1,5 +1,4 @@
 // Shared tools of the fault tests: seeded PRNG, tagged alarm mail, configs with fast schedules, a persistent MQTT subscriber, a POP3 line tap, daemon waits.
-import { prng } from '../support/prng.js';
 export { prng } from '../support/prng.js';
 import net from 'node:net';
 import path from 'node:path';

@@ -1,7 +1,7 @@
 // Masking that never corrupts: common-word passwords leave log messages, config errors and publications intact; command tokens are masked in every publication, before any cut.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { clip, createLogger, errorText, maskTokens, maskTokensInPublication, redact, registerCommandToken, registerSecret } from '../../src/log.js';
+import { clip, createLogger, errorText, maskTokens, maskTokensInPublication, registerCommandToken, registerSecret } from '../../src/log.js';
 import { parseConfigText } from '../../src/config/index.js';
 import { ConfigError } from '../../src/config/errors.js';
 import { buildDiscovery } from '../../src/mqtt/discovery.js';
