@@ -1,5 +1,6 @@
 // `npm run bench`: pop2mqtt vs fetchmail on the same real Dovecot and corpus — bytes (Dovecot logout lines and a counting relay), time, RSS and fds over workloads W1–W5.
-// Usage: node --import tsx scripts/bench/main.ts [--messages N | --small] [--seed S] [--soak-polls N] [--out DIR]
+// Usage: node --import tsx scripts/bench/main.ts [--messages N | --small] [--seed S] [--soak-polls N] [--out DIR] [--w6-only] [--w6-mailboxes N]
+// W6 (one gateway, many mailboxes; scripts/bench/w6.ts) runs 100 mailboxes and 1,000 alarms, 20 and 200 with --small.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -19,6 +20,7 @@ import { checkTargets, markdownTable, type Row } from './report.js';
 import { AgentHarness, headerRules, snapshotRules } from './agent.js';
 import { disableRawlog, enableRawlog, RAWLOG_CONF, readSessions, roundTripsOver, type RawlogSession } from './rawlog.js';
 import { startDelayProxy } from './delay-proxy.js';
+import { runW6 } from './w6.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -30,6 +32,8 @@ const { values } = parseArgs({
     'soak-polls': { type: 'string' },
     out: { type: 'string', default: path.join(ROOT, 'bench-results') },
     'skip-fetchmail': { type: 'boolean', default: false },
+    'w6-only': { type: 'boolean', default: false },
+    'w6-mailboxes': { type: 'string' },
   },
 });
 const MESSAGES = Number(values.messages ?? (values.small ? 100 : 1000));
@@ -37,6 +41,9 @@ const SEED = Number(values.seed);
 const SOAK_POLLS = Number(values['soak-polls'] ?? (values.small ? 20 : 120));
 const NEW_MAILS = 5;
 const WITH_FETCHMAIL = !values['skip-fetchmail'];
+const W6_MAILBOXES = Number(values['w6-mailboxes'] ?? (values.small ? 20 : 100));
+const W6_ALARMS = W6_MAILBOXES * 10;
+if (!Number.isInteger(W6_MAILBOXES) || W6_MAILBOXES < 2) throw new Error('--w6-mailboxes must be an integer >= 2');
 if (!Number.isInteger(MESSAGES) || MESSAGES < 10) throw new Error('--messages must be an integer >= 10');
 if (!Number.isInteger(SOAK_POLLS) || SOAK_POLLS < 12) throw new Error('--soak-polls must be an integer >= 12');
 
@@ -108,6 +115,18 @@ async function main(): Promise<void> {
     const bundle = path.join(work, 'pop2mqtt.cjs');
     execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build-bundle.mjs'), '--outfile', bundle], { stdio: 'inherit' });
     const git = gitInfo();
+    if (values['w6-only']) {
+      const w6 = await runW6({ bundle, dir: work, mailboxes: W6_MAILBOXES, alarms: W6_ALARMS, log });
+      const targets = checkTargets(w6.rows);
+      await mkdir(values.out!, { recursive: true });
+      const file = path.join(values.out!, `${started.toISOString().replace(/[:.]/g, '-')}-w6.json`);
+      await writeFile(file, JSON.stringify({ version: 1, startedAt: started.toISOString(), git, node: process.version, workloads: { w6: w6.result }, rows: w6.rows, targets, profile: w6.profile }, null, 2) + '\n');
+      process.stdout.write(`\n## pop2mqtt bench, W6 only — ${started.toISOString()} — ${git.commit.slice(0, 12)}${git.dirty ? ' (dirty tree)' : ''}, Node ${process.version}\n\n${markdownTable(w6.rows)}\n\n${w6.profile.map((p) => `- ${p}`).join('\n')}\n\n`);
+      const missed = targets.filter((t) => !t.met);
+      process.stdout.write(missed.length ? `Targets missed: ${missed.map((t) => `${t.metric} (${t.target})`).join('; ')}\n` : 'All targets met.\n');
+      process.stdout.write(`JSON: ${path.relative(process.cwd(), file)}\n`);
+      return;
+    }
 
     // --- servers ---
     log('starting Dovecot and Mosquitto');
@@ -382,6 +401,11 @@ async function main(): Promise<void> {
       { workload: W5, metric: 'wire bytes per poll (mean, both directions)', unit: 'B', pop2mqtt: w5.meanWire, fetchmail: fmW5?.meanWire ?? null },
     );
 
+    // ================= W6: one gateway, many mailboxes (own Dovecot users, own daemon) =================
+    const w6 = await runW6({ bundle, dir: work, mailboxes: W6_MAILBOXES, alarms: W6_ALARMS, log });
+    results.w6 = w6.result;
+    rows.push(...w6.rows);
+
     // --- report ---
     const table = markdownTable(rows);
     const targets = checkTargets(rows);
@@ -396,6 +420,7 @@ async function main(): Promise<void> {
       `W2 pop2mqtt daemon polls, wire bytes from/to server: ${w2d.perPoll.map((c) => `${c.wireFromServer}/${c.wireToServer}`).join(', ')} (poll 1 = full handshake); resumed poll minus the resumed floor with the same hellos = ${resumedWire(w2d) - wireOf2(floorOwn.resumed)} B for the POP3 dialogue (AUTH PLAIN, commands after login; CAPA is remembered) and its TLS records.`,
       w4r.rawlog[0] ? `W4 pop2mqtt commands after login (rawlog): ${describeShapes(w4r.rawlog[0])}; RETR went to exactly the ${allSnaps.length} snapshot alarms.` : 'W4 rawlog: missing',
       `W4 pop2mqtt: Dovecot out ${w4Cost.out} B = bound ${bound4} + RETR ${retr4} + ${w4Cost.out - bound4 - retr4} B overhead; Dovecot RETR bytes ${w4Cost.retrBytes} for ${w4Cost.retr} RETR.`,
+      ...w6.profile,
     ];
     const summary = {
       version: 1,
