@@ -3,6 +3,7 @@ import type { Logger } from '../log.js';
 import { Pop3Client, Pop3Error, type ServerNotebook } from '../pop3/index.js';
 import type { RuleSet, MessageData, RuleMatch } from '../rules/index.js';
 import { loadHeaderDecoder, parseHeaders } from '../message/headers.js';
+import { splitHeaderBody } from '../message/preview.js';
 import { buildPublications, type Publication } from '../alerts/build.js';
 import type { Outbox, OutboxItem } from '../alerts/outbox.js';
 import type { MailboxState } from '../state/mailbox-state.js';
@@ -416,16 +417,4 @@ function needsStage(ruleSet: RuleSet, data: MessageData, stage: 'headers' | 'pre
   if (stage === 'headers') return !data.headers && needs.some((n) => n === 'headers');
   if (stage === 'preview') return !data.preview && needs.some((n) => typeof n === 'object');
   return !data.full && !data.oversize && needs.some((n) => n === 'full');
-}
-
-/** Splits TOP output at the blank line that ends the header block. */
-export function splitHeaderBody(buf: Buffer): { header: Buffer; body: Buffer } {
-  let idx = buf.indexOf('\r\n\r\n');
-  let sep = 4;
-  if (idx < 0) {
-    idx = buf.indexOf('\n\n');
-    sep = 2;
-  }
-  if (idx < 0) return { header: buf, body: Buffer.alloc(0) };
-  return { header: buf.subarray(0, idx + sep / 2), body: buf.subarray(idx + sep) };
 }

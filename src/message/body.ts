@@ -78,17 +78,6 @@ interface MailParserAttachment {
 interface MailParserText { type: 'text'; text?: string; html?: string | false }
 interface TreeNode { children?: TreeNode[] }
 
-/** Offset just after the "\n" that ends the header block (a "\n\n" or "\n\r\n" in buf), or -1. */
-function findBlankLine(buf: Buffer): number {
-  let i = buf.indexOf(0x0a);
-  while (i >= 0 && i + 1 < buf.length) {
-    if (buf[i + 1] === 0x0a) return i + 1;
-    if (buf[i + 1] === 0x0d && buf[i + 2] === 0x0a) return i + 1;
-    i = buf.indexOf(0x0a, i + 1);
-  }
-  return -1;
-}
-
 /** Depth of the MIME tree mailparser built (internal `tree`, present in the pinned mailparser 3.9.x). */
 function treeDepth(node: TreeNode | undefined): number {
   if (!node) return 0;
@@ -237,18 +226,12 @@ export async function parseMessage(
     const before = headLen;
     headChunks.push(chunk);
     headLen += chunk.length;
-    let headerEnd = -1;
     const probe = tail.length ? Buffer.concat([tail, chunk]) : chunk;
     const offset = before - tail.length;
-    if (offset === 0) {
-      headerEnd = findHeaderEnd(probe)?.headerEnd ?? -1; // the probe starts the message: a blank first line counts
-    } else {
-      const i = findBlankLine(probe);
-      if (i >= 0) headerEnd = offset + i;
-    }
-    if (headerEnd >= 0) {
+    const end = findHeaderEnd(probe, offset === 0); // only a probe that starts the message may open with the empty line
+    if (end) {
       headDone = true;
-      headBlock = Buffer.concat(headChunks, headLen).subarray(0, headerEnd);
+      headBlock = Buffer.concat(headChunks, headLen).subarray(0, offset + end.headerEnd);
       headChunks.length = 0;
     } else if (headLen > L.maxHeaderBytes) {
       headDone = true;

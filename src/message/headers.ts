@@ -44,10 +44,16 @@ export interface HeaderLimits {
 
 export const DEFAULT_HEADER_LIMITS: Required<HeaderLimits> = { maxBytes: 256 * 1024, maxHeaders: 1000 };
 
-/** Index just past the header block: the end of the first empty line, or -1 when the buffer holds no complete block. */
-export function findHeaderEnd(buf: Buffer): { headerEnd: number; bodyStart: number } | null {
-  if (buf[0] === 0x0a) return { headerEnd: 0, bodyStart: 1 };
-  if (buf[0] === 0x0d && buf[1] === 0x0a) return { headerEnd: 0, bodyStart: 2 };
+/**
+ * Where the header block ends (RFC 5322 section 2.1: at the first empty line; line ends CRLF or bare LF):
+ * `headerEnd` is the length of the block (its last line end kept, the empty line not), `bodyStart` the offset just
+ * past the empty line; null when `buf` holds no complete block. A message that opens with an empty line has an
+ * empty header block and all of it is body. `startsMessage: false` is for a window into the middle of a message
+ * (a streaming reader): there a line end at offset 0 ends a header line, not an empty first line.
+ */
+export function findHeaderEnd(buf: Buffer, startsMessage = true): { headerEnd: number; bodyStart: number } | null {
+  if (startsMessage && buf[0] === 0x0a) return { headerEnd: 0, bodyStart: 1 };
+  if (startsMessage && buf[0] === 0x0d && buf[1] === 0x0a) return { headerEnd: 0, bodyStart: 2 };
   let i = buf.indexOf(0x0a);
   while (i >= 0 && i + 1 < buf.length) {
     if (buf[i + 1] === 0x0a) return { headerEnd: i + 1, bodyStart: i + 2 };

@@ -1,7 +1,8 @@
 // Tests of the header-block parser: unfolding, RFC 2047, 8-bit headers, addresses, dates, limits, garbage.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseHeaders, parseAddressList, parseMailDate, formatAddress, loadHeaderDecoder } from '../../src/message/headers.js';
+import { parseHeaders, parseAddressList, parseMailDate, formatAddress, loadHeaderDecoder, findHeaderEnd } from '../../src/message/headers.js';
+import { splitHeaderBody } from '../../src/message/preview.js';
 import { MessageParseError } from '../../src/message/errors.js';
 
 // Header decoding (libmime) is loaded on demand, as the poller does before parsing new mail.
@@ -19,6 +20,26 @@ test('unfolds, decodes RFC 2047 across folded lines, keeps all instances in orde
   assert.deepEqual(h.get('received'), ['a\tb']);
   assert.deepEqual(h.names(), ['Subject', 'X-A', 'Received']);
   assert.equal(h.raw.toString().includes('body line'), false);
+});
+
+test('end of the header block: the first empty line, CRLF or LF; a leading empty line means no headers', { timeout: 5000 }, () => {
+  const split = (s: string) => {
+    const { header, body } = splitHeaderBody(Buffer.from(s, 'latin1'));
+    return [header.toString('latin1'), body.toString('latin1')];
+  };
+  assert.deepEqual(split('A: 1\r\nB: 2\r\n\r\nbody\r\n\r\nmore'), ['A: 1\r\nB: 2\r\n', 'body\r\n\r\nmore']);
+  assert.deepEqual(split('A: 1\nB: 2\n\nbody\n\nmore'), ['A: 1\nB: 2\n', 'body\n\nmore'], 'LF only');
+  assert.deepEqual(split('A: 1\n\nbody\r\n\r\nmore'), ['A: 1\n', 'body\r\n\r\nmore'], 'the first empty line wins, whatever its line end');
+  assert.deepEqual(split('A: 1\n\r\nbody'), ['A: 1\n', 'body'], 'mixed line ends');
+  assert.deepEqual(split('\r\nA: 1\r\n\r\nbody'), ['', 'A: 1\r\n\r\nbody'], 'leading empty line (CRLF): empty header block');
+  assert.deepEqual(split('\nA: 1\n\nbody'), ['', 'A: 1\n\nbody'], 'leading empty line (LF): empty header block');
+  assert.deepEqual(split('A: 1\r\nB: 2\r\n'), ['A: 1\r\nB: 2\r\n', ''], 'no empty line: all header');
+  assert.equal(findHeaderEnd(Buffer.from('A: 1\r\nB: 2')), null);
+  assert.deepEqual(findHeaderEnd(Buffer.from('\r\n\r\nbody')), { headerEnd: 0, bodyStart: 2 });
+  assert.deepEqual(findHeaderEnd(Buffer.from('\nX: 1\n\nbody'), false), { headerEnd: 6, bodyStart: 7 },
+    'a window into the middle of a message: a line end at offset 0 ends a header line');
+  assert.deepEqual(parseHeaders(Buffer.from('\r\nSubject: in the body\r\n\r\n')).names(), [], 'parseHeaders agrees');
+  assert.deepEqual(parseHeaders(Buffer.from('Subject: s\n\nX-Body: b\n')).names(), ['Subject']);
 });
 
 test('LF-only line ends, raw 8-bit UTF-8 and Latin-1 headers', { timeout: 5000 }, () => {
