@@ -214,9 +214,19 @@ export class Agent {
 
   /** Poll one mailbox or all, now; resolves with a summary per mailbox. */
   async pollNow(mailbox?: string, reason: 'request' | 'once' = 'request'): Promise<MailboxSummary[]> {
-    const targets = mailbox ? [this.runners.get(mailbox)] : [...this.runners.values()];
-    if (mailbox && !targets[0]) throw new Error(`unknown mailbox "${mailbox}"`);
-    return Promise.all(targets.map((r) => reason === 'request' ? this.requestedPoll(r!) : r!.poll(reason).then((o) => summarize(r!.id, o))));
+    return Promise.all(this.pollTargets(mailbox).map((r) => r.poll(reason).then((o) => summarize(r.id, o))));
+  }
+
+  /** A poll asked for over MQTT (bridge/request/poll, the Home Assistant buttons): coalesced per mailbox, see requestedPoll. */
+  async pollRequested(mailbox?: string): Promise<MailboxSummary[]> {
+    return Promise.all(this.pollTargets(mailbox).map((r) => this.requestedPoll(r)));
+  }
+
+  private pollTargets(mailbox?: string): MailboxRunner[] {
+    if (!mailbox) return [...this.runners.values()];
+    const r = this.runners.get(mailbox);
+    if (!r) throw new Error(`unknown mailbox "${mailbox}"`);
+    return [r];
   }
 
   /**
@@ -278,7 +288,7 @@ export class Agent {
 
   private handlers() {
     return {
-      poll: async (mailbox?: string) => this.pollNow(mailbox),
+      poll: async (mailbox?: string) => this.pollRequested(mailbox),
       reload: async () => this.reload(),
       status: () => this.statusObject(),
       testRule: async (raw: Buffer) => {
