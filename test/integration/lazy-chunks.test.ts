@@ -1,7 +1,7 @@
 // The bundle loads code on demand: an idle `once` evaluates no MIME decoder or parser chunk; a poll with new mail does; mqtt's ws transport still works.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { startLab, minimalConfig, runNode, USER, ROOT, type Lab } from '../support/lab.js';
 import { makeMail } from '../support/maildir.js';
@@ -69,4 +69,11 @@ test('mqtt over ws:// works from the bundle (its WebSocket transport is evaluate
   } finally {
     await sub.close();
   }
+});
+
+test('chunks are loaded with require() only: an import() would make a single binary read them from its build directory', async () => {
+  const files = [BUNDLE, ...(await readdir(CHUNKS)).filter((f) => f.endsWith('.cjs')).map((f) => path.join(CHUNKS, f))];
+  assert.ok(files.length > 10);
+  for (const f of files) assert.doesNotMatch(await readFile(f, 'utf8'), /\bimport\("\.\//, `${path.basename(f)} imports a chunk with import()`);
+  assert.match(await readFile(BUNDLE, 'utf8'), /__p2mRequire\("\.\/pop2mqtt-chunks\/once-/, 'commands load through the chunk loader');
 });
