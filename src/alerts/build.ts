@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { maskTokens } from '../log.js';
 import { formatAddress } from '../message/headers.js';
-import { firstLines, decodePreview } from '../message/preview.js';
+import { previewText } from '../message/preview.js';
 import type { MessageData, RuleMatch } from '../rules/types.js';
 import { capCodePoints, renderTemplate, renderTopic, wellFormed, type TemplateValue } from '../rules/template.js';
 import { DEFAULT_PREVIEW_LINES } from '../rules/engine.js';
@@ -57,11 +57,7 @@ function propertyText(s: string): string {
 
 /** The preview text a match can report: from TOP n N, else the first lines of the retrieved text. */
 function previewOf(m: RuleMatch, msg: MessageData): string | undefined {
-  const lines = m.rule.previewLines || DEFAULT_PREVIEW_LINES;
-  const headers = msg.headers ?? msg.full?.headers;
-  if (msg.preview) return decodePreview(firstLines(msg.preview.text, Math.min(lines, msg.preview.lines)), headers);
-  if (msg.full) return firstLines(msg.full.text, lines);
-  return undefined;
+  return previewText(msg, m.rule.previewLines || DEFAULT_PREVIEW_LINES, false);
 }
 
 /** The template variables of one match (captures, then mailbox, rule, uid, id, from, subject, header.<Name>, ...). */

@@ -15,6 +15,26 @@ export function firstBodyLines(raw: Buffer, lines: number): string {
   return firstLines(body.toString('utf8'), lines);
 }
 
+/** What a message may hold that its preview comes from (the rules' MessageData fits). */
+export interface PreviewSource {
+  headers?: ParsedHeaders;
+  /** Raw first body lines from TOP n N (lines = the N asked for). */
+  preview?: { lines: number; text: string };
+  full?: { headers: ParsedHeaders; text: string };
+}
+
+/**
+ * The first `lines` body lines as rules and alerts see them: the TOP preview decoded, else the first lines of the
+ * retrieved text; undefined when neither is there. With `whole`, a preview of fewer lines does not count (a
+ * condition on N lines must see N); without, it is shown as far as it goes.
+ */
+export function previewText(msg: PreviewSource, lines: number, whole: boolean): string | undefined {
+  const p = msg.preview;
+  if (p && (!whole || p.lines >= lines)) return decodePreview(firstLines(p.text, Math.min(lines, p.lines)), msg.headers ?? msg.full?.headers);
+  if (msg.full) return firstLines(msg.full.text, lines);
+  return undefined;
+}
+
 /** The first `n` lines of a text (line ends CRLF or LF, kept as LF). */
 export function firstLines(text: string, n: number): string {
   const out: string[] = [];

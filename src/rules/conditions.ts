@@ -4,7 +4,7 @@ import { clip, maskTokens } from '../log.js';
 import type { Address } from '../message/headers.js';
 import { formatAddress } from '../message/headers.js';
 import { decideAuthenticated } from '../message/auth-results.js';
-import { decodePreview, firstLines } from '../message/preview.js';
+import { previewText as messagePreview } from '../message/preview.js';
 import { parseDuration, parseSize } from '../units.js';
 import { compileGlob } from './glob.js';
 import { compileMatch, describeMatch, hasMatchKeys, type MatchSpec, type Matcher } from './match.js';
@@ -243,10 +243,7 @@ function globMatcher(g: string): Matcher {
 function previewText(ctx: EvalContext, lines: number): string | undefined {
   const key = `preview:${lines}`;
   if (ctx.memo.has(key)) return ctx.memo.get(key) as string | undefined;
-  let out: string | undefined;
-  const p = ctx.msg.preview;
-  if (p && p.lines >= lines) out = decodePreview(firstLines(p.text, lines), ctx.headers);
-  else if (ctx.msg.full) out = firstLines(ctx.msg.full.text, lines);
+  const out = messagePreview(ctx.msg, lines, true);
   ctx.memo.set(key, out);
   return out;
 }
