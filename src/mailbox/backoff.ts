@@ -1,5 +1,6 @@
 // When a mailbox may be polled again after a failure: capped exponential backoff with jitter, and a hard cap on failed logins per hour.
 import { Pop3Error } from '../pop3/index.js';
+import { exponentialDelay } from '../backoff.js';
 
 export interface BackoffPolicy {
   minMs: number;
@@ -57,7 +58,7 @@ export class PollBackoff {
     } else if (code === 'ELOGIN_DELAY') {
       delay = Math.max((loginDelaySec ?? 300) * 1000, this.policy.minMs);
     } else {
-      const base = Math.min(this.policy.maxMs, this.policy.minMs * 2 ** Math.min(30, this.failures - 1));
+      const base = exponentialDelay(this.failures - 1, this.policy.minMs, this.policy.maxMs);
       delay = Math.round(base * (0.5 + this.random()));
       delay = Math.min(this.policy.maxMs, Math.max(this.policy.minMs / 2, delay));
     }

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { readFile } from 'node:fs/promises';
 import { connect, type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
 import { maskTokensInPublication, redact, registerSecret, silentLogger, type Logger } from '../log.js';
-import { reconnectDelay } from './backoff.js';
+import { reconnectDelay } from '../backoff.js';
 import { MAX_INCOMING_PACKET_BYTES } from './requests.js';
 import { OversizeFilter } from './oversize-filter.js';
 import { MqttLinkError } from './errors.js';

@@ -1,6 +1,7 @@
 // OAuth2 access tokens for one mailbox: refresh_token grant, cached until shortly before expiry, single-flight, rotated refresh tokens saved, and a backoff so failures never become a retry storm.
 import { registerSecret, silentLogger, type Logger } from '../log.js';
 import { VERSION } from '../version.js';
+import { exponentialDelay } from '../backoff.js';
 import { OAuthError, sanitizeServerText, type OAuthErrorCode, type OAuthRetryHint } from './errors.js';
 import { postForm, TransportError, type FetchLike, type FormPostResponse } from './form-post.js';
 import { RefreshTokenStore } from './refresh-token-store.js';
@@ -257,7 +258,7 @@ export class OAuthTokenManager {
     this.consecutiveFailures++;
     let wait = err.retry === 'hard'
       ? this.backoff.hardMs
-      : Math.min(this.backoff.maxMs, this.backoff.minMs * 2 ** Math.min(30, this.consecutiveFailures - 1));
+      : exponentialDelay(this.consecutiveFailures - 1, this.backoff.minMs, this.backoff.maxMs);
     if (err.retryAfterMs !== undefined) wait = Math.min(this.backoff.maxMs, Math.max(wait, err.retryAfterMs));
     const until = at + wait;
     this.failure = { code: err.code, retry: err.retry, message: err.message, until, ...defined({ status: err.status, oauthError: err.oauthError }) };

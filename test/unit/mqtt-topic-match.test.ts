@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { topicMatches } from '../../src/mqtt/topic-match.js';
-import { reconnectDelay } from '../../src/mqtt/backoff.js';
+import { reconnectDelay } from '../../src/backoff.js';
 import { eventPayload, eventTopic, idSegment, imageTopic, mailboxStatusTopic, topicSegment } from '../../src/mqtt/topics.js';
 
 test('topicMatches: exact, + and # per MQTT 3.1.1 4.7', () => {
