@@ -175,7 +175,7 @@ ${RULE}`, { mode: 0o600 });
       if (missing || duplicates || unexpected) throw new Error(`W6: ${missing} alerts missing, ${duplicates} duplicated, ${unexpected} unexpected\n${JSON.stringify(result)}`);
       const W6 = `W6 gateway (${users.length} mailboxes, one daemon, "${SCHEDULE}", max_concurrent_polls ${LIMIT})`;
       const rows: Row[] = [
-        { workload: W6, metric: 'logins in any 1 s (idle round; whole run in the JSON)', unit: 'n', pop2mqtt: result.loginsMaxPerSecondIdle, fetchmail: null, target: { max: LIMIT + 1, text: `≤ ${LIMIT + 1} (no burst)` } },
+        { workload: W6, metric: 'logins in any 1 s (idle round; whole run in the JSON)', unit: 'n', pop2mqtt: result.loginsMaxPerSecondIdle, fetchmail: null, target: { max: 2 * LIMIT, text: `≤ ${2 * LIMIT} (no burst: without poll_spread all ${users.length} queue at the tick)` } },
         { workload: W6, metric: 'POP3 sessions open at once (max, relay)', unit: 'n', pop2mqtt: result.maxSessionsOpen, fetchmail: null, target: { max: LIMIT, text: `≤ ${LIMIT}` } },
         { workload: W6, metric: `\`once\` of all ${users.length} mailboxes together: sessions open at once (max)`, unit: 'n', pop2mqtt: onceResult.maxSessionsOpen, fetchmail: null, target: { max: LIMIT, text: `≤ ${LIMIT}` } },
         { workload: W6, metric: `\`once\` of all ${users.length} mailboxes (idle): wall time`, unit: 'ms', pop2mqtt: onceResult.wallMs, fetchmail: null },
