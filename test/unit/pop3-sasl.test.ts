@@ -1,7 +1,7 @@
 // SASL mechanisms and APOP against the published RFC test vectors, plus SCRAM's refusal paths.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { prepareSaslString, scramMechanism } from '../../src/pop3/auth/scram.js';
+import { loadSaslprep, prepareSaslString, scramMechanism } from '../../src/pop3/auth/scram.js';
 import {
   cramMd5Mechanism,
   loginMechanism,
@@ -12,6 +12,9 @@ import {
 } from '../../src/pop3/auth/simple-mechanisms.js';
 import { apopDigest } from '../../src/pop3/auth/login.js';
 import type { SaslStep } from '../../src/pop3/auth/mechanism.js';
+
+// SASLprep is loaded on demand, as authenticate() does before a SCRAM login.
+await loadSaslprep();
 
 function response(step: SaslStep): string {
   assert.ok('response' in step, `expected a response, got cancel: ${'cancel' in step ? step.cancel.message : ''}`);

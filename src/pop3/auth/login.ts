@@ -9,7 +9,7 @@ import type { Pop3Connection } from '../connection.js';
 import type { DecodedReply } from '../reader.js';
 import type { ConcreteMechanism } from './policy.js';
 import type { SaslMechanism } from './mechanism.js';
-import { scramMechanism } from './scram.js';
+import { loadSaslprep, scramMechanism } from './scram.js';
 import { cramMd5Mechanism, loginMechanism, oauthBearerMechanism, plainMechanism, xoauth2Mechanism } from './simple-mechanisms.js';
 
 export interface Credentials {
@@ -157,5 +157,6 @@ export async function saslAuth(conn: Pop3Connection, mech: SaslMechanism): Promi
 export async function authenticate(conn: Pop3Connection, m: ConcreteMechanism, cred: Credentials, target: LoginTarget): Promise<number> {
   if (m === 'user') return userPass(conn, cred).then(() => 0);
   if (m === 'apop') return apop(conn, cred, target.apopTimestamp ?? '').then(() => 0);
+  if (m === 'scram-sha-1' || m === 'scram-sha-256') await loadSaslprep();
   return saslAuth(conn, makeSaslMechanism(m, cred, target));
 }

@@ -1,7 +1,7 @@
 // SCRAM-SHA-1 / SCRAM-SHA-256 (RFC 5802, RFC 7677) client without channel binding; the server must prove it knows the password.
 //
 // Password and user name preparation: SASLprep (RFC 4013) via @mongodb-js/saslprep; see prepareSaslString.
-import saslprep from '@mongodb-js/saslprep';
+import type Saslprep from '@mongodb-js/saslprep';
 import { createHash, createHmac, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Pop3Error } from '../errors.js';
 import { MAX_SCRAM_ITERATIONS } from '../limits.js';
@@ -38,6 +38,13 @@ function pbkdf2Async(password: string, salt: Buffer, iterations: number, hash: S
   );
 }
 
+let saslprep: typeof Saslprep | undefined;
+
+/** Loads SASLprep (its Unicode tables cost about 5 MiB): only SCRAM logins need it. Await before scramMechanism(). */
+export async function loadSaslprep(): Promise<void> {
+  saslprep ??= (await import('@mongodb-js/saslprep')).default;
+}
+
 /**
  * SASLprep (RFC 4013) of a SCRAM password or user name: non-ASCII spaces become U+0020, "mapped to nothing"
  * characters (soft hyphen, zero-width joiners...) are dropped, NFKC is applied, and prohibited characters
@@ -46,6 +53,7 @@ function pbkdf2Async(password: string, salt: Buffer, iterations: number, hash: S
  * passwords keep working with servers that store them as typed. Throws EINVALID, naming no character.
  */
 export function prepareSaslString(value: string, what: 'password' | 'user name', mechanism: string): string {
+  if (!saslprep) throw new Error('internal error: SCRAM before loadSaslprep()');
   try {
     return saslprep(value, { allowUnassigned: true });
   } catch (err) {
