@@ -1,5 +1,6 @@
 // The agent's face on MQTT (Zigbee2MQTT style): availability, bridge info, mailbox status, request/response commands, HA discovery.
 import { errorText, silentLogger, type Logger } from '../log.js';
+import { withTimeout } from '../with-timeout.js';
 import { buildDiscovery, discoveryFilter, type DiscoveryMessage } from './discovery.js';
 import { BRIDGE_STATE_ONLINE, type MessageInfo, type MqttLink } from './link.js';
 import { oversizeOf } from './oversize-filter.js';
@@ -97,7 +98,7 @@ export class Bridge {
     try {
       await this.link.publish(mailboxStatusTopic(this.base, id), this.json(status), RETAINED);
     } catch (err) {
-      this.log.debug('mailbox status not published; will be republished on reconnect', { mailbox: id, error: errText(err) });
+      this.log.debug('mailbox status not published; will be republished on reconnect', { mailbox: id, error: errorText(err) });
     }
   }
 
@@ -114,7 +115,7 @@ export class Bridge {
       await Promise.all(removedStatus.map((id) => this.link.publish(mailboxStatusTopic(this.base, id), '', RETAINED)));
       if (this.ha.discovery) await this.announceDiscovery();
     } catch (err) {
-      this.log.warn('refresh incomplete; will be repeated on reconnect', { error: errText(err) });
+      this.log.warn('refresh incomplete; will be repeated on reconnect', { error: errorText(err) });
     }
   }
 
@@ -165,7 +166,7 @@ export class Bridge {
         await this.announceDiscovery(true);
       }
     } catch (err) {
-      this.log.warn('republishing retained state failed; will retry on reconnect', { reason, error: errText(err) });
+      this.log.warn('republishing retained state failed; will retry on reconnect', { reason, error: errorText(err) });
     }
   }
 
@@ -290,10 +291,10 @@ export class Bridge {
   private async runRequest(cmd: BridgeCommand, req: Exclude<ParsedRequest, { ok: false }>): Promise<void> {
     let response: BridgeResponse;
     try {
-      const data = await withTimeout(this.execute(req), this.requestTimeoutMs, `${cmd} did not finish within ${this.requestTimeoutMs} ms`);
+      const data = await withTimeout(this.execute(req), this.requestTimeoutMs, (ms) => new Error(`${cmd} did not finish within ${ms} ms`));
       response = makeResponse({ data }, req.transaction);
     } catch (err) {
-      response = makeResponse({ error: errText(err) }, req.transaction);
+      response = makeResponse({ error: errorText(err) }, req.transaction);
     }
     await this.respond(cmd, response);
   }
@@ -315,7 +316,7 @@ export class Bridge {
     try {
       await this.link.publish(responseTopic(this.base, cmd), this.json(response), QOS1);
     } catch (err) {
-      this.log.warn('could not publish response', { cmd, error: errText(err) });
+      this.log.warn('could not publish response', { cmd, error: errorText(err) });
     }
   }
 
@@ -334,23 +335,12 @@ export class Bridge {
     try {
       return this.handlers.info().mailboxes.map((m) => m.id);
     } catch (err) {
-      this.log.warn('bridge info unavailable', { error: errText(err) });
+      this.log.warn('bridge info unavailable', { error: errorText(err) });
       return null;
     }
   }
 }
 
-function errText(err: unknown): string {
-  return errorText(err);
-}
-
 function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(message)), ms);
-    p.then((v) => { clearTimeout(t); resolve(v); }, (e) => { clearTimeout(t); reject(e); });
-  });
 }

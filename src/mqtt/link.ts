@@ -3,7 +3,8 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { readFile } from 'node:fs/promises';
 import { connect, type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
-import { maskTokensInPublication, redact, registerSecret, silentLogger, type Logger } from '../log.js';
+import { errorText, maskTokensInPublication, redact, registerSecret, silentLogger, type Logger } from '../log.js';
+import { withTimeout } from '../with-timeout.js';
 import { reconnectDelay } from '../backoff.js';
 import { MAX_INCOMING_PACKET_BYTES } from './requests.js';
 import { OversizeFilter } from './oversize-filter.js';
@@ -159,7 +160,7 @@ export class MqttLink extends EventEmitter {
     this.subscriptions.delete(filter);
     if (this.isConnected && this.client) {
       try { await this.client.unsubscribeAsync(filter); } catch (err) {
-        this.log.debug('unsubscribe failed', { filter, error: errText(err) });
+        this.log.debug('unsubscribe failed', { filter, error: errorText(err) });
       }
     }
   }
@@ -173,15 +174,15 @@ export class MqttLink extends EventEmitter {
     const started = Date.now();
     if (client && this.isConnected) {
       try {
-        await withTimeout(this.send(this.willTopic, BRIDGE_STATE_OFFLINE, { qos: 1, retain: true }), STOP_BUDGET_MS / 2);
+        await withTimeout(this.send(this.willTopic, BRIDGE_STATE_OFFLINE, { qos: 1, retain: true }), STOP_BUDGET_MS / 2, noAnswer);
       } catch (err) {
-        this.log.warn('could not publish offline state on stop', { error: errText(err) });
+        this.log.warn('could not publish offline state on stop', { error: errorText(err) });
       }
     }
     if (client) {
       const left = Math.max(100, STOP_BUDGET_MS - (Date.now() - started) - 100);
       try {
-        await withTimeout(client.endAsync(!this.isConnected), left);
+        await withTimeout(client.endAsync(!this.isConnected), left, noAnswer);
       } catch {
         client.end(true);
       }
@@ -286,7 +287,7 @@ export class MqttLink extends EventEmitter {
     const filters = [...this.subscriptions.keys()];
     const renew = filters.length ? this.subscribeOnBroker(filters) : Promise.resolve();
     renew
-      .catch((err) => this.log.warn('renewing subscriptions failed', { error: errText(err) }))
+      .catch((err) => this.log.warn('renewing subscriptions failed', { error: errorText(err) }))
       .finally(() => { if (this.isConnected) this.emit('connect'); });
   }
 
@@ -365,7 +366,7 @@ export class MqttLink extends EventEmitter {
         try {
           handler(topic, payload, info);
         } catch (err) {
-          this.log.error('message handler failed', { topic, error: errText(err) });
+          this.log.error('message handler failed', { topic, error: errorText(err) });
         }
       }
     }
@@ -391,10 +392,6 @@ function toLinkError(err: unknown, what: string): MqttLinkError {
   return new MqttLinkError('MQTT_DISCONNECTED', `${what}: ${msg}`);
 }
 
-function errText(err: unknown): string {
-  return redact(err instanceof Error ? err.message : String(err));
-}
-
 /** True for 127.0.0.0/8, ::1 and localhost: a password sent there never crosses a network. */
 export function isLoopbackHost(hostname: string): boolean {
   const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
@@ -416,13 +413,8 @@ export function safeUrl(url: string): string {
   }
 }
 
+const noAnswer = (ms: number) => new MqttLinkError('MQTT_TIMEOUT', `no answer within ${ms} ms`);
+
 function trimSlashes(topic: string): string {
   return topic.replace(/^\/+|\/+$/g, '');
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new MqttLinkError('MQTT_TIMEOUT', `no answer within ${ms} ms`)), ms);
-    p.then((v) => { clearTimeout(t); resolve(v); }, (e) => { clearTimeout(t); reject(e); });
-  });
 }
