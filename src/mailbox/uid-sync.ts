@@ -1,6 +1,7 @@
 // Works out which UID sits at which message number with as few bytes as possible: STAT short-circuit, then fastuidl-style probes, else full UIDL.
 import type { Logger } from '../log.js';
-import { Pop3Error, syntheticUid, type Pop3Client } from '../pop3/index.js';
+import { Pop3Error, type Pop3Client } from '../pop3/index.js';
+import { syntheticUid } from './synthetic-uid.js';
 import type { MailboxState } from '../state/mailbox-state.js';
 import { DEFAULT_HEADER_LIMITS } from '../message/headers.js';
 

@@ -97,17 +97,30 @@ export function decodeWords(value: string): string {
 
 const FIELD_NAME = /^[!-9;-~]+$/;
 
-interface Field { name: string; key: string; raw: string }
+/** One header field, unfolded: its name as written, the name lower-cased, and the value as written (no RFC 2047 decoding). */
+export interface HeaderField { name: string; key: string; raw: string }
 
 /** Parse a header block. Accepts the block alone, or a whole message (parsing stops at the first empty line). */
 export function parseHeaders(block: Buffer, limits: HeaderLimits = {}): ParsedHeaders {
+  const { fields, raw, junkLines } = headerFields(block, limits);
+  if (fields.length === 0 && junkLines > 0) {
+    throw new MessageParseError('MALFORMED_HEADERS', 'no header field could be parsed');
+  }
+  return new HeaderSet(fields, Buffer.from(raw));
+}
+
+/**
+ * The fields of a header block in order, unfolded and not decoded (so it needs no loadHeaderDecoder()), with the
+ * block itself and the count of lines that are no field. Throws only on the size and count limits.
+ */
+export function headerFields(block: Buffer, limits: HeaderLimits = {}): { fields: HeaderField[]; raw: Buffer; junkLines: number } {
   const maxBytes = limits.maxBytes ?? DEFAULT_HEADER_LIMITS.maxBytes;
   const maxHeaders = limits.maxHeaders ?? DEFAULT_HEADER_LIMITS.maxHeaders;
   const end = findHeaderEnd(block);
   const raw = end ? block.subarray(0, end.headerEnd) : block;
   if (raw.length > maxBytes) throw new MessageParseError('HEADER_TOO_LARGE', `header block of ${raw.length} bytes exceeds the limit of ${maxBytes}`);
 
-  const fields: Field[] = [];
+  const fields: HeaderField[] = [];
   let current: { name: string; parts: string[] } | null = null;
   let junkLines = 0;
   const flush = () => {
@@ -142,10 +155,7 @@ export function parseHeaders(block: Buffer, limits: HeaderLimits = {}): ParsedHe
     current = { name, parts: [line.slice(colon + 1)] };
   }
   flush();
-  if (fields.length === 0 && junkLines > 0) {
-    throw new MessageParseError('MALFORMED_HEADERS', 'no header field could be parsed');
-  }
-  return new HeaderSet(fields, Buffer.from(raw));
+  return { fields, raw, junkLines };
 }
 
 class HeaderSet implements ParsedHeaders {
@@ -159,11 +169,11 @@ class HeaderSet implements ParsedHeaders {
   readonly messageId?: string;
   readonly date?: Date;
   readonly dateRaw?: string;
-  private readonly byKey = new Map<string, Field[]>();
+  private readonly byKey = new Map<string, HeaderField[]>();
   private readonly order: string[] = [];
   private readonly decoded = new Map<string, string[]>();
 
-  constructor(fields: Field[], raw: Buffer) {
+  constructor(fields: HeaderField[], raw: Buffer) {
     this.raw = raw;
     for (const f of fields) {
       let list = this.byKey.get(f.key);

@@ -9,7 +9,6 @@ export { chooseMechanism, candidateMechanisms, MECHANISM_CLASS } from './auth/po
 export type { TlsInfo, PeerCertificateInfo } from './transport.js';
 export { normalizeFingerprint } from './transport.js';
 export type { SessionState } from './session-context.js';
-export { syntheticUid, headerValues } from './synthetic-uid.js';
 export { ReplyReader } from './reader.js';
 export type { DecodedReply, ReplyExpectation, ReplyStatus } from './reader.js';
 export { DEFAULT_LIMITS, DEFAULT_TIMEOUTS, DEFAULT_PIPELINE_WINDOW } from './limits.js';

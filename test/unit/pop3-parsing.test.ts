@@ -1,4 +1,4 @@
-// Pure helpers of the POP3 library: response codes, capabilities, listings, greeting timestamps, synthetic UIDs, TOP emulation.
+// Pure helpers of the POP3 library: response codes, capabilities, listings, greeting timestamps, TOP emulation.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Capabilities } from '../../src/pop3/capabilities.js';
@@ -6,7 +6,6 @@ import { errorFromReply, parseRespCode, Pop3Error } from '../../src/pop3/errors.
 import { parseListing, parseStat, parseUidListing } from '../../src/pop3/commands/maildrop.js';
 import { TopEmulator } from '../../src/pop3/commands/fetch.js';
 import { parseApopTimestamp } from '../../src/pop3/client.js';
-import { headerValues, syntheticUid } from '../../src/pop3/synthetic-uid.js';
 import { normalizeFingerprint } from '../../src/pop3/transport.js';
 import { registerSecret } from '../../src/log.js';
 
@@ -65,21 +64,6 @@ test('APOP timestamp from the greeting', () => {
 test('fingerprints normalise colons and case', () => {
   assert.equal(normalizeFingerprint('AB:cd:EF'), 'abcdef');
   assert.equal(normalizeFingerprint('ab cd'), 'abcd');
-});
-
-test('syntheticUid: stable, depends on Message-ID, Date, From and size only, folding-insensitive', () => {
-  const h1 = Buffer.from('Message-ID: <a@b>\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\nFrom: cam@x\r\nSubject: one\r\n\r\n');
-  const h2 = Buffer.from('Subject: two\r\nFrom: cam@x\r\nDate: Mon, 1 Jan 2024\r\n 00:00:00 +0000\r\nMessage-ID: <a@b>\r\nX-Other: 1\r\n\r\n');
-  const u = syntheticUid(h1, 100);
-  assert.match(u, /^syn-[0-9a-f]{40}$/);
-  assert.ok(u.length <= 70);
-  assert.equal(syntheticUid(h1, 100), u);
-  assert.equal(syntheticUid(h2, 100), u, 'other headers, order and folding do not matter');
-  assert.notEqual(syntheticUid(h1, 101), u, 'size matters');
-  assert.notEqual(syntheticUid(Buffer.from(h1.toString().replace('<a@b>', '<c@b>')), 100), u);
-  assert.deepEqual([...headerValues(h2, ['date'])], [['date', 'Mon, 1 Jan 2024 00:00:00 +0000']]);
-  // Body text after the header block is ignored.
-  assert.equal(syntheticUid(Buffer.concat([h1, Buffer.from('Message-ID: <z@z>\r\n')]), 100), u);
 });
 
 test('TopEmulator keeps what TOP would return, however the data is split', () => {
