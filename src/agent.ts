@@ -1,5 +1,4 @@
 // Wiring and lifecycle of the agent: config -> rules -> mailbox runners -> outbox -> MQTT link and bridge; start, poll, reload, stop.
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { clip, createLogger, effectiveLogLevel, maskTokens, type Logger } from './log.js';
@@ -8,6 +7,7 @@ import { compileRules, type RuleSet } from './rules/index.js';
 import { createRateLimiter } from './rules/rate-limit.js';
 import { Outbox } from './alerts/outbox.js';
 import { MailboxRunner, type PollOutcome, type RunnerTarget } from './mailbox/runner.js';
+import { pollTargetOf } from './mailbox/target.js';
 import { PollSlots, spreadPhase } from './mailbox/poll-slots.js';
 import { MailboxTokens } from './oauth/index.js';
 import { MqttLink } from './mqtt/link.js';
@@ -142,16 +142,8 @@ export class Agent {
   }
 
   private pollTarget(mb: MailboxConfig): RunnerTarget {
-    const caFile = this.resolvePath(mb.ca_file);
     return {
-      id: mb.id, host: mb.host, port: mb.port, tls: mb.tls,
-      ca: caFile ? readFileSync(caFile) : undefined,
-      servername: mb.servername, fingerprint: mb.fingerprint, minTlsVersion: mb.min_tls_version,
-      username: mb.username, password: mb.password, auth: mb.auth, allowInsecureAuth: mb.allow_insecure_auth,
-      keep: mb.keep, existing: mb.existing, maxMessageSize: mb.max_message_size,
-      timeouts: { connectMs: mb.timeouts.connect, greetingMs: mb.timeouts.greeting, commandMs: mb.timeouts.command, sessionMs: mb.timeouts.session,
-        minReplyBytesPerSec: mb.timeouts.min_reply_rate, replyRateWindowMs: mb.timeouts.reply_rate_window },
-      pipelining: mb.pipelining, fastUidl: mb.fast_uidl,
+      ...pollTargetOf(mb, this.loaded.dir),
       // OAuth mailboxes: accessToken() and invalidateAccessToken() from a token manager kept across reloads.
       ...(this.oauthTokens ??= new MailboxTokens({ logger: this.logger })).hooksFor(mb, this.stateDir),
     };

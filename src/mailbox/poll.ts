@@ -9,31 +9,11 @@ import type { Outbox, OutboxItem } from '../alerts/outbox.js';
 import type { MailboxState } from '../state/mailbox-state.js';
 import { syncUids, HEADER_TOP_CAP } from './uid-sync.js';
 import { fetchFull } from './fetch-full.js';
+import { clientOptionsOf, type PollTarget } from './target.js';
 import { admitCommands } from './command-guard.js';
 import type { RateLimiter } from '../rules/rate-limit.js';
 
 /** What the poller needs to know about a mailbox, already resolved from the config. */
-export interface PollTarget {
-  id: string;
-  host: string;
-  port: number;
-  tls: 'implicit' | 'starttls' | 'none';
-  ca?: Buffer;
-  servername?: string;
-  fingerprint?: string;
-  minTlsVersion?: 'TLSv1.2' | 'TLSv1.3';
-  username: string;
-  password?: string;
-  accessToken?: () => Promise<string>;
-  auth: string;
-  allowInsecureAuth: boolean;
-  keep: boolean;
-  existing: 'skip' | 'process';
-  maxMessageSize: number;
-  timeouts: { connectMs: number; greetingMs: number; commandMs: number; sessionMs: number; minReplyBytesPerSec?: number; replyRateWindowMs?: number };
-  pipelining: boolean;
-  fastUidl: boolean;
-}
 
 export interface PollDeps {
   target: PollTarget;
@@ -92,10 +72,7 @@ export async function pollMailbox(d: PollDeps): Promise<PollResult> {
     bytesIn: 0, bytesOut: 0, durationMs: 0, shortCircuit: false, topFetches: 0, retrFetches: 0, deferred: 0, limitsExceeded: 0,
   };
   const client = await Pop3Client.connect({
-    host: target.host, port: target.port, tls: target.tls, ca: target.ca, servername: target.servername,
-    fingerprint: target.fingerprint, minTlsVersion: target.minTlsVersion, timeouts: target.timeouts,
-    pipelining: target.pipelining, tlsSession: d.tlsSession ?? undefined, logger: logger.child('pop3'), signal: d.signal,
-    serverNotes: d.serverNotes,
+    ...clientOptionsOf(target), tlsSession: d.tlsSession ?? undefined, logger: logger.child('pop3'), signal: d.signal, serverNotes: d.serverNotes,
   });
   let quitOk = false;
   try {
@@ -104,7 +81,7 @@ export async function pollMailbox(d: PollDeps): Promise<PollResult> {
     const { stat, probeUid } = await client.loginAndStat({
       username: target.username, password: target.password,
       accessToken: target.accessToken ? await target.accessToken() : undefined,
-      mechanism: target.auth as never, allowInsecureAuth: target.allowInsecureAuth,
+      mechanism: target.auth, allowInsecureAuth: target.allowInsecureAuth,
       // The pre-login CAPA already says whether TOP, UIDL and PIPELINING are there; a second CAPA costs bytes every poll.
       capaAfterLogin: false,
     }, lastCount > 0 && target.fastUidl && client.capabilities?.has('UIDL') !== false ? lastCount : undefined);

@@ -1,7 +1,7 @@
 // `pop2mqtt probe`: connect to each mailbox and print what a user needs to diagnose it (TLS, certificate, CAPA, auth, counts).
 import type { CommandArgs } from '../args.js';
 import { loadOrReport } from './load.js';
-import { probeMailbox, formatProbe } from '../../mailbox/probe.js';
+import { probeMailbox, formatProbe } from './probe-mailbox.js';
 import path from 'node:path';
 import { createLogger, effectiveLogLevel } from '../../log.js';
 

@@ -1,9 +1,9 @@
 // Connection diagnosis for `pop2mqtt probe`: what the server offers, what the client would choose, and warnings; never secrets.
-import { readFileSync } from 'node:fs';
-import { loginHint } from './login-hints.js';
 import path from 'node:path';
-import type { MailboxConfig } from '../config/index.js';
-import { Pop3Client, chooseMechanism, errorCodeOf, type Capabilities } from '../pop3/index.js';
+import { loginHint } from '../../mailbox/login-hints.js';
+import { clientOptionsOf, pollTargetOf } from '../../mailbox/target.js';
+import type { MailboxConfig } from '../../config/index.js';
+import { Pop3Client, chooseMechanism, errorCodeOf, type Capabilities } from '../../pop3/index.js';
 
 export interface ProbeReport {
   mailbox: string;
@@ -44,12 +44,8 @@ export async function probeMailbox(
   };
   let client: Pop3Client | undefined;
   try {
-    client = await Pop3Client.connect({
-      host: mb.host, port: mb.port, tls: mb.tls, ca: caFile ? readFileSync(caFile) : undefined, servername: mb.servername,
-      fingerprint: mb.fingerprint, minTlsVersion: mb.min_tls_version,
-      timeouts: { connectMs: mb.timeouts.connect, greetingMs: mb.timeouts.greeting, commandMs: mb.timeouts.command, sessionMs: mb.timeouts.session,
-        minReplyBytesPerSec: mb.timeouts.min_reply_rate, replyRateWindowMs: mb.timeouts.reply_rate_window },
-    });
+    const target = pollTargetOf(mb, o.configDir);
+    client = await Pop3Client.connect(clientOptionsOf(target));
     r.greeting = client.greeting;
     r.apop = client.apopTimestamp !== null;
     r.capaBeforeTls = client.capabilitiesBeforeTls?.lines ?? (mb.tls === 'starttls' ? null : undefined);
@@ -67,7 +63,7 @@ export async function probeMailbox(
     }
     try {
       r.mechanismChosen = chooseMechanism({
-        requested: mb.auth as never, capabilities: pre, apopTimestamp: client.apopTimestamp, secure: client.tlsInfo !== null,
+        requested: target.auth, capabilities: pre, apopTimestamp: client.apopTimestamp, secure: client.tlsInfo !== null,
         allowInsecureAuth: mb.allow_insecure_auth, hasPassword: mb.password !== undefined, hasToken: !!mb.oauth,
       });
     } catch (err) {
@@ -78,7 +74,7 @@ export async function probeMailbox(
       // With a password the password mechanisms (as the agent does); otherwise the OAuth token, fetched like the agent does.
       const accessToken = mb.password === undefined && o.accessToken ? await o.accessToken() : undefined;
       const login = await client.login({
-        username: mb.username, password: mb.password, accessToken, mechanism: mb.auth as never, allowInsecureAuth: mb.allow_insecure_auth,
+        username: target.username, password: target.password, accessToken, mechanism: target.auth, allowInsecureAuth: target.allowInsecureAuth,
       });
       r.mechanismChosen = login.mechanism;
       r.loggedIn = true;
