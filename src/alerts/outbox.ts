@@ -38,6 +38,8 @@ export type AckHandler = (entry: OutboxEntry) => Promise<void>;
 export type DropHandler = (entry: OutboxEntry) => Promise<void>;
 
 const WINDOW = 16;
+/** Entry files written at once by one enqueue (their fsyncs overlap; each write holds two descriptors). */
+const WRITE_TOGETHER = 32;
 
 export class Outbox {
   private entries: OutboxEntry[] = [];
@@ -105,6 +107,7 @@ export class Outbox {
 
   /** Persist items (fsync each) in order; keys already queued are skipped. Returns the keys now pending. */
   async enqueue(items: OutboxItem[]): Promise<void> {
+    if (this.limits.whenFull !== 'drop_oldest') return this.enqueueTogether(items);
     for (const item of items) {
       if (this.byKey.has(item.key)) continue;
       await this.makeRoom(item.payload.length);
@@ -117,6 +120,38 @@ export class Outbox {
       this.bytes += entry.payload.length;
     }
     this.kick();
+  }
+
+  /**
+   * Without drop_oldest nothing has to make room first, so the files are written at once (their fsyncs overlap)
+   * and added in sequence order; a file that could not be written is left out and its error thrown, as the serial
+   * path would (the caller's message is then not done and is polled again).
+   */
+  private async enqueueTogether(items: OutboxItem[]): Promise<void> {
+    const seen = new Set<string>();
+    const fresh = items.filter((item) => !this.byKey.has(item.key) && !seen.has(item.key) && seen.add(item.key));
+    const entries: OutboxEntry[] = fresh.map((item) => {
+      const seq = ++this.seq;
+      return { ...item, seq, file: path.join(this.dir, `${String(seq).padStart(12, '0')}.msg`) };
+    });
+    // At most WRITE_TOGETHER files open at once (each write holds the file and its directory open).
+    const written: PromiseSettledResult<void>[] = [];
+    for (let i = 0; i < entries.length; i += WRITE_TOGETHER) {
+      written.push(...await Promise.allSettled(entries.slice(i, i + WRITE_TOGETHER).map((e) => writeFileAtomic(e.file, encodeEntry(e)))));
+    }
+    let error: unknown;
+    entries.forEach((entry, i) => {
+      const w = written[i]!;
+      if (w.status === 'rejected') {
+        error ??= w.reason;
+        return;
+      }
+      this.entries.push(entry);
+      this.byKey.set(entry.key, entry);
+      this.bytes += entry.payload.length;
+    });
+    if (entries.length) this.kick();
+    if (error !== undefined) throw error;
   }
 
   private async makeRoom(incoming: number): Promise<void> {
@@ -179,22 +214,21 @@ export class Outbox {
       const batch = this.entries.slice(0, WINDOW);
       if (!batch.length) return;
       const results = await Promise.allSettled(batch.map((e) => sender(e)));
-      let failed = false;
-      for (let i = 0; i < batch.length; i++) {
-        const entry = batch[i]!;
-        const r = results[i]!;
+      let failed = results.some((r) => r.status === 'rejected');
+      // The acknowledgements of a window are recorded together: the handlers run at once, so a mailbox's state
+      // file is written once or twice per window (MailboxState.flush coalesces), not once per alert. An entry
+      // file is removed only after its own acknowledgement is on disk, as before.
+      const acked = batch.filter((e, i) => results[i]!.status === 'fulfilled' && this.byKey.has(e.key)); // not dropped meanwhile
+      const recorded = await Promise.allSettled(acked.map((e) => this.onAck(e)));
+      for (let i = 0; i < acked.length; i++) {
+        const entry = acked[i]!;
+        const r = recorded[i]!;
         if (r.status === 'rejected') {
+          this.logger.error('recording an acknowledged alert failed; it stays in the outbox', { error: (r.reason as Error).message });
           failed = true;
           continue;
         }
-        if (!this.byKey.has(entry.key)) continue; // dropped meanwhile
-        try {
-          await this.onAck(entry);
-        } catch (err) {
-          this.logger.error('recording an acknowledged alert failed; it stays in the outbox', { error: (err as Error).message });
-          failed = true;
-          continue;
-        }
+        if (!this.byKey.has(entry.key)) continue;
         this.remove(entry);
         await fs.unlink(entry.file).catch(() => {});
         this.release(entry.key);

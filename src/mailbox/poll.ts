@@ -286,7 +286,8 @@ async function evaluateStaged(d: PollDeps, client: Pop3Client, datas: MessageDat
   }
   // Alerts: queue publications on disk; the acknowledgements are awaited (bounded) at the end of the batch.
   const waitKeys: string[] = [];
-  const queueAlerts = async (it: Evaluated): Promise<void> => {
+  /** With `sink`, the items are collected there for one enqueue of the whole batch (the caller enqueues them). */
+  const queueAlerts = async (it: Evaluated, sink?: OutboxItem[]): Promise<void> => {
     if (it.failed || it.queued) return;
     it.queued = true;
     const ev = ruleSet.evaluate(it.data);
@@ -338,7 +339,8 @@ async function evaluateStaged(d: PollDeps, client: Pop3Client, datas: MessageDat
       state.markDone(it.data.uid, { deleteOnServer: deleteAfter });
       return;
     }
-    await d.outbox.enqueue(toQueue);
+    if (sink) sink.push(...toQueue);
+    else await d.outbox.enqueue(toQueue);
     waitKeys.push(...toQueue.map((q) => q.key));
   };
 
@@ -375,7 +377,13 @@ async function evaluateStaged(d: PollDeps, client: Pop3Client, datas: MessageDat
   }
 
   await ensureSizes(client, items.filter((it) => !it.failed && !it.queued && ruleSet.evaluate(it.data).matched.length > 0).map((it) => it.data), result.messages);
-  for (const it of items) await queueAlerts(it);
+  // The remaining alerts (decided without a download) go to the outbox together: their files are written at once
+  // and the broker gets them in one window, so their acknowledgements cost one or two state writes, not one each.
+  // Nothing is published before its file is on disk; a crash before this enqueue leaves these messages not done,
+  // so the next poll alerts them again.
+  const batchItems: OutboxItem[] = [];
+  for (const it of items) await queueAlerts(it, batchItems);
+  await d.outbox.enqueue(batchItems);
   await state.flush();
   if (waitKeys.length) {
     const left = await d.outbox.waitFor(waitKeys, d.ackTimeoutMs, d.signal);

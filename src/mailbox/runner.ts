@@ -263,7 +263,8 @@ export class MailboxRunner {
   /** An alert of this mailbox was acknowledged by the broker (possibly long after its poll). */
   async acknowledged(entry: OutboxEntry): Promise<void> {
     const st = this.state;
-    if (st.isDone(entry.uid)) return;
+    // Already done: still wait for the state on disk to say so (acknowledgements of a window run together).
+    if (st.isDone(entry.uid)) return st.flush();
     st.recordAck(entry.uid, entry.key);
     const acked = st.ackedAlerts(entry.uid);
     if (entry.messageKeys.every((k) => acked.has(k))) st.markDone(entry.uid, { deleteOnServer: entry.deleteAfter });
