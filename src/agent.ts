@@ -6,7 +6,7 @@ import { loadConfig, type Config, type LoadedConfig, type MailboxConfig } from '
 import { compileRules, type RuleSet } from './rules/index.js';
 import { createRateLimiter } from './rules/rate-limit.js';
 import { Outbox } from './alerts/outbox.js';
-import { MailboxRunner, type PollOutcome, type RunnerTarget } from './mailbox/runner.js';
+import { MailboxRunner, type PollOutcome, type RunnerStatus, type RunnerTarget } from './mailbox/runner.js';
 import { pollTargetOf } from './mailbox/target.js';
 import { PollSlots, spreadPhase } from './mailbox/poll-slots.js';
 import { MailboxTokens } from './oauth/index.js';
@@ -200,8 +200,8 @@ export class Agent {
     return captured !== undefined && declared.includes(captured) ? captured : 'alert';
   }
 
-  private onStatus(id: string, status: MailboxStatus): void {
-    void this.bridge.publishMailboxStatus(id, status).catch((err) => this.logger.debug('status not published', { error: (err as Error).message }));
+  private onStatus(id: string, status: RunnerStatus): void {
+    void this.bridge.publishMailboxStatus(id, mailboxStatusPayload(status)).catch((err) => this.logger.debug('status not published', { error: (err as Error).message }));
   }
 
   /** Poll one mailbox or all, now; resolves with a summary per mailbox. */
@@ -304,7 +304,7 @@ export class Agent {
 
   statusObject(): Record<string, unknown> {
     const mailboxes: Record<string, MailboxStatus> = {};
-    for (const [id, r] of this.runners) mailboxes[id] = r.status;
+    for (const [id, r] of this.runners) mailboxes[id] = mailboxStatusPayload(r.status);
     return { version: VERSION, broker_connected: this.link.connected, outbox: { size: this.outbox.size, bytes: this.outbox.byteSize, dropped: this.outbox.dropped }, mailboxes };
   }
 
@@ -352,4 +352,16 @@ function summarize(id: string, o: PollOutcome): MailboxSummary {
   }
   const code = (o.error as { code?: string }).code;
   return { mailbox: id, ok: false, error: o.error.message, code: code ?? o.skipped };
+}
+
+/** A runner's status as the retained `<base>/<mailbox>/status` payload (and the `status` request's answer). */
+export function mailboxStatusPayload(s: RunnerStatus): MailboxStatus {
+  return {
+    last_poll: s.lastPoll, result: s.result, ...(s.error !== undefined ? { error: s.error } : {}),
+    messages: s.messages, new: s.newMessages, alerts: s.alerts, alerts_today: s.alertsToday,
+    bytes_last_poll: s.bytesLastPoll, bytes_total: s.bytesTotal, next_poll: s.nextPoll, connection_problem: s.connectionProblem,
+    ...(s.outbox ? { outbox: { size: s.outbox.size, dropped: s.outbox.dropped } } : {}),
+    ...(s.limitsExceeded !== undefined ? { limits_exceeded: s.limitsExceeded } : {}),
+    ...(s.failedLastPoll !== undefined ? { failed_last_poll: s.failedLastPoll } : {}),
+  };
 }

@@ -12,9 +12,28 @@ import type { PollTarget } from './target.js';
 import { PollBackoff, isLoginFailure, type BackoffPolicy } from './backoff.js';
 import { loginHint } from './login-hints.js';
 import { pollOffsetMs, type PollSlots } from './poll-slots.js';
-import type { MailboxStatus } from '../mqtt/types.js';
 
-export type { MailboxStatus };
+/** What a runner reports about its mailbox after each change (the agent publishes it as the MQTT status payload). */
+export interface RunnerStatus {
+  /** When the last poll started (ISO 8601), null before the first. */
+  lastPoll: string | null;
+  /** 'pending' before the first poll, 'ok', 'outbox_full', or the error code of the failed poll. */
+  result: string;
+  error?: string;
+  messages: number;
+  newMessages: number;
+  alerts: number;
+  alertsToday: number;
+  bytesLastPoll: number;
+  bytesTotal: number;
+  nextPoll: string | null;
+  connectionProblem: boolean;
+  outbox?: { size: number; dropped: number };
+  /** Messages since start whose MIME broke a parser limit. */
+  limitsExceeded?: number;
+  /** Messages that could not be handled in the last poll. */
+  failedLastPoll?: number;
+}
 
 
 export interface RunnerDeps {
@@ -23,7 +42,7 @@ export interface RunnerDeps {
   baseTopic: string;
   rateLimiter: RateLimiter;
   logger: Logger;
-  onStatus: (id: string, status: MailboxStatus) => void;
+  onStatus: (id: string, status: RunnerStatus) => void;
   /** Shared by every runner of the agent: at most max_concurrent_polls POP3 sessions at once. */
   slots: PollSlots;
   extraPublications?: PollDeps['extraPublications'];
@@ -70,15 +89,15 @@ export class MailboxRunner {
   private backoff!: PollBackoff;
   private readonly log: Logger;
   private alertsToday = { day: '', count: 0 };
-  status: MailboxStatus;
+  status: RunnerStatus;
 
   constructor(settings: RunnerSettings, private readonly deps: RunnerDeps) {
     this.id = settings.target.id;
     this.settings = settings;
     this.log = deps.logger.child(this.id);
     this.status = {
-      last_poll: null, result: 'pending', messages: 0, new: 0, alerts: 0, alerts_today: 0,
-      bytes_last_poll: 0, bytes_total: 0, next_poll: null, connection_problem: false,
+      lastPoll: null, result: 'pending', messages: 0, newMessages: 0, alerts: 0, alertsToday: 0,
+      bytesLastPoll: 0, bytesTotal: 0, nextPoll: null, connectionProblem: false,
     };
   }
 
@@ -88,7 +107,7 @@ export class MailboxRunner {
     this.serverNotes = await ServerNotesFile.load(this.deps.stateDir, this.log);
     this.firstRun = outcome !== 'loaded';
     this.backoff = new PollBackoff(this.settings.backoff, state.data.authFailures);
-    this.status.bytes_total = state.data.bytesTotal;
+    this.status.bytesTotal = state.data.bytesTotal;
   }
 
   /** Swap in new settings after a reload; a changed schedule is rescheduled. */
@@ -117,7 +136,7 @@ export class MailboxRunner {
       }, offset);
     }, { name: `poll-${this.id}`, noOverlap: true });
     this.task.start();
-    this.status.next_poll = this.nextRun();
+    this.status.nextPoll = this.nextRun();
   }
 
   /** This mailbox's fixed delay after a tick, within the gap to the following tick (see pollOffsetMs). */
@@ -195,9 +214,9 @@ export class MailboxRunner {
         failed: result.failed || undefined, deferred: result.deferred || undefined, limits_exceeded: result.limitsExceeded || undefined, bytes: result.bytesIn, duration_ms: result.durationMs,
       });
       this.setStatus({
-        last_poll: started.toISOString(), result: 'ok', error: undefined, messages: result.messages, new: result.newMessages,
-        alerts: result.alerts, bytes_last_poll: result.bytesIn, connection_problem: false,
-        limits_exceeded: (this.status.limits_exceeded ?? 0) + result.limitsExceeded, failed_last_poll: result.failed,
+        lastPoll: started.toISOString(), result: 'ok', error: undefined, messages: result.messages, newMessages: result.newMessages,
+        alerts: result.alerts, bytesLastPoll: result.bytesIn, connectionProblem: false,
+        limitsExceeded: (this.status.limitsExceeded ?? 0) + result.limitsExceeded, failedLastPoll: result.failed,
       });
       return { ok: true, result };
     } catch (e) {
@@ -210,7 +229,7 @@ export class MailboxRunner {
       }
       const hint = loginHint(this.settings.target.host, err, !this.settings.target.accessToken);
       this.log.error('poll failed', { code, error: err.message, hint, retry_in_s: Math.round(delay / 1000) });
-      this.setStatus({ last_poll: started.toISOString(), result: code, error: err.message, new: 0, alerts: 0, bytes_last_poll: 0, connection_problem: true });
+      this.setStatus({ lastPoll: started.toISOString(), result: code, error: err.message, newMessages: 0, alerts: 0, bytesLastPoll: 0, connectionProblem: true });
       return { ok: false, error: err };
     }
   }
@@ -248,12 +267,12 @@ export class MailboxRunner {
     this.alertsToday.count += n;
   }
 
-  private setStatus(patch: Partial<MailboxStatus>): void {
+  private setStatus(patch: Partial<RunnerStatus>): void {
     this.status = {
       ...this.status, ...patch,
-      alerts_today: this.alertsToday.count,
-      bytes_total: this.state?.data.bytesTotal ?? 0,
-      next_poll: this.nextRun(),
+      alertsToday: this.alertsToday.count,
+      bytesTotal: this.state?.data.bytesTotal ?? 0,
+      nextPoll: this.nextRun(),
       outbox: { size: this.deps.outbox.pendingFor(this.id).length, dropped: this.deps.outbox.dropped },
     };
     if (this.status.error === undefined) delete this.status.error;
