@@ -123,3 +123,37 @@ test('drop_oldest: the oldest entries go, are counted and reported', () => withD
   assert.deepEqual(dropped, ['k1#0', 'k2#0']);
   assert.deepEqual(box.pendingFor('home').map((e) => e.key), ['k3#0', 'k4#0']);
 }));
+
+test('the acknowledgements of a window are recorded together, and each entry file stays until its own record is done', () => withDir(async (dir) => {
+  const box = await Outbox.open(dir, limits, silentLogger);
+  await box.enqueue([1, 2, 3, 4, 5, 6].map((n) => item(n)));
+  const started: string[] = [];
+  const finish = new Map<string, () => void>();
+  box.attach(async () => {}, (e) => new Promise<void>((resolve) => {
+    started.push(e.key);
+    finish.set(e.key, resolve);
+  }), async () => {});
+  box.kick();
+  const files = async () => (await readdir(dir)).filter((n) => n.endsWith('.msg')).length;
+  // Every record of the window is under way before any has finished (bounded wait: 2,000 turns of the event loop).
+  for (let spin = 0; started.length < 6 && spin < 2000; spin++) await new Promise((r) => setImmediate(r));
+  assert.deepEqual(started, ['k1#0', 'k2#0', 'k3#0', 'k4#0', 'k5#0', 'k6#0']);
+  assert.equal(await files(), 6, 'no file removed while its acknowledgement is not recorded');
+  finish.get('k3#0')!();
+  for (let spin = 0; spin < 200; spin++) await new Promise((r) => setImmediate(r));
+  const names = (await readdir(dir)).filter((n) => n.endsWith('.msg'));
+  for (const seq of [1, 2, 4, 5, 6]) assert.ok(names.includes(`${String(seq).padStart(12, '0')}.msg`), `entry ${seq} kept until its acknowledgement is recorded`);
+  for (const k of ['k1#0', 'k2#0', 'k4#0', 'k5#0', 'k6#0']) finish.get(k)!();
+  assert.deepEqual(await box.waitFor(started, 5000), []);
+  assert.equal(await files(), 0);
+}));
+
+test('one enqueue of many items (more than are written at once, one key twice) sends each once, in order', () => withDir(async (dir) => {
+  const box = await Outbox.open(dir, limits, silentLogger);
+  const sent: string[] = [];
+  box.attach(async (e) => { sent.push(e.key); }, async () => {}, async () => {});
+  const items = Array.from({ length: 70 }, (_, i) => item(i));
+  await box.enqueue([...items, item(5)]);
+  assert.deepEqual(await box.waitFor(items.map((x) => x.key), 5000), []);
+  assert.deepEqual(sent, items.map((x) => x.key), 'each once, in order');
+}));
