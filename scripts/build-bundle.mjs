@@ -11,7 +11,7 @@ import { build, transform } from 'esbuild';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import path from 'node:path';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
@@ -107,8 +107,21 @@ const LOADER = `var __p2mRequire = (() => {
 `;
 
 const chunkDir = path.join(path.dirname(outfile), CHUNK_DIR);
-rmSync(chunkDir, { recursive: true, force: true });
+
+/**
+ * A rebuild while the CLI runs (a daemon started from the checkout, a test suite, a second `npm ci`) must never
+ * leave a moment in which a chunk that process may still require() is missing: every file is written beside its
+ * place and renamed over it (chunk names are content hashes, so an unchanged chunk keeps its name), and only
+ * then are the chunks of the previous build that this one no longer has removed.
+ */
+function writeAtomic(file, text) {
+  const tmpFile = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmpFile, text);
+  renameSync(tmpFile, file);
+}
+
 if (values.single) {
+  rmSync(chunkDir, { recursive: true, force: true });
   await build({ ...common, outfile, format: 'cjs' });
   writeFileSync(outfile, latin1Only(readFileSync(outfile, 'utf8'), path.basename(outfile)));
 } else {
@@ -125,20 +138,22 @@ if (values.single) {
     const toCjs = async (file) => (await transform(readFileSync(file, 'utf8'), { format: 'cjs', target: 'node20', platform: 'node', charset: 'ascii', logLevel: 'warning' })).code
       .replace(/\bimport\("(\.\/[^"]+\.cjs)"\)/g, 'Promise.resolve().then(() => require("$1"))');
     for (const c of chunks) {
-      writeFileSync(path.join(chunkDir, c), latin1Only(await toCjs(path.join(tmp, CHUNK_DIR, c)), `${CHUNK_DIR}/${c}`));
+      writeAtomic(path.join(chunkDir, c), latin1Only(await toCjs(path.join(tmp, CHUNK_DIR, c)), `${CHUNK_DIR}/${c}`));
     }
     let main = await toCjs(path.join(tmp, 'main.cjs'));
     main = main.replaceAll(`require("./${CHUNK_DIR}/`, `__p2mRequire("./${CHUNK_DIR}/`);
     // Keep a leading "use strict" / shebang-free header as esbuild wrote it; the loader goes right after it.
     main = main.replace(/^("use strict";\n)?/, (m) => m + LOADER);
-    writeFileSync(outfile, latin1Only(main, path.basename(outfile)));
+    writeAtomic(outfile, latin1Only(main, path.basename(outfile)));
     // The asset list for the single binaries, with the sources each chunk holds (tests and docs read it).
     const inputs = Object.fromEntries(Object.entries(result.metafile.outputs).map(([file, o]) => [
       path.relative(tmp, path.resolve(file)).split(path.sep).join('/'),
       Object.keys(o.inputs).map((i) => i.replace(/^.*node_modules\//, 'node_modules/')),
     ]));
     const index = Object.fromEntries(chunks.map((c) => [`${CHUNK_DIR}/${c}`, inputs[`${CHUNK_DIR}/${c}`] ?? []]));
-    writeFileSync(path.join(chunkDir, 'index.json'), JSON.stringify({ main: inputs['main.cjs'] ?? [], chunks: index }, null, 1) + '\n');
+    writeAtomic(path.join(chunkDir, 'index.json'), JSON.stringify({ main: inputs['main.cjs'] ?? [], chunks: index }, null, 1) + '\n');
+    const keep = new Set([...chunks, 'index.json']);
+    for (const f of readdirSync(chunkDir)) if (!keep.has(f)) rmSync(path.join(chunkDir, f), { recursive: true, force: true });
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

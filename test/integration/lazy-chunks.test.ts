@@ -77,3 +77,28 @@ test('chunks are loaded with require() only: an import() would make a single bin
   for (const f of files) assert.doesNotMatch(await readFile(f, 'utf8'), /\bimport\("\.\//, `${path.basename(f)} imports a chunk with import()`);
   assert.match(await readFile(BUNDLE, 'utf8'), /__p2mRequire\("\.\/pop2mqtt-chunks\/once-/, 'commands load through the chunk loader');
 });
+
+test('a rebuild never leaves a chunk missing: files are renamed over their place, stale chunks removed only at the end', async () => {
+  const out = path.join(lab.dir, 'rebuild', 'pop2mqtt.cjs');
+  const build = () => runNode([path.join(ROOT, 'scripts', 'build-bundle.mjs'), '--outfile', out], { timeoutMs: 120_000 });
+  assert.equal((await build()).code, 0);
+  const dir = path.join(path.dirname(out), 'pop2mqtt-chunks');
+  const first = (await readdir(dir)).sort();
+  await writeFile(path.join(dir, 'stale-OLD.cjs'), '');
+  // While the second build runs, every file of the first must exist at every look (a process started from the
+  // first build may still require() any of them).
+  const running = build();
+  let done = false;
+  void running.then(() => { done = true; });
+  let missing: string[] = [];
+  let looks = 0;
+  while (!done && missing.length === 0) {
+    const now = new Set(await readdir(dir).catch(() => [] as string[]));
+    missing = first.filter((f) => !now.has(f));
+    looks++;
+  }
+  assert.equal((await running).code, 0);
+  assert.deepEqual(missing, [], `missing during the rebuild (look ${looks})`);
+  assert.ok(looks > 1, 'looked while the build ran');
+  assert.deepEqual((await readdir(dir)).sort(), first, 'same chunks, the stale one removed');
+});
