@@ -16,13 +16,13 @@
 //   happens to reach the same one; `maxchild=1` here keeps one process per port, so every later session resumes.
 // - It logs only to syslog (/dev/log); nothing here listens, so there are no per-session lines to read.
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { makeTestCA, type TestCerts } from './certs.js';
-import { forgetOnExit, killGroupAndWait, killOnExit, pidAlive, removeOnExit, run, tailFile, waitForPortClosed } from './daemon.js';
-import { freePorts, waitForPort } from './ports.js';
+import { removeOnExit, run, startForegroundServer, stopForegroundServer, tailFile } from './daemon.js';
+import { freePorts } from './ports.js';
 import { lookupUser, type SystemUser } from './system-users.js';
 import { ROOT } from './lab.js';
 
@@ -157,33 +157,14 @@ SERVICES {
 EVENTS {
 }
 `);
-    const fd = openSync(logFile, 'a');
-    let child;
-    try {
-      // Foreground, in its own process group (detached), so stop() kills the master with every service process.
-      child = spawn(path.join(BIN, 'master'), ['-C', imapdConf, '-M', cyrusConf, '-p', d('master.pid')], { detached: true, stdio: ['ignore', fd, fd], env });
-    } finally {
-      closeSync(fd);
-    }
-    child.unref();
-    const p = child.pid;
-    if (p === undefined) throw new Error('could not spawn the Cyrus master');
-    pid = p;
-    killOnExit(p, 'SIGKILL', { group: true });
-    const describe = async () => `Cyrus master output:\n${await tailFile(logFile)}`;
-    const timeoutMs = opts.startTimeoutMs ?? 20_000;
-    await waitForPort('127.0.0.1', port, { timeoutMs, alive: () => pidAlive(p), describe });
-    await waitForPort('127.0.0.1', tlsPort, { timeoutMs, alive: () => pidAlive(p), describe });
+    pid = await startForegroundServer({ file: path.join(BIN, 'master'), args: ['-C', imapdConf, '-M', cyrusConf, '-p', d('master.pid')], env, logFile, ports: [port, tlsPort], timeoutMs: opts.startTimeoutMs ?? 20_000, what: 'Cyrus master' });
   };
 
   const halt = async (): Promise<void> => {
     if (pid === undefined) return;
     const p = pid;
-    await killGroupAndWait(p);
-    forgetOnExit(p);
     pid = undefined;
-    await waitForPortClosed('127.0.0.1', port).catch(() => {});
-    await waitForPortClosed('127.0.0.1', tlsPort).catch(() => {});
+    await stopForegroundServer(p, [port, tlsPort], { tolerateOpenPorts: true });
   };
 
   for (let attempt = 1; ; attempt++) {

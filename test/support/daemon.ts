@@ -2,7 +2,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { canConnect } from './ports.js';
+import { canConnect, waitForPort } from './ports.js';
 
 /** True while a process with this pid exists (and is not a zombie we can see). */
 export function pidAlive(pid: number): boolean {
@@ -209,5 +209,43 @@ export async function waitForPortClosed(host: string, port: number, timeoutMs = 
   while (await canConnect(host, port, 200)) {
     if (Date.now() >= deadline) throw new Error(`${host}:${port} still accepts connections after stop`);
     await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/**
+ * Start a server that stays in the foreground, in its own process group (so stopForegroundServer kills it with every
+ * session process), its output appended to logFile and killed at exit; resolves with its pid once every port accepts.
+ */
+export async function startForegroundServer(o: {
+  file: string; args: string[]; env?: NodeJS.ProcessEnv; logFile: string; ports: number[]; timeoutMs: number; what: string;
+}): Promise<number> {
+  const fd = openSync(o.logFile, 'a');
+  let child;
+  try {
+    child = spawn(o.file, o.args, { detached: true, stdio: ['ignore', fd, fd], env: o.env ?? process.env });
+  } finally {
+    closeSync(fd);
+  }
+  child.unref();
+  const p = child.pid;
+  if (p === undefined) throw new Error(`could not spawn ${o.what}`);
+  killOnExit(p, 'SIGKILL', { group: true });
+  const describe = async () => `${o.what} log tail:\n${await tailFile(o.logFile)}`;
+  try {
+    for (const port of o.ports) await waitForPort('127.0.0.1', port, { timeoutMs: o.timeoutMs, alive: () => pidAlive(p), describe });
+  } catch (err) {
+    await stopForegroundServer(p, [], {});
+    throw err;
+  }
+  return p;
+}
+
+/** Stop a server from startForegroundServer: kill its process group, then wait until its ports are closed. */
+export async function stopForegroundServer(pid: number, ports: number[], o: { tolerateOpenPorts?: boolean }): Promise<void> {
+  await killGroupAndWait(pid);
+  forgetOnExit(pid);
+  for (const port of ports) {
+    const closed = waitForPortClosed('127.0.0.1', port);
+    await (o.tolerateOpenPorts ? closed.catch(() => {}) : closed);
   }
 }

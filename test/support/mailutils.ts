@@ -19,14 +19,12 @@
 //   converts; pop3d then moves them to cur/ with ",a=O,u=N:2,S" in the name.
 // - The daemon forks one process per connection; stop() kills the whole process group.
 // - No per-session byte statistics like Dovecot's logout line; use a counting relay (relay.ts) instead.
-import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
 import { appendFile, chmod, chown, mkdir, mkdtemp, open, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { makeTestCA, type TestCerts } from './certs.js';
-import { forgetOnExit, killGroupAndWait, killOnExit, pidAlive, removeOnExit, run, tailFile, waitForPortClosed } from './daemon.js';
-import { freePorts, waitForPort } from './ports.js';
+import { removeOnExit, run, startForegroundServer, stopForegroundServer, tailFile } from './daemon.js';
+import { freePorts } from './ports.js';
 import { ensureSystemUser } from './system-users.js';
 import { deliverToMaildir } from './maildir.js';
 
@@ -192,33 +190,14 @@ ${opts.extraConf ?? ''}
 
   const launch = async (): Promise<void> => {
     await rm(pidFile, { force: true });
-    const fd = openSync(logFile, 'a');
-    let child;
-    try {
-      // foreground daemon mode in its own process group (detached), so stop() can kill it with its session children
-      child = spawn('/usr/sbin/pop3d', [`--config-file=${confFile}`, '--daemon', '--foreground'], { detached: true, stdio: ['ignore', fd, fd] });
-    } finally {
-      closeSync(fd);
-    }
-    child.unref();
-    const p = child.pid;
-    if (p === undefined) throw new Error('could not spawn pop3d');
-    pid = p;
-    killOnExit(p, 'SIGKILL', { group: true });
-    const describe = async () => `pop3d log tail:\n${await tailFile(logFile)}`;
-    const timeoutMs = opts.startTimeoutMs ?? 10_000;
-    await waitForPort('127.0.0.1', port, { timeoutMs, alive: () => pidAlive(p), describe });
-    await waitForPort('127.0.0.1', tlsPort, { timeoutMs, alive: () => pidAlive(p), describe });
+    pid = await startForegroundServer({ file: '/usr/sbin/pop3d', args: [`--config-file=${confFile}`, '--daemon', '--foreground'], logFile, ports: [port, tlsPort], timeoutMs: opts.startTimeoutMs ?? 10_000, what: 'pop3d' });
   };
 
   const halt = async (): Promise<void> => {
     if (pid === undefined) return;
     const p = pid;
-    await killGroupAndWait(p);
-    forgetOnExit(p);
     pid = undefined;
-    await waitForPortClosed('127.0.0.1', port);
-    await waitForPortClosed('127.0.0.1', tlsPort);
+    await stopForegroundServer(p, [port, tlsPort], { tolerateOpenPorts: false });
   };
 
   for (let attempt = 1; ; attempt++) {
