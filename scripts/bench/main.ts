@@ -21,6 +21,7 @@ import { AgentHarness, headerRules, snapshotRules } from './agent.js';
 import { disableRawlog, enableRawlog, RAWLOG_CONF, readSessions, roundTripsOver, type RawlogSession } from './rawlog.js';
 import { startDelayProxy } from './delay-proxy.js';
 import { runW6 } from './w6.js';
+import { dropPageCache } from '../binaries/page-cache.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -362,6 +363,7 @@ async function main(): Promise<void> {
     let bin: { idleKiB: number; versionKiB: number; soak: Awaited<ReturnType<typeof soak>> } | undefined;
     if (process.arch === 'x64' && existsSync(binaryFile)) {
       log(`footprint: x64 binary (${binaryFile}): idle one-shot poll, then the daemon for ${SOAK_POLLS} idle polls`);
+      if (!dropPageCache(binaryFile)) log('footprint: could not drop the binary from the page cache (RSS may include large folios of the build)');
       const binAgent = agent.withBinary(binaryFile);
       const idle = await binAgent.once(w1cfg);
       bin = { idleKiB: idle.maxRssKiB, versionKiB: await rssOf(binaryFile, ['--version']), soak: await soak(dovecot, relay, () => binAgent.daemon(w1cfg), SOAK_POLLS) };

@@ -22,6 +22,7 @@ import { subscribe } from '../../test/support/mqtt-subscriber.js';
 import { corpus } from './corpus.js';
 import { AgentHarness, headerRules, snapshotRules } from './agent.js';
 import { timedRun } from './proc.js';
+import { dropPageCache } from '../binaries/page-cache.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { values } = parseArgs({
@@ -89,6 +90,7 @@ async function main(): Promise<void> {
   try {
     const bundle = values.bundle ? path.resolve(values.bundle) : path.join(work, 'pop2mqtt.cjs');
     if (!values.bundle && !values.binary) execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build-bundle.mjs'), '--outfile', bundle], { stdio: 'inherit' });
+    if (values.binary) dropPageCache(path.resolve(values.binary));
     const sampler = path.join(work, 'mem-sampler.cjs');
     await writeFile(sampler, SAMPLER);
 

@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { startDovecot } from '../../test/support/dovecot.js';
 import { startMosquitto } from '../../test/support/mosquitto.js';
 import { ROOT, binaryPath, cleanEnv, openTempDir, runnerFor, type Target } from '../../test/binaries/support.js';
+import { dropPageCache } from './page-cache.js';
 
 const { values } = parseArgs({
   options: {
@@ -74,6 +75,7 @@ try {
     : [...runnerFor(target), binaryPath(target), 'run', '--config', config];
   const extraEnv: Record<string, string> = { MAIL_PASS: 'footprint-pw-1234' };
   if (values['node-options']) extraEnv.NODE_OPTIONS = values['node-options'];
+  if (!values.reference) dropPageCache(binaryPath(target));
   const started = Date.now();
   child = spawn(argv[0]!, argv.slice(1), { cwd: tmp, env: { ...cleanEnv(), ...extraEnv }, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
