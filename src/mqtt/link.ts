@@ -8,6 +8,7 @@ import { withTimeout } from '../with-timeout.js';
 import { reconnectDelay } from '../backoff.js';
 import { MAX_INCOMING_PACKET_BYTES } from './requests.js';
 import { OversizeFilter } from './oversize-filter.js';
+import { InFlightStore } from './in-flight-store.js';
 import { MqttLinkError } from './errors.js';
 import {
   DEFAULT_BASE_TOPIC, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_KEEPALIVE_MS, DEFAULT_RECONNECT_MAX_MS,
@@ -64,6 +65,8 @@ export class MqttLink extends EventEmitter {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly subscriptions = new Map<string, Set<MessageHandler>>();
   private readonly pending = new Set<(err: MqttLinkError) => void>();
+  /** MQTT.js's outgoing Store: publishes waiting for their ack, never replayed after a reconnect. */
+  private readonly inFlight = new InFlightStore();
 
   constructor(settings: MqttSettings, opts: MqttLinkOptions) {
     super();
@@ -253,6 +256,7 @@ export class MqttLink extends EventEmitter {
       // mqtt-packet's default pre-builds 65,536 two-byte Buffers for packet ids at the first connect: about 20 MiB of
       // heap (RSS 67 -> 56 MiB for a bare connect). Building the two bytes per packet costs nothing at our rates.
       writeCache: false,
+      outgoingStore: this.inFlight,
       will: {
         topic: this.willTopic,
         payload: Buffer.from(BRIDGE_STATE_OFFLINE),
@@ -323,7 +327,8 @@ export class MqttLink extends EventEmitter {
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       if (this.stopping || this.stopped || !this.client) return;
-      this.client.reconnect();
+      // Without stores, reconnect() swaps in MQTT.js's default Store, which would replay unacknowledged publishes.
+      this.client.reconnect({ outgoingStore: this.inFlight });
     }, delay);
   }
 
@@ -337,12 +342,15 @@ export class MqttLink extends EventEmitter {
     for (const fail of fails) fail(err);
   }
 
-  /** Forget MQTT.js's in-flight publishes so they are not resent after reconnect: the outbox owns retries. */
+  /**
+   * Forget the publishes that lost their connection before the ack: the outbox owns retries (the Store never replays
+   * them), and a clean end() must not wait for acks that cannot come. removeOutgoingMessage() also frees the Store entry.
+   */
   private dropInFlight(): void {
     const client = this.client;
     if (!client) return;
-    for (const id of Object.keys(client.outgoing)) {
-      try { client.removeOutgoingMessage(Number(id)); } catch { /* already gone */ }
+    for (const id of this.inFlight.messageIds()) {
+      try { client.removeOutgoingMessage(id); } catch { /* already gone */ }
     }
   }
 

@@ -233,10 +233,12 @@ async function relay(target: number) {
   };
 }
 
-test('connection lost before PUBACK: publish rejects with MQTT_DISCONNECTED, link goes offline, reconnects with backoff', T, async () => {
+test('connection lost before PUBACK: publish rejects with MQTT_DISCONNECTED, link goes offline, reconnects with backoff, MQTT.js does not resend it', T, async () => {
   const b = await broker();
   const r = await relay(b.port);
   cleanups.push(() => r.close());
+  const sub = await subscribe(b.url, ['lost/#']);
+  cleanups.push(() => sub.close());
   const l = link({ url: `mqtt://127.0.0.1:${r.port}`, reconnect: { min: 200, max: 400 } });
   await l.start();
   assert.equal(l.connected, true);
@@ -254,6 +256,12 @@ test('connection lost before PUBACK: publish rejects with MQTT_DISCONNECTED, lin
   r.setSwallow(false);
   await waitEvent(l, 'connect', 5_000);
   await l.publish('lost/y', 'after reconnect', { qos: 1 });
+  // The broker had lost/x (only its PUBACK was swallowed); a replay by MQTT.js would arrive again before lost/y.
+  await sub.waitFor((m) => m.topic === 'lost/y', 5_000);
+  assert.deepEqual(sub.messages.map((m) => m.topic), ['lost/x', 'lost/y'], 'the retry belongs to the outbox, not to MQTT.js');
+  const t0 = Date.now();
+  await l.stop();
+  assert.ok(Date.now() - t0 < 3_500, 'stop does not wait for the lost ack');
 });
 
 test('subscriptions are renewed after the broker restarts', T, async () => {
