@@ -6,7 +6,8 @@ import { parseMessage, type BodyLimits } from '../message/body.js';
 import { firstBodyLines } from '../message/preview.js';
 import { buildPublications, type Publication } from './build.js';
 import type { RuleSet } from '../rules/engine.js';
-import type { MessageData, PendingNeed, RuleTrace } from '../rules/types.js';
+import type { MessageData, RuleTrace } from '../rules/types.js';
+import { fetchInStages } from '../rules/stage-planner.js';
 
 export interface ExplainOptions {
   mailbox?: string;
@@ -63,8 +64,8 @@ function asText(b: Buffer): string | undefined {
 }
 
 /**
- * Parse the whole message, then replay the poller's staged evaluation on it (size → TOP 0 → TOP N → RETR),
- * recording each fetch the agent would make; then report every rule's trace and the publications it would send
+ * Parse the whole message, then replay the poller's staged evaluation on it through the same stage planner
+ * (size → TOP 0 → TOP N → RETR), recording each fetch the agent would make; then report every rule's trace and the publications it would send
  * (rate limits are not applied here).
  */
 export async function explainMessage(raw: Buffer, ruleSet: RuleSet, opts: ExplainOptions = {}): Promise<ExplainResult> {
@@ -85,31 +86,25 @@ async function explainParsed(raw: Buffer, ruleSet: RuleSet, opts: ExplainOptions
   const now = opts.now ?? new Date();
   const msg: MessageData = { mailbox: opts.mailbox ?? 'test', uid: opts.uid ?? 'test-uid', msgNum: 1, size: raw.length };
   const fetches: FetchStep[] = [];
-  let ev = ruleSet.evaluate(msg, now);
-  for (let guard = 0; !ev.decided && guard < 4; guard++) {
-    const needs: PendingNeed[] = ev.pending.map((p) => p.needs);
-    if (!msg.headers && needs.includes('headers')) {
+  await fetchInStages(ruleSet, [msg], { data: (m) => m, now }, async (stage) => {
+    if (stage === 'headers') {
       msg.headers = parseHeaders(raw);
       fetches.push('TOP 0');
-    } else if (!msg.preview && needs.some((n) => typeof n === 'object')) {
+    } else if (stage === 'preview') {
       const lines = ruleSet.maxPreviewLines;
       msg.headers ??= parseHeaders(raw);
       msg.preview = { lines, text: firstBodyLines(raw, lines) };
       fetches.push(`TOP ${lines}`);
-    } else if (!msg.full && !msg.oversize && needs.includes('full')) {
-      if (opts.maxMessageSize !== undefined && raw.length > opts.maxMessageSize) {
-        msg.oversize = true;
-        fetches.push('RETR refused (oversize)');
-      } else {
-        msg.full = await parseMessage(raw, opts.bodyLimits);
-        msg.headers ??= msg.full.headers;
-        fetches.push('RETR');
-      }
+    } else if (opts.maxMessageSize !== undefined && raw.length > opts.maxMessageSize) {
+      msg.oversize = true;
+      fetches.push('RETR refused (oversize)');
     } else {
-      break;
+      msg.full = await parseMessage(raw, opts.bodyLimits);
+      msg.headers ??= msg.full.headers;
+      fetches.push('RETR');
     }
-    ev = ruleSet.evaluate(msg, now);
-  }
+  });
+  const ev = ruleSet.evaluate(msg, now);
   const rank = (f: FetchStep) => (f === 'RETR' ? 3 : f.startsWith('TOP') && f !== 'TOP 0' ? 2 : f === 'TOP 0' ? 1 : 0);
   const wouldFetch = fetches.reduce<FetchStep>((a, f) => (rank(f) > rank(a) ? f : a), 'nothing');
 
