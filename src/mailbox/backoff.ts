@@ -17,7 +17,7 @@ export class PollBackoff {
   /** Times of failed logins in the last hour (persisted by the caller so a restart loop cannot bypass the cap). */
   authFailures: number[];
 
-  constructor(private policy: BackoffPolicy, authFailures: number[] = [], private random: () => number = Math.random) {
+  constructor(private policy: BackoffPolicy, authFailures: readonly number[] = [], private random: () => number = Math.random) {
     this.authFailures = authFailures.filter((t) => Date.now() - t < HOUR);
     this.notBefore = this.authNotBefore(Date.now());
     this.lastWasAuth = this.notBefore > 0;

@@ -224,7 +224,7 @@ export class MailboxRunner {
       const code = errorCodeOf(err);
       const delay = this.backoff.failed(err, Date.now(), err instanceof Pop3Error ? err.retryAfterSec : undefined);
       if (isLoginFailure(err)) {
-        this.state.data.authFailures = this.backoff.authFailures;
+        this.state.setAuthFailures(this.backoff.authFailures);
         await this.state.save().catch(() => {});
       }
       const hint = loginHint(this.settings.target.host, err, !this.settings.target.accessToken);

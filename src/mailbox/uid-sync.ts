@@ -86,7 +86,7 @@ async function probe(client: Pop3Client, msg: number): Promise<string | null> {
  * fastuidl: messages keep their relative order and UIDs are never reused, so the survivors of the last poll sit at
  * positions 1..s and new mail follows. Returns the full ordered UID list, or null when an assumption fails.
  */
-async function incremental(client: Pop3Client, prev: string[], count: number, prefetched?: { msg: number; uid: string | null }): Promise<string[] | null> {
+async function incremental(client: Pop3Client, prev: readonly string[], count: number, prefetched?: { msg: number; uid: string | null }): Promise<string[] | null> {
   const p = prev.length;
   const index = new Map(prev.map((u, i) => [u, i]));
   const seen = new Map<number, string | null>();
@@ -102,7 +102,7 @@ async function incremental(client: Pop3Client, prev: string[], count: number, pr
     return uid;
   };
 
-  let survivors: string[];
+  let survivors: readonly string[];
   const lastPos = Math.min(count, p);
   if (count >= p && (await at(p)) === prev[p - 1]) {
     survivors = prev; // nothing before p moved: the common case, new mail appended

@@ -52,16 +52,24 @@ export type CommandClaim = 'claimed' | 'again' | 'replay' | 'full';
 
 export type LoadOutcome = 'new' | 'loaded' | 'recovered';
 
+/** The state as others see it: read-only, so every change goes through a method (which also marks it for saving). */
+export type MailboxStateView = DeepReadonly<MailboxStateData>;
+type DeepReadonly<T> = T extends (infer U)[] ? readonly DeepReadonly<U>[] : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
+
 export class MailboxState {
   readonly file: string;
-  data: MailboxStateData;
+  private raw: MailboxStateData;
   private doneSet: Set<string>;
   private dirty = false;
 
   private constructor(file: string, data: MailboxStateData) {
     this.file = file;
-    this.data = data;
+    this.raw = data;
     this.doneSet = new Set(data.done);
+  }
+
+  get data(): MailboxStateView {
+    return this.raw;
   }
 
   static fileFor(stateDir: string, mailbox: string): string {
@@ -102,11 +110,11 @@ export class MailboxState {
   }
 
   ackedAlerts(uid: string): ReadonlySet<string> {
-    return new Set(this.data.acked[uid] ?? []);
+    return new Set(this.raw.acked[uid] ?? []);
   }
 
   recordAck(uid: string, alertId: string): void {
-    const list = (this.data.acked[uid] ??= []);
+    const list = (this.raw.acked[uid] ??= []);
     if (!list.includes(alertId)) list.push(alertId);
     this.dirty = true;
   }
@@ -114,31 +122,38 @@ export class MailboxState {
   markDone(uid: string, opts: { deleteOnServer?: boolean } = {}): void {
     if (!this.doneSet.has(uid)) {
       this.doneSet.add(uid);
-      this.data.done.push(uid);
+      this.raw.done.push(uid);
     }
     this.releaseCommandUids([uid]);
-    delete this.data.acked[uid];
-    delete this.data.failures[uid];
-    if (opts.deleteOnServer && !this.data.deletePending.includes(uid)) this.data.deletePending.push(uid);
+    delete this.raw.acked[uid];
+    delete this.raw.failures[uid];
+    if (opts.deleteOnServer && !this.raw.deletePending.includes(uid)) this.raw.deletePending.push(uid);
     this.dirty = true;
   }
 
-  recordFailure(uid: string): number {
-    const n = (this.data.failures[uid] ?? 0) + 1;
-    this.data.failures[uid] = n;
+  /** One more failed attempt at `uid`; `atLeast` raises the count further (a message parked at once). Returns the count. */
+  recordFailure(uid: string, atLeast = 0): number {
+    const n = Math.max((this.raw.failures[uid] ?? 0) + 1, atLeast);
+    this.raw.failures[uid] = n;
     this.dirty = true;
     return n;
+  }
+
+  /** The times (ms) of recent failed logins, as the backoff keeps them; the caller saves. */
+  setAuthFailures(times: readonly number[]): void {
+    this.raw.authFailures = [...times];
+    this.dirty = true;
   }
 
   /** UIDs DELEd in a session that reached QUIT: the server has removed them. */
   confirmDeleted(uids: Iterable<string>): void {
     const gone = new Set(uids);
     this.releaseCommandUids(gone);
-    this.data.deletePending = this.data.deletePending.filter((u) => !gone.has(u));
-    this.data.serverUids = this.data.serverUids.filter((u) => !gone.has(u));
-    this.data.done = this.data.done.filter((u) => !gone.has(u));
-    this.doneSet = new Set(this.data.done);
-    this.data.stat = null; // octets unknown after deletions: the next poll syncs without the STAT short-circuit
+    this.raw.deletePending = this.raw.deletePending.filter((u) => !gone.has(u));
+    this.raw.serverUids = this.raw.serverUids.filter((u) => !gone.has(u));
+    this.raw.done = this.raw.done.filter((u) => !gone.has(u));
+    this.doneSet = new Set(this.raw.done);
+    this.raw.stat = null; // octets unknown after deletions: the next poll syncs without the STAT short-circuit
     this.dirty = true;
   }
 
@@ -149,48 +164,48 @@ export class MailboxState {
    * Expired records are dropped first. The caller saves the state before it publishes.
    */
   claimCommand(key: string, uid: string, now: number, windows: { forgetAfterMs: number; evictableAfterMs: number }): CommandClaim {
-    const list = this.data.commands;
+    const list = this.raw.commands;
     const live = list.filter((c) => c.forgetAt > now);
     if (live.length !== list.length) {
-      this.data.commands = live;
+      this.raw.commands = live;
       this.dirty = true;
     }
-    const seen = this.data.commands.find((c) => c.key === key);
+    const seen = this.raw.commands.find((c) => c.key === key);
     if (seen) return seen.uid !== '' && seen.uid === uid ? 'again' : 'replay';
-    if (this.data.commands.length >= MAX_COMMAND_RECORDS) {
-      const i = this.data.commands.findIndex((c) => c.evictableAt <= now);
+    if (this.raw.commands.length >= MAX_COMMAND_RECORDS) {
+      const i = this.raw.commands.findIndex((c) => c.evictableAt <= now);
       if (i < 0) return 'full';
-      this.data.commands.splice(i, 1);
+      this.raw.commands.splice(i, 1);
     }
-    this.data.commands.push({ key, uid, at: now, forgetAt: now + windows.forgetAfterMs, evictableAt: now + windows.evictableAfterMs });
+    this.raw.commands.push({ key, uid, at: now, forgetAt: now + windows.forgetAfterMs, evictableAt: now + windows.evictableAfterMs });
     this.dirty = true;
     return 'claimed';
   }
 
   /** A message is done or gone: its commands can no longer act again through it (a later copy with its UID is a replay). */
   private releaseCommandUids(uids: Iterable<string>): void {
-    if (!this.data.commands.length) return;
+    if (!this.raw.commands.length) return;
     const set = uids instanceof Set ? (uids as Set<string>) : new Set(uids);
-    for (const c of this.data.commands) if (c.uid !== '' && set.has(c.uid)) c.uid = '';
+    for (const c of this.raw.commands) if (c.uid !== '' && set.has(c.uid)) c.uid = '';
   }
 
   /** Record the server's UID list; forget everything about UIDs no longer on the server. */
   syncServer(serverUids: string[], stat: { count: number; size: number }): void {
     const present = new Set(serverUids);
-    this.data.serverUids = serverUids;
-    this.data.stat = stat;
-    this.data.done = this.data.done.filter((u) => present.has(u));
-    this.doneSet = new Set(this.data.done);
+    this.raw.serverUids = serverUids;
+    this.raw.stat = stat;
+    this.raw.done = this.raw.done.filter((u) => present.has(u));
+    this.doneSet = new Set(this.raw.done);
     for (const key of ['acked', 'failures'] as const) {
-      for (const uid of Object.keys(this.data[key])) if (!present.has(uid)) delete this.data[key][uid];
+      for (const uid of Object.keys(this.raw[key])) if (!present.has(uid)) delete this.raw[key][uid];
     }
-    this.data.deletePending = this.data.deletePending.filter((u) => present.has(u));
+    this.raw.deletePending = this.raw.deletePending.filter((u) => present.has(u));
     this.dirty = true;
   }
 
   /** The byte counter alone is saved at most every 10 minutes: an idle poll must not rewrite an SD card each time. */
   addBytes(n: number): void {
-    this.data.bytesTotal += n;
+    this.raw.bytesTotal += n;
     if (Date.now() - this.lastSaved > 600_000) this.dirty = true;
   }
 
@@ -201,7 +216,7 @@ export class MailboxState {
   }
 
   async save(): Promise<void> {
-    const body = JSON.stringify(this.data);
+    const body = JSON.stringify(this.raw);
     this.dirty = false;
     const sha256 = createHash('sha256').update(body).digest('hex');
     const header = JSON.stringify({ format: FORMAT, version: VERSION, sha256, bytes: Buffer.byteLength(body) });

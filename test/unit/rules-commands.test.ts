@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { compileRules, type RuleConfig, type MessageData } from '../../src/rules/index.js';
 import { parseHeaders, loadHeaderDecoder } from '../../src/message/headers.js';
-import { admitCommands, commandKey } from '../../src/mailbox/command-guard.js';
+import { admitCommands, commandKey } from '../../src/alerts/command-guard.js';
 import { MailboxState } from '../../src/state/mailbox-state.js';
 import { createLogger } from '../../src/log.js';
 import { eml } from '../fixtures/mail/messages.js';
