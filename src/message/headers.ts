@@ -1,5 +1,6 @@
-// The lightest correct parser for a header block (TOP n 0 output): unfolding, RFC 2047 words via libmime, addresses, dates.
+// The lightest correct parser for a header block (TOP n 0 output): fields indexed by byte offsets and decoded when asked (unfolding, RFC 2047 words via libmime, addresses, dates).
 import type Libmime from 'libmime';
+import { isAscii } from 'node:buffer';
 import { MessageParseError } from './errors.js';
 
 export interface Address {
@@ -102,11 +103,11 @@ export interface HeaderField { name: string; key: string; raw: string }
 
 /** Parse a header block. Accepts the block alone, or a whole message (parsing stops at the first empty line). */
 export function parseHeaders(block: Buffer, limits: HeaderLimits = {}): ParsedHeaders {
-  const { fields, raw, junkLines } = headerFields(block, limits);
-  if (fields.length === 0 && junkLines > 0) {
+  const index = indexFields(block, limits);
+  if (index.count === 0 && index.junkLines > 0) {
     throw new MessageParseError('MALFORMED_HEADERS', 'no header field could be parsed');
   }
-  return new HeaderSet(fields, Buffer.from(raw));
+  return new HeaderSet(index);
 }
 
 /**
@@ -114,89 +115,201 @@ export function parseHeaders(block: Buffer, limits: HeaderLimits = {}): ParsedHe
  * block itself and the count of lines that are no field. Throws only on the size and count limits.
  */
 export function headerFields(block: Buffer, limits: HeaderLimits = {}): { fields: HeaderField[]; raw: Buffer; junkLines: number } {
-  const maxBytes = limits.maxBytes ?? DEFAULT_HEADER_LIMITS.maxBytes;
-  const maxHeaders = limits.maxHeaders ?? DEFAULT_HEADER_LIMITS.maxHeaders;
-  const end = findHeaderEnd(block);
-  const raw = end ? block.subarray(0, end.headerEnd) : block;
-  if (raw.length > maxBytes) throw new MessageParseError('HEADER_TOO_LARGE', `header block of ${raw.length} bytes exceeds the limit of ${maxBytes}`);
-
+  const index = indexFields(block, limits, false);
   const fields: HeaderField[] = [];
-  let current: { name: string; parts: string[] } | null = null;
-  let junkLines = 0;
-  const flush = () => {
-    if (!current) return;
-    if (fields.length >= maxHeaders) throw new MessageParseError('TOO_MANY_HEADERS', `more than ${maxHeaders} header fields`);
-    fields.push({ name: current.name, key: current.name.toLowerCase(), raw: current.parts.join('').trim() });
-    current = null;
-  };
-  let pos = 0;
-  let lineNo = 0;
-  while (pos < raw.length) {
-    let nl = raw.indexOf(0x0a, pos);
-    if (nl < 0) nl = raw.length;
-    let lineEnd = nl;
-    if (lineEnd > pos && raw[lineEnd - 1] === 0x0d) lineEnd--;
-    const line = decodeBytes(raw.subarray(pos, lineEnd));
-    pos = nl + 1;
-    lineNo++;
-    if (line.length === 0) continue;
-    if (line[0] === ' ' || line[0] === '\t') {
-      if (current) current.parts.push(line);
-      else junkLines++;
-      continue;
-    }
-    flush();
-    const colon = line.indexOf(':');
-    const name = colon > 0 ? line.slice(0, colon).trimEnd() : '';
-    if (!name || !FIELD_NAME.test(name)) {
-      if (!(lineNo === 1 && line.startsWith('From '))) junkLines++; // mbox separator line is tolerated
-      continue;
-    }
-    current = { name, parts: [line.slice(colon + 1)] };
+  for (let i = 0; i < index.count; i++) {
+    const name = index.name(i);
+    fields.push({ name, key: name.toLowerCase(), raw: index.value(i) });
   }
-  flush();
-  return { fields, raw, junkLines };
+  return { fields, raw: index.raw, junkLines: index.junkLines };
 }
 
-class HeaderSet implements ParsedHeaders {
-  readonly raw: Buffer;
-  readonly subject: string;
-  readonly from: Address[];
-  readonly to: Address[];
-  readonly cc: Address[];
-  readonly replyTo: Address[];
-  readonly sender: Address[];
-  readonly messageId?: string;
-  readonly date?: Date;
-  readonly dateRaw?: string;
-  private readonly byKey = new Map<string, HeaderField[]>();
-  private readonly order: string[] = [];
-  private readonly decoded = new Map<string, string[]>();
+const isSpaceOrTab = (b: number) => b === 0x20 || b === 0x09;
+/** ASCII characters String.prototype.trimEnd removes (a name is trimmed before it is checked). */
+const isAsciiTrimmed = (b: number) => b === 0x20 || (b >= 0x09 && b <= 0x0d);
 
-  constructor(fields: HeaderField[], raw: Buffer) {
+/**
+ * A header block indexed by byte offsets: one pass finds where each field's name and value are, and nothing is
+ * decoded into strings until a field is asked for. A poll reads a handful of the 20 to 100 fields of each of
+ * thousands of header blocks; turning every line into strings up front cost more time (and garbage) than the
+ * rules. The result is the same as decoding every line (UTF-8 when valid, otherwise Latin-1), unfolding and
+ * trimming: lines whose field name holds 8-bit bytes are decoded as before, the rest is ASCII in the name.
+ */
+class FieldIndex {
+  /** Per field: offset of its first line, end of its name, offset of its colon, end of its last line (line end excluded). */
+  private readonly at: number[] = [];
+  /** Names of fields whose name could only be found by decoding their line (8-bit bytes before the colon). */
+  private decodedNames?: Map<number, string>;
+  count = 0;
+  junkLines = 0;
+
+  /** `copy`: hold a copy of the block (so a reply buffer it is a view of can be freed), not a view. */
+  constructor(block: Buffer, limits: HeaderLimits, copy: boolean) {
+    const maxBytes = limits.maxBytes ?? DEFAULT_HEADER_LIMITS.maxBytes;
+    const maxHeaders = limits.maxHeaders ?? DEFAULT_HEADER_LIMITS.maxHeaders;
+    const end = findHeaderEnd(block);
+    const view = end ? block.subarray(0, end.headerEnd) : block;
+    if (view.length > maxBytes) throw new MessageParseError('HEADER_TOO_LARGE', `header block of ${view.length} bytes exceeds the limit of ${maxBytes}`);
+    const raw = copy ? Buffer.from(view) : view;
     this.raw = raw;
-    for (const f of fields) {
-      let list = this.byKey.get(f.key);
-      if (!list) {
-        list = [];
-        this.byKey.set(f.key, list);
-        this.order.push(f.name);
+    let open = false; // a field is open: continuation lines extend it
+    let pos = 0;
+    let lineNo = 0;
+    while (pos < raw.length) {
+      let nl = raw.indexOf(0x0a, pos);
+      if (nl < 0) nl = raw.length;
+      let lineEnd = nl;
+      if (lineEnd > pos && raw[lineEnd - 1] === 0x0d) lineEnd--;
+      const start = pos;
+      pos = nl + 1;
+      lineNo++;
+      if (lineEnd === start) continue;
+      if (isSpaceOrTab(raw[start]!)) {
+        if (open) this.at[this.at.length - 1] = lineEnd;
+        else this.junkLines++;
+        continue;
       }
-      list.push(f);
+      open = false;
+      // The name: bytes before the first colon, trailing white space trimmed, then printable ASCII only.
+      let colon = start;
+      let eightBit = false;
+      while (colon < lineEnd && raw[colon] !== 0x3a) {
+        if (raw[colon]! >= 0x80) eightBit = true;
+        colon++;
+      }
+      let nameEnd = colon;
+      let name: string | undefined;
+      if (colon === lineEnd) nameEnd = start; // no colon: no field
+      else if (eightBit) {
+        // Only String.trimEnd() can tell (U+00A0 and other Unicode white space): decode the line as before.
+        const line = decodeBytes(raw.subarray(start, lineEnd));
+        const n = line.slice(0, line.indexOf(':')).trimEnd();
+        if (n && FIELD_NAME.test(n)) name = n;
+        else nameEnd = start;
+      } else {
+        while (nameEnd > start && isAsciiTrimmed(raw[nameEnd - 1]!)) nameEnd--;
+        for (let i = start; i < nameEnd; i++) {
+          const b = raw[i]!;
+          if (b < 0x21 || b > 0x7e) {
+            nameEnd = start;
+            break;
+          }
+        }
+      }
+      if (nameEnd === start && name === undefined) {
+        const mbox = lineNo === 1 && lineEnd - start >= 5 && raw.toString('latin1', start, start + 5) === 'From ';
+        if (!mbox) this.junkLines++; // an mbox separator line is tolerated
+        continue;
+      }
+      if (this.count >= maxHeaders) throw new MessageParseError('TOO_MANY_HEADERS', `more than ${maxHeaders} header fields`);
+      if (name !== undefined) (this.decodedNames ??= new Map()).set(this.count, name);
+      this.at.push(start, nameEnd, colon, lineEnd);
+      this.count++;
+      open = true;
     }
-    this.subject = this.first('subject') ?? '';
-    this.from = this.addresses('from');
-    this.to = this.addresses('to');
-    this.cc = this.addresses('cc');
-    this.replyTo = this.addresses('reply-to');
-    this.sender = this.addresses('sender');
-    const mid = this.getRaw('message-id')[0];
-    if (mid !== undefined) this.messageId = mid.trim();
-    const d = this.getRaw('date')[0];
-    if (d !== undefined) {
-      this.dateRaw = d;
-      this.date = parseMailDate(d);
+  }
+
+  readonly raw: Buffer;
+
+  /** The field's name as written. */
+  name(i: number): string {
+    return this.decodedNames?.get(i) ?? this.raw.toString('latin1', this.at[4 * i]!, this.at[4 * i + 1]!);
+  }
+
+  /** Whether field i is called `key` (lower case), compared without making its name a string. */
+  is(i: number, key: string): boolean {
+    const decoded = this.decodedNames?.get(i);
+    if (decoded !== undefined) return decoded.toLowerCase() === key;
+    const start = this.at[4 * i]!;
+    if (this.at[4 * i + 1]! - start !== key.length) return false;
+    for (let k = 0; k < key.length; k++) {
+      let b = this.raw[start + k]!;
+      if (b >= 0x41 && b <= 0x5a) b += 0x20;
+      if (b !== key.charCodeAt(k)) return false;
     }
+    return true;
+  }
+
+  /** The value unfolded and trimmed, as written (no RFC 2047 decoding); each line decoded on its own as UTF-8 or Latin-1. */
+  value(i: number): string {
+    const start = this.at[4 * i]!;
+    const colon = this.at[4 * i + 2]!;
+    const end = this.at[4 * i + 3]!;
+    const bytes = this.raw.subarray(colon + 1, end);
+    if (isAscii(bytes)) {
+      const text = this.raw.toString('latin1', colon + 1, end);
+      return (text.includes('\n') ? text.replace(/\r?\n/g, '') : text).trim();
+    }
+    let out = '';
+    let pos = start;
+    while (pos < end) {
+      let nl = this.raw.indexOf(0x0a, pos);
+      let lineEnd = end; // the last line: its line end is already left out
+      if (nl >= 0 && nl < end) {
+        lineEnd = nl > pos && this.raw[nl - 1] === 0x0d ? nl - 1 : nl;
+      } else nl = end;
+      const line = decodeBytes(this.raw.subarray(pos, lineEnd));
+      out += pos === start ? line.slice(line.indexOf(':') + 1) : line;
+      pos = nl + 1;
+    }
+    return out.trim();
+  }
+}
+
+function indexFields(block: Buffer, limits: HeaderLimits, copy = true): FieldIndex {
+  return new FieldIndex(block, limits, copy);
+}
+
+/**
+ * The parsed header block. Only what is asked for is decoded (and then kept): the subject, an address list, a
+ * header by name. Nothing here throws after parseHeaders() returned.
+ */
+class HeaderSet implements ParsedHeaders {
+  private readonly byKey = new Map<string, number[]>();
+  private readonly rawValues = new Map<number, string>();
+  private readonly decoded = new Map<string, string[]>();
+  private lazy: {
+    subject?: string; from?: Address[]; to?: Address[]; cc?: Address[]; replyTo?: Address[]; sender?: Address[];
+    messageId?: string | null; date?: Date | null; dateRaw?: string | null;
+  } = {};
+
+  constructor(private readonly index: FieldIndex) {}
+
+  get raw(): Buffer {
+    return this.index.raw;
+  }
+  get subject(): string {
+    return (this.lazy.subject ??= this.first('subject') ?? '');
+  }
+  get from(): Address[] {
+    return (this.lazy.from ??= this.addresses('from'));
+  }
+  get to(): Address[] {
+    return (this.lazy.to ??= this.addresses('to'));
+  }
+  get cc(): Address[] {
+    return (this.lazy.cc ??= this.addresses('cc'));
+  }
+  get replyTo(): Address[] {
+    return (this.lazy.replyTo ??= this.addresses('reply-to'));
+  }
+  get sender(): Address[] {
+    return (this.lazy.sender ??= this.addresses('sender'));
+  }
+  get messageId(): string | undefined {
+    if (this.lazy.messageId === undefined) this.lazy.messageId = this.getRaw('message-id')[0]?.trim() ?? null;
+    return this.lazy.messageId ?? undefined;
+  }
+  get dateRaw(): string | undefined {
+    if (this.lazy.dateRaw === undefined) this.lazy.dateRaw = this.getRaw('date')[0] ?? null;
+    return this.lazy.dateRaw ?? undefined;
+  }
+  get date(): Date | undefined {
+    if (this.lazy.date === undefined) {
+      const d = this.dateRaw;
+      this.lazy.date = d === undefined ? null : (parseMailDate(d) ?? null);
+    }
+    return this.lazy.date ?? undefined;
   }
 
   get(name: string): string[] {
@@ -209,16 +322,42 @@ class HeaderSet implements ParsedHeaders {
     return v;
   }
   getRaw(name: string): string[] {
-    return (this.byKey.get(name.toLowerCase()) ?? []).map((f) => f.raw);
+    return this.fieldsOf(name.toLowerCase()).map((i) => this.rawValue(i));
   }
   first(name: string): string | undefined {
     return this.get(name)[0];
   }
   has(name: string): boolean {
-    return this.byKey.has(name.toLowerCase());
+    return this.fieldsOf(name.toLowerCase()).length > 0;
   }
   names(): string[] {
-    return [...this.order];
+    const seen = new Set<string>();
+    const out: string[] = [];
+    for (let i = 0; i < this.index.count; i++) {
+      const name = this.index.name(i);
+      const key = name.toLowerCase();
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push(name);
+    }
+    return out;
+  }
+  private fieldsOf(key: string): number[] {
+    let list = this.byKey.get(key);
+    if (!list) {
+      list = [];
+      for (let i = 0; i < this.index.count; i++) if (this.index.is(i, key)) list.push(i);
+      this.byKey.set(key, list);
+    }
+    return list;
+  }
+  private rawValue(i: number): string {
+    let v = this.rawValues.get(i);
+    if (v === undefined) {
+      v = this.index.value(i);
+      this.rawValues.set(i, v);
+    }
+    return v;
   }
   private addresses(key: string): Address[] {
     return this.getRaw(key).flatMap(parseAddressList);

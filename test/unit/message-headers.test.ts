@@ -49,6 +49,22 @@ test('LF-only line ends, raw 8-bit UTF-8 and Latin-1 headers', { timeout: 5000 }
   assert.equal(parseHeaders(latin).subject, 'Grün');
 });
 
+test('fields are found by bytes and decoded when asked, line by line, as a full decode would', { timeout: 5000 }, () => {
+  const block = Buffer.concat([
+    Buffer.from('From mbox-line 12:00\r\nSubject\xa0: nbsp before the colon\r\n', 'latin1'), // String.trimEnd() drops U+00A0
+    Buffer.from('X-\u00dc: eight-bit name\r\nX-Mixed: caf', 'utf8'), Buffer.from([0xe9]), // a Latin-1 line, then a UTF-8 one
+    Buffer.from('\r\n caf\u00e9 =?utf-8?q?=C3=A9?=\r\nX-Cr: a\rb\r\nx-cr: second\n\tfolded\r\n\r\nBody: no\r\n', 'utf8'),
+  ]);
+  const h = parseHeaders(block);
+  assert.deepEqual(h.names(), ['Subject', 'X-Mixed', 'X-Cr']);
+  assert.equal(h.subject, 'nbsp before the colon');
+  assert.deepEqual(h.getRaw('X-MIXED'), ['caf\u00e9 caf\u00e9 =?utf-8?q?=C3=A9?=']);
+  assert.deepEqual(h.get('x-mixed'), ['caf\u00e9 caf\u00e9 \u00e9']);
+  assert.deepEqual(h.get('x-cr'), ['a\rb', 'second\tfolded'], 'a CR that ends no line is data; LF-only lines unfold too');
+  assert.equal(h.has('x-\u00fc'), false);
+  assert.equal(h.raw.length, block.indexOf('\r\n\r\n') + 2);
+});
+
 test('broken encoded words and unknown charsets never throw', { timeout: 5000 }, () => {
   const h = parseHeaders(H('Subject: =?x-unknown?Q?abc?= =?UTF-8?B?####?= =?utf-8?q?ok?=\n\n'));
   assert.equal(typeof h.subject, 'string');
