@@ -1,5 +1,6 @@
 // Where W1's first-poll time goes: `pop2mqtt once` of 1,000 bench messages under --cpu-prof (from source, so files name the parts), self time by part, inside the poll.
 // Usage: node --import tsx scripts/bench/profile-w1.ts [--messages N] [--keep DIR] [--plain N]   (--plain: N first polls of the bundle, no profiler, their duration_ms)
+//        node --import tsx scripts/bench/profile-w1.ts --compare old.cjs,new.cjs [--plain N]   (N rounds of first polls of each bundle, alternated: duration_ms and process start → last alert, medians and best)
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -8,11 +9,13 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startDovecot } from '../../test/support/dovecot.js';
 import { startMosquitto } from '../../test/support/mosquitto.js';
-import { corpus } from './corpus.js';
+import { subscribe } from '../../test/support/mqtt-subscriber.js';
+import { corpus, kindAt } from './corpus.js';
+import { timedRun } from './proc.js';
 import { AgentHarness, headerRules } from './agent.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const { values } = parseArgs({ options: { messages: { type: 'string', default: '1000' }, keep: { type: 'string' }, plain: { type: 'string' }, strace: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { messages: { type: 'string', default: '1000' }, keep: { type: 'string' }, plain: { type: 'string' }, compare: { type: 'string' }, strace: { type: 'boolean', default: false } } });
 const MESSAGES = Number(values.messages);
 
 interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
@@ -35,6 +38,10 @@ async function main(): Promise<void> {
   try {
     for (const m of corpus(1, MESSAGES)) await dovecot.deliver('bench', m.raw);
     const harness = new AgentHarness({ bundle: '', dir: work, mqttUrl: mosquitto.url, pop3Port: dovecot.tlsPort, caFile: dovecot.caFile, user: 'bench', pass: 'prof-Pop3-pw-1' });
+    if (values.compare) {
+      await compare(harness, mosquitto.url, values.compare.split(','), Number(values.plain ?? 5));
+      return;
+    }
     if (values.plain) {
       spawnSync(process.execPath, [path.join(ROOT, 'scripts/build-bundle.mjs'), '--outfile', path.join(work, 'p.cjs')], { stdio: 'ignore' });
       const durations: number[] = [];
@@ -70,6 +77,39 @@ async function main(): Promise<void> {
     await mosquitto.stop();
     await dovecot.stop();
     await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** Alternate first polls of several bundles (one warm-up run each first): in-agent duration_ms and process start → last alert. */
+async function compare(harness: AgentHarness, mqttUrl: string, bundles: string[], rounds: number): Promise<void> {
+  const alerts = Array.from({ length: MESSAGES }, (_, i) => kindAt(1, i)).filter((k) => k === 'alarm' || k === 'alarm-snapshot').length;
+  const sub = await subscribe(mqttUrl, ['pop2mqtt/alerts/#']);
+  const got = bundles.map(() => ({ poll: [] as number[], last: [] as number[], cpu: [] as number[] }));
+  try {
+    let n = 0;
+    for (let k = 0; k <= rounds; k++) {
+      for (const [b, bundle] of bundles.entries()) {
+        const cfg = await harness.writeConfig(`cmp${n}`, { stateDir: `state-cmp${n++}`, rules: headerRules() });
+        sub.clear();
+        const r = await timedRun(process.execPath, [path.resolve(bundle), 'once', '--config', cfg], { env: harness.env, timeoutMs: 300_000 });
+        if (r.code !== 0) throw new Error(`${bundle}: once exited ${r.code}\n${r.stderr}`);
+        const msgs = await sub.waitForCount(alerts, 60_000);
+        if (msgs.length !== alerts) throw new Error(`${bundle}: ${msgs.length} alerts, expected ${alerts}`);
+        if (k === 0) continue; // the first round warms Dovecot's index and the page cache
+        got[b]!.poll.push(Number(/duration_ms=(\d+)/.exec(r.stderr)?.[1]));
+        got[b]!.last.push(Math.max(...msgs.map((m) => m.receivedAt)) - r.startedAt);
+        got[b]!.cpu.push(r.cpuMs);
+      }
+    }
+  } finally {
+    await sub.close();
+  }
+  const med = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
+  process.stdout.write(`| bundle | poll duration_ms median (best) | start → last alert ms median (best) | CPU ms median | runs |\n|---|---:|---:|---:|---:|\n`);
+  for (const [b, bundle] of bundles.entries()) {
+    const g = got[b]!;
+    process.stdout.write(`| ${bundle} | ${med(g.poll)} (${Math.min(...g.poll)}) | ${med(g.last)} (${Math.min(...g.last)}) | ${med(g.cpu)} | ${g.poll.length} |\n`);
+    process.stdout.write(`<!-- ${bundle}: poll ${g.poll.join(' ')}; last alert ${g.last.join(' ')} -->\n`);
   }
 }
 
