@@ -6,7 +6,8 @@
 // minimum reply rate); the script prints the error that ended the RETR and after how long.
 import { parseArgs } from 'node:util';
 import { Pop3Client, Pop3Error } from '../../src/pop3/index.js';
-import { serveMailbox, sleep, startHostilePop3 } from '../../test/support/hostile-pop3.js';
+import { serveMailbox, startHostilePop3 } from '../../test/support/hostile-pop3.js';
+import { sleep } from '../../test/support/wait.js';
 
 const { values } = parseArgs({ options: { rate: { type: 'string', default: '20' }, line: { type: 'string', default: '10' } } });
 const rate = Number(values.rate);

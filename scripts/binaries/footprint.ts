@@ -7,7 +7,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startDovecot } from '../../test/support/dovecot.js';
 import { startMosquitto } from '../../test/support/mosquitto.js';
-import { ROOT, binaryPath, cleanEnv, openTempDir, runnerFor, type Target } from '../../test/binaries/support.js';
+import { ROOT, binaryPath, cleanEnv, openTempDir, runnerFor, type Target } from '../../test/support/binaries.js';
 import { dropPageCache } from './page-cache.js';
 
 const { values } = parseArgs({

@@ -10,7 +10,7 @@ import { imageSpec, type Target as ImageTarget } from '../../scripts/image/build
 import { startDovecot, type DovecotServer } from '../support/dovecot.js';
 import { startMosquitto, type MosquittoServer } from '../support/mosquitto.js';
 import { subscribe, type Subscriber } from '../support/mqtt-subscriber.js';
-import { TARGETS, binaryPath, openTempDir, runCommand } from './support.js';
+import { TARGETS, binaryPath, openTempDir, runCommand } from '../support/binaries.js';
 
 const USER = 'alice';
 const PASS = 'image-poll-pw-5512';

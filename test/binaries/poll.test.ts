@@ -6,7 +6,7 @@ import path from 'node:path';
 import { startDovecot, type DovecotServer } from '../support/dovecot.js';
 import { startMosquitto, type MosquittoServer } from '../support/mosquitto.js';
 import { subscribe, type Subscriber } from '../support/mqtt-subscriber.js';
-import { NOBODY, TARGETS, openTempDir, deviceLayout, runBinary, slowFactor, snapshot } from './support.js';
+import { NOBODY, TARGETS, openTempDir, deviceLayout, runBinary, slowFactor, snapshot } from '../support/binaries.js';
 
 const USER = 'alice';
 const PASS = 'binary-poll-pw-4821';

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { ROOT, TARGETS, openTempDir, runCommand } from './support.js';
+import { ROOT, TARGETS, openTempDir, runCommand } from '../support/binaries.js';
 
 test('release writes binaries, image, notes and SHA256SUMS', { timeout: 900_000, skip: !TARGETS.includes('x64') && 'x64 not among the targets' }, async () => {
   const out = path.join(openTempDir('p2m-release-'), 'r');

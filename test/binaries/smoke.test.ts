@@ -5,7 +5,7 @@ import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   NOBODY, ROOT, TARGETS, envFor, openTempDir, deviceLayout, runBinary, runReference, slowFactor, snapshot, type RunResult,
-} from './support.js';
+} from '../support/binaries.js';
 
 const EXAMPLE = path.join(ROOT, 'config', 'example.yaml');
 const exampleText = readFileSync(EXAMPLE, 'utf8');

@@ -3,8 +3,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { startLab, startDaemon, runCli, type Lab } from '../support/lab.js';
-import { faultConfig, waitForOutput, within, sleep } from './helpers.js';
+import { startLab, startDaemon, runCli, waitForOutput, type Lab } from '../support/lab.js';
+import { faultConfig } from '../support/fault-lab.js';
+import { within, sleep } from '../support/wait.js';
 
 let lab: Lab;
 

@@ -3,8 +3,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { startLab, startDaemon, until, type Lab } from '../support/lab.js';
-import { alarmMail, faultConfig, persistentSubscriber, maildirNames, deliverTracked, waitForOutput, sleep, within, type PersistentSubscriber } from './helpers.js';
+import { startLab, startDaemon, until, waitForOutput, type Lab } from '../support/lab.js';
+import { alarmMail, faultConfig, persistentSubscriber, maildirNames, deliverTracked, type PersistentSubscriber } from '../support/fault-lab.js';
+import { sleep, within } from '../support/wait.js';
 
 let lab: Lab;
 let sub: PersistentSubscriber;

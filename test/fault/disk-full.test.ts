@@ -5,9 +5,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, open, readdir, readFile, rm, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { startLab, startDaemon, until, type Lab } from '../support/lab.js';
+import { startLab, startDaemon, until, waitForOutput, type Lab } from '../support/lab.js';
 import { parseStateText } from '../../src/state/mailbox-state.js';
-import { alarmMail, faultConfig, persistentSubscriber, maildirNames, deliverTracked, waitForOutput, within, sleep, type PersistentSubscriber } from './helpers.js';
+import { alarmMail, faultConfig, persistentSubscriber, maildirNames, deliverTracked, type PersistentSubscriber } from '../support/fault-lab.js';
+import { within, sleep } from '../support/wait.js';
 
 let lab: Lab;
 let sub: PersistentSubscriber;

@@ -2,8 +2,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { startLab, startDaemon, type Lab } from '../support/lab.js';
-import { faultConfig, waitForOutput, within } from './helpers.js';
+import { startLab, startDaemon, waitForOutput, type Lab } from '../support/lab.js';
+import { faultConfig } from '../support/fault-lab.js';
+import { within } from '../support/wait.js';
 
 let lab: Lab;
 

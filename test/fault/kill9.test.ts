@@ -3,8 +3,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { startLab, startDaemon, runCli, USER, type Lab } from '../support/lab.js';
-import { alarmMail, newsMail, faultConfig, persistentSubscriber, prng, sleep, maildirNames, deliverTracked, waitForOutput, within, type PersistentSubscriber } from './helpers.js';
+import { startLab, startDaemon, runCli, USER, waitForOutput, type Lab } from '../support/lab.js';
+import { alarmMail, newsMail, faultConfig, persistentSubscriber, maildirNames, deliverTracked, type PersistentSubscriber } from '../support/fault-lab.js';
+import { sleep, within } from '../support/wait.js';
+import { prng } from '../support/prng.js';
 
 const ITERATIONS = Math.max(1, Number(process.env.POP2MQTT_FAULT_ITERATIONS ?? 50));
 const SEED = Number(process.env.POP2MQTT_FAULT_SEED ?? Math.floor(Math.random() * 2 ** 31));

@@ -3,9 +3,10 @@ import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { startLab, startDaemon, until, USER, type Lab } from '../support/lab.js';
+import { startLab, startDaemon, until, USER, waitForOutput, type Lab } from '../support/lab.js';
 import { startRelay, type Relay } from '../support/relay.js';
-import { alarmMail, faultConfig, persistentSubscriber, maildirNames, deliverTracked, waitForOutput, within, type PersistentSubscriber } from './helpers.js';
+import { alarmMail, faultConfig, persistentSubscriber, maildirNames, deliverTracked, type PersistentSubscriber } from '../support/fault-lab.js';
+import { within } from '../support/wait.js';
 
 let lab: Lab;
 let sub: PersistentSubscriber;

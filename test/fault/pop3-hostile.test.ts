@@ -14,13 +14,13 @@ import { freePort } from '../support/ports.js';
 import {
   message,
   serveMailbox,
-  sleep,
   startHostilePop3,
   tlsMaterial,
   type HostileServer,
   type PeerConn,
   type TlsMaterial,
 } from '../support/hostile-pop3.js';
+import { sleep } from '../support/wait.js';
 
 const T = { timeout: 20_000 };
 

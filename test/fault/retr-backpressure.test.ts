@@ -3,7 +3,8 @@ import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { Pop3Client } from '../../src/pop3/index.js';
-import { serveMailbox, sleep, startHostilePop3, type HostileServer } from '../support/hostile-pop3.js';
+import { serveMailbox, startHostilePop3, type HostileServer } from '../support/hostile-pop3.js';
+import { sleep } from '../support/wait.js';
 
 const servers: HostileServer[] = [];
 afterEach(async () => {

@@ -1,9 +1,11 @@
 // Fault: SIGTERM/SIGINT during a poll frozen after DELE reached the server, and while idle; exit 0 within 10 s, offline published, nothing deleted without QUIT.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startLab, startDaemon, runCli, type Lab } from '../support/lab.js';
+import { startLab, startDaemon, runCli, waitForOutput, type Lab } from '../support/lab.js';
 import { subscribe } from '../support/mqtt-subscriber.js';
-import { alarmMail, faultConfig, persistentSubscriber, maildirNames, deliverTracked, waitForOutput, within, sleep, startLineTap, type PersistentSubscriber } from './helpers.js';
+import { alarmMail, faultConfig, persistentSubscriber, maildirNames, deliverTracked, type PersistentSubscriber } from '../support/fault-lab.js';
+import { within, sleep } from '../support/wait.js';
+import { startRelay } from '../support/relay.js';
 
 let lab: Lab;
 let sub: PersistentSubscriber;
@@ -27,10 +29,10 @@ async function retainedState(): Promise<unknown> {
 }
 
 test('SIGTERM while the session hangs right after DELE reached the server: exit 0 within 10 s, offline published, nothing deleted; the next run deletes without re-alerting', { timeout: 60_000 }, async () => {
-  const tap = await startLineTap(lab.dovecot.port);
+  const tap = await startRelay('127.0.0.1', lab.dovecot.port, { recordClientLines: true });
   try {
     const names = [await deliverTracked(lab, alarmMail('g-1')), await deliverTracked(lab, alarmMail('g-2'))];
-    const held = tap.holdAfterClientLine(/^DELE /);
+    const held = tap.pauseAfterClientLine(/^DELE /);
     const cfg = await lab.writeConfig(faultConfig(lab, { stateDir: './state-term', tls: 'none', port: tap.port, keep: false }), 'term.yaml');
     const d = startDaemon(['run', '--config', cfg], { env: lab.env, cwd: lab.dir });
     try {

@@ -5,7 +5,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { startLab, runCli, USER, type Lab } from '../support/lab.js';
-import { alarmMail, faultConfig, persistentSubscriber, sleep, type PersistentSubscriber } from './helpers.js';
+import { alarmMail, faultConfig, persistentSubscriber, type PersistentSubscriber } from '../support/fault-lab.js';
+import { sleep } from '../support/wait.js';
 
 let lab: Lab;
 let sub: PersistentSubscriber;

@@ -3,6 +3,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 import type { TestCerts } from './certs.js';
+import { sleep } from './wait.js';
 
 export interface TlsMaterial {
   key: string | Buffer;
@@ -144,10 +145,6 @@ export class PeerConn {
   destroy(): void {
     this.socket.destroy();
   }
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 export interface HostileServer {

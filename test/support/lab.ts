@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { startDovecot, type DovecotServer } from './dovecot.js';
 import { startMosquitto, type MosquittoServer } from './mosquitto.js';
 import { CAMERA_MOTION_RULE } from './rules.js';
+import { sleep } from './wait.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = path.join(ROOT, 'bin', 'pop2mqtt.js');
@@ -114,7 +115,19 @@ export async function until(fn: () => boolean | Promise<boolean>, timeoutMs: num
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await fn()) return;
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/** Wait (bounded) until the daemon's output matches `re` at least `count` times; returns the matches. */
+export async function waitForOutput(output: () => string, re: RegExp, timeoutMs: number, count = 1): Promise<string[]> {
+  const g = new RegExp(re.source, re.flags.includes('g') ? re.flags : re.flags + 'g');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const hits = output().match(g) ?? [];
+    if (hits.length >= count) return hits;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${count}x ${re}; output:\n${output().slice(-4000)}`);
+    await sleep(50);
+  }
 }

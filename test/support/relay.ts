@@ -1,4 +1,4 @@
-// Counting TCP relay for tests: sits between client and a real server to measure wire bytes and to inject faults (cut after n server bytes, stall, drop).
+// Counting TCP relay for tests: sits between client and a real server to measure wire bytes and to inject faults (cut after n server bytes, stall, drop, freeze after a client command).
 import net from 'node:net';
 
 export interface RelayConnectionStats {
@@ -18,6 +18,8 @@ export interface RelayConnectionStats {
 export interface RelayOptions {
   /** Port to listen on (default a free one on 127.0.0.1). */
   port?: number;
+  /** Keep every line the clients send (plain-text protocols) in `clientLines`. */
+  recordClientLines?: boolean;
 }
 
 export interface CutOptions {
@@ -38,6 +40,8 @@ export interface Relay {
   readonly connections: number;
   /** Per-connection counters, in accept order. */
   readonly connectionStats: RelayConnectionStats[];
+  /** Lines the clients sent and the relay forwarded, without their line ends, in order (with recordClientLines). */
+  readonly clientLines: string[];
   /**
    * Most connections open at the same time so far. A connection counts from accept until either side ends it; a
    * client that sends QUIT half-closes before it hears the server close, so its next connection cannot overlap.
@@ -50,6 +54,11 @@ export interface Relay {
   pause(): void;
   /** Forward held and new data again. */
   resume(): void;
+  /**
+   * When a client line matches `re` (needs recordClientLines), forward it to the server, then pause() right after it,
+   * so the session hangs as if the network stalled once that command reached the server. Resolves with the line.
+   */
+  pauseAfterClientLine(re: RegExp): Promise<string>;
   /** Close every open connection (FIN, or RST with reset) without stopping the relay. */
   dropConnections(opts?: { reset?: boolean }): void;
   /** Zero all counters. */
@@ -62,6 +71,8 @@ interface Conn {
   client: net.Socket;
   upstream: net.Socket;
   stats: RelayConnectionStats;
+  /** Client bytes after the last line end (latin1), while recording lines. */
+  partialLine: string;
   cutAt?: number;
   reset: boolean;
 }
@@ -74,6 +85,8 @@ export async function startRelay(targetHost: string, targetPort: number, opts: R
   let connectionStats: RelayConnectionStats[] = [];
   let maxOpen = 0;
   let paused = false;
+  const clientLines: string[] = [];
+  let lineTrigger: { re: RegExp; resolve: (line: string) => void } | undefined;
   let cut: { n: number; once: boolean; reset: boolean } | undefined;
   const open = new Set<Conn>();
 
@@ -89,6 +102,39 @@ export async function startRelay(targetHost: string, targetPort: number, opts: R
     }
   };
 
+  const pauseAll = () => {
+    paused = true;
+    for (const c of open) {
+      c.client.pause();
+      c.upstream.pause();
+    }
+  };
+
+  /** Record the complete lines of a client chunk; the bytes to forward now (all of them unless a trigger fired). */
+  const takeLines = (c: Conn, chunk: Buffer): Buffer => {
+    const before = c.partialLine.length;
+    c.partialLine += chunk.toString('latin1');
+    let start = 0;
+    let idx: number;
+    while ((idx = c.partialLine.indexOf('\n', start)) >= 0) {
+      const line = c.partialLine.slice(start, idx).replace(/\r$/, '');
+      start = idx + 1;
+      clientLines.push(line);
+      if (lineTrigger?.re.test(line)) {
+        const t = lineTrigger;
+        lineTrigger = undefined;
+        const end = start - before;
+        c.partialLine = '';
+        pauseAll();
+        if (end < chunk.length) c.client.unshift(chunk.subarray(end));
+        queueMicrotask(() => t.resolve(line));
+        return chunk.subarray(0, end);
+      }
+    }
+    c.partialLine = c.partialLine.slice(start).slice(-16_384);
+    return chunk;
+  };
+
   const server = net.createServer((client) => {
     connections++;
     const stats: RelayConnectionStats = { fromServer: 0, toServer: 0, cut: false, closed: false, clientHead: Buffer.alloc(0), openedAt: Date.now() };
@@ -96,7 +142,7 @@ export async function startRelay(targetHost: string, targetPort: number, opts: R
     const upstream = net.connect({ host: targetHost, port: targetPort });
     client.setNoDelay(true);
     upstream.setNoDelay(true);
-    const c: Conn = { client, upstream, stats, reset: false };
+    const c: Conn = { client, upstream, stats, partialLine: '', reset: false };
     if (cut) {
       c.cutAt = cut.n;
       c.reset = cut.reset;
@@ -132,8 +178,9 @@ export async function startRelay(targetHost: string, targetPort: number, opts: R
         });
       }
     });
-    client.on('data', (chunk: Buffer) => {
+    client.on('data', (data: Buffer) => {
       if (c.stats.closed) return;
+      const chunk = opts.recordClientLines ? takeLines(c, data) : data;
       if (stats.clientHead.length < 16_384) stats.clientHead = Buffer.concat([stats.clientHead, chunk]).subarray(0, 16_384);
       stats.toServer += chunk.length;
       bytesToServer += chunk.length;
@@ -193,6 +240,9 @@ export async function startRelay(targetHost: string, targetPort: number, opts: R
     get maxOpen() {
       return maxOpen;
     },
+    get clientLines() {
+      return clientLines;
+    },
     cutAfterServerBytes(n, o = {}) {
       const live = [...open];
       if (o.once && live.length) {
@@ -212,19 +262,17 @@ export async function startRelay(targetHost: string, targetPort: number, opts: R
       cut = undefined;
       for (const c of open) c.cutAt = undefined;
     },
-    pause() {
-      paused = true;
-      for (const c of open) {
-        c.client.pause();
-        c.upstream.pause();
-      }
-    },
+    pause: pauseAll,
     resume() {
       paused = false;
       for (const c of open) {
         c.client.resume();
         c.upstream.resume();
       }
+    },
+    pauseAfterClientLine(re) {
+      if (!opts.recordClientLines) throw new Error('pauseAfterClientLine needs startRelay(..., { recordClientLines: true })');
+      return new Promise<string>((resolve) => (lineTrigger = { re, resolve }));
     },
     dropConnections(o = {}) {
       for (const c of [...open]) closeConn(c, o.reset ?? false);

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, formatIssue, loadConfig } from '../../src/config/index.js';
-import { issueAt, lineOf, minimalYaml, parseError } from '../fixtures/config/helpers.js';
+import { issueAt, lineOf, minimalYaml, parseError } from '../support/config-yaml.js';
 
 const T = { timeout: 10_000 };
 

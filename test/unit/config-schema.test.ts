@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigSchema, configJsonSchema, loadConfig, parseDuration, parseSize } from '../../src/config/index.js';
-import { MINIMAL_ENV, minimalYaml, parse, parseError, issueAt } from '../fixtures/config/helpers.js';
+import { MINIMAL_ENV, minimalYaml, parse, parseError, issueAt } from '../support/config-yaml.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const fixtures = path.join(root, 'test/fixtures/config');

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { ConfigError, loadConfig } from '../../src/config/index.js';
 import { redact } from '../../src/log.js';
 import type { Logger } from '../../src/log.js';
-import { issueAt, lineOf, minimalYaml, parse, parseError } from '../fixtures/config/helpers.js';
+import { issueAt, lineOf, minimalYaml, parse, parseError } from '../support/config-yaml.js';
 
 const T = { timeout: 10_000 };
 /** Warnings other than the reminder that a config without rules publishes nothing. */

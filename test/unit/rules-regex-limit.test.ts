@@ -5,7 +5,7 @@ import { compileMatch } from '../../src/rules/match.js';
 import { DEFAULT_REGEX_INPUT_LIMIT, validateRegex } from '../../src/rules/regex.js';
 import { compileRules, type RuleConfig } from '../../src/rules/index.js';
 import { basicHeaders, dataAt, eml } from '../fixtures/mail/messages.js';
-import { minimalYaml, parse, parseError } from '../fixtures/config/helpers.js';
+import { minimalYaml, parse, parseError } from '../support/config-yaml.js';
 
 const NOW = new Date('2025-07-01T09:00:00Z');
 const T = { timeout: 30_000 };

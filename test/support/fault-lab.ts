@@ -1,26 +1,11 @@
-// Shared tools of the fault tests: seeded PRNG, tagged alarm mail, configs with fast schedules, a persistent MQTT subscriber, a POP3 line tap, daemon waits.
-export { prng } from '../support/prng.js';
-import net from 'node:net';
+// The fault tests' tools on top of the lab: tagged alarm mail, a config with a fast schedule, a persistent MQTT subscriber, Maildir tracking.
 import path from 'node:path';
 import { readdir } from 'node:fs/promises';
 import mqtt, { type MqttClient } from 'mqtt';
-import { makeMail } from '../support/maildir.js';
-import { USER, type Lab } from '../support/lab.js';
-
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** The value of `p`, or undefined when it takes longer than `ms` (the timer never outlives the race). */
-export async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+import { makeMail } from './maildir.js';
+import { USER, type Lab } from './lab.js';
+import { CAMERA_MOTION_RULE } from './rules.js';
+import { sleep, within } from './wait.js';
 
 /** An NVR alarm mail whose subject carries `tag`, so an alert can be traced back to the mail. */
 export function alarmMail(tag: string, opts: { camera?: number; body?: string; extraHeaders?: Record<string, string> } = {}): string {
@@ -62,14 +47,6 @@ export interface FaultConfigOptions {
   reconnect?: { min: string; max: string };
 }
 
-export const CAMERA_RULE = `  - name: camera-motion
-    when:
-      from: { contains: "@nvr.local" }
-      subject: { regex: "^ALARM: (?<event>.+?) (?<camera>Camera \\\\d+)$" }
-    publish:
-      topic: "alerts/{{camera}}"
-`;
-
 /** A config for one mailbox `home` on the lab's Dovecot (implicit TLS by default), with a fast schedule and short backoff. */
 export function faultConfig(lab: Lab, o: FaultConfigOptions): string {
   const tls = o.tls ?? 'implicit';
@@ -95,7 +72,7 @@ ${tls === 'implicit' ? `    ca_file: ${lab.dovecot.caFile}\n` : '    allow_insec
     backoff: { min: ${b.min}, max: ${b.max} }
     auth_backoff: { max_attempts_per_hour: ${o.authPerHour ?? 3} }
 ${o.mailboxExtra ?? ''}rules:
-${o.rules ?? CAMERA_RULE}`;
+${o.rules ?? CAMERA_MOTION_RULE}`;
 }
 
 export interface AlertRecord {
@@ -174,96 +151,4 @@ export async function maildirNames(lab: Lab): Promise<Set<string>> {
 export async function deliverTracked(lab: Lab, raw: string): Promise<string> {
   const file = await lab.dovecot.deliver(USER, raw);
   return path.basename(file).split(':')[0]!;
-}
-
-/** Wait (bounded) until the daemon's output matches `re` at least `count` times; returns the matches. */
-export async function waitForOutput(output: () => string, re: RegExp, timeoutMs: number, count = 1): Promise<string[]> {
-  const g = new RegExp(re.source, re.flags.includes('g') ? re.flags : re.flags + 'g');
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const hits = output().match(g) ?? [];
-    if (hits.length >= count) return hits;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${count}x ${re}; output:\n${output().slice(-4000)}`);
-    await sleep(50);
-  }
-}
-
-export interface LineTap {
-  port: number;
-  /** Lines the client sent, in order. */
-  clientLines: string[];
-  /** Hold every byte in both directions from now on (the session hangs as if the network stalled). */
-  hold(): void;
-  /** When a client line matches, forward it to the server, then hold everything after it. */
-  holdAfterClientLine(re: RegExp): Promise<string>;
-  close(): Promise<void>;
-}
-
-/**
- * A plain-TCP POP3 proxy that reads the client's command lines, so a test can freeze a session right after a given
- * command reached the real server (e.g. after DELE, before QUIT).
- */
-export async function startLineTap(targetPort: number): Promise<LineTap> {
-  const clientLines: string[] = [];
-  let held = false;
-  let trigger: { re: RegExp; resolve: (l: string) => void } | null = null;
-  const socks = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect({ host: '127.0.0.1', port: targetPort });
-    socks.add(client);
-    socks.add(upstream);
-    let partial = '';
-    const heldUp: Buffer[] = [];
-    upstream.on('data', (d: Buffer) => {
-      if (!held) client.write(d);
-    });
-    client.on('data', (d: Buffer) => {
-      if (held) {
-        heldUp.push(d);
-        return;
-      }
-      partial += d.toString('latin1');
-      let out = '';
-      let idx: number;
-      while ((idx = partial.indexOf('\n')) >= 0) {
-        const line = partial.slice(0, idx + 1);
-        partial = partial.slice(idx + 1);
-        out += line;
-        const text = line.replace(/\r?\n$/, '');
-        clientLines.push(text);
-        if (trigger && trigger.re.test(text)) {
-          const t = trigger;
-          trigger = null;
-          upstream.write(Buffer.from(out, 'latin1'));
-          held = true;
-          t.resolve(text);
-          if (partial) heldUp.push(Buffer.from(partial, 'latin1'));
-          return;
-        }
-      }
-      if (out) upstream.write(Buffer.from(out, 'latin1'));
-    });
-    const close = () => {
-      client.destroy();
-      upstream.destroy();
-      socks.delete(client);
-      socks.delete(upstream);
-    };
-    client.on('close', close);
-    upstream.on('close', close);
-    client.on('error', close);
-    upstream.on('error', close);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const port = (server.address() as net.AddressInfo).port;
-  return {
-    port,
-    clientLines,
-    hold: () => void (held = true),
-    holdAfterClientLine: (re) => new Promise<string>((resolve) => (trigger = { re, resolve })),
-    async close() {
-      for (const s of socks) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
 }

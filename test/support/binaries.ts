@@ -1,4 +1,4 @@
-// Helpers for the single-binary tests: which targets to test, how to run each (natively or under qemu), clean env, read-only dirs.
+// Helpers for the single-binary tests (test/binaries/) and scripts/binaries/footprint.ts: which targets to test, how to run each (natively or under qemu), clean env, read-only dirs.
 import { execFile } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { arch, tmpdir } from 'node:os';
