@@ -21,8 +21,7 @@ import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { makeTestCA, type TestCerts } from './certs.js';
-import { removeOnExit, run, startForegroundServer, stopForegroundServer, tailFile } from './daemon.js';
-import { freePorts } from './ports.js';
+import { removeOnExit, run, startForegroundServer, startOnFreePorts, stopForegroundServer, tailFile } from './daemon.js';
 import { lookupUser, type SystemUser } from './system-users.js';
 import { ROOT } from './lab.js';
 
@@ -167,27 +166,18 @@ EVENTS {
     await stopForegroundServer(p, [port, tlsPort], { tolerateOpenPorts: true });
   };
 
-  for (let attempt = 1; ; attempt++) {
-    [port, tlsPort] = (await freePorts(2)) as [number, number];
-    try {
+  const endpoint = await startOnFreePorts({
+    dir,
+    logFile,
+    start: async (p, tp) => {
+      [port, tlsPort] = [p, tp];
       await launch();
-      break;
-    } catch (err) {
-      await halt().catch(() => {});
-      if (attempt < 3 && /Address already in use|bind/i.test(String((err as Error).message) + (await tailFile(logFile, 10)))) continue;
-      await rm(dir, { recursive: true, force: true }).catch(() => {});
-      throw err;
-    }
-  }
+    },
+    stop: halt,
+  });
 
   return {
-    host: '127.0.0.1',
-    get port() {
-      return port;
-    },
-    get tlsPort() {
-      return tlsPort;
-    },
+    ...endpoint,
     caFile: certs.caFile,
     certs,
     dir,

@@ -1,8 +1,8 @@
 // Process-lifecycle helpers shared by the real-server harnesses: pid checks, bounded kill-and-wait, log tails, and an exit hook so no daemon outlives the test process.
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { canConnect, waitForPort } from './ports.js';
+import { readFile, rm } from 'node:fs/promises';
+import { canConnect, freePorts, waitForPort } from './ports.js';
 
 /** True while a process with this pid exists (and is not a zombie we can see). */
 export function pidAlive(pid: number): boolean {
@@ -247,5 +247,30 @@ export async function stopForegroundServer(pid: number, ports: number[], o: { to
   for (const port of ports) {
     const closed = waitForPortClosed('127.0.0.1', port);
     await (o.tolerateOpenPorts ? closed.catch(() => {}) : closed);
+  }
+}
+
+/**
+ * Start a server on two free loopback ports (plain and implicit TLS). The ports are free when picked but a parallel
+ * test may take one before the server binds: on a bind failure `stop` and try again with new ports (3 attempts).
+ * On any other failure `dir` is removed and the error thrown. Resolves with the ports the server listens on.
+ */
+export async function startOnFreePorts(o: {
+  dir: string;
+  logFile: string;
+  start(port: number, tlsPort: number): Promise<void>;
+  stop(): Promise<void>;
+}): Promise<{ host: '127.0.0.1'; port: number; tlsPort: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const [port, tlsPort] = (await freePorts(2)) as [number, number];
+    try {
+      await o.start(port, tlsPort);
+      return { host: '127.0.0.1', port, tlsPort };
+    } catch (err) {
+      await o.stop().catch(() => {});
+      if (attempt < 3 && /Address already in use|bind/i.test(String((err as Error).message) + (await tailFile(o.logFile, 10)))) continue;
+      await rm(o.dir, { recursive: true, force: true }).catch(() => {});
+      throw err;
+    }
   }
 }

@@ -3,8 +3,8 @@ import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from '
 import os from 'node:os';
 import path from 'node:path';
 import { makeTestCA, type TestCerts } from './certs.js';
-import { forgetOnExit, killAndWait, killGroupAndWait, killOnExit, pidAlive, readPidFile, removeOnExit, runDaemonizer, tailFile, waitForPortClosed } from './daemon.js';
-import { freePorts, waitForPort } from './ports.js';
+import { forgetOnExit, killAndWait, killGroupAndWait, killOnExit, pidAlive, readPidFile, removeOnExit, runDaemonizer, startOnFreePorts, tailFile, waitForPortClosed } from './daemon.js';
+import { waitForPort } from './ports.js';
 import { ensureSystemUser, lookupUser } from './system-users.js';
 import { deliverToMaildir } from './maildir.js';
 
@@ -263,24 +263,19 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotSe
     await waitForPortClosed('127.0.0.1', tlsPort);
   };
 
-  // Ports are picked free but may be taken by a parallel test before Dovecot binds: retry a few times.
-  for (let attempt = 1; ; attempt++) {
-    [port, tlsPort] = (await freePorts(2)) as [number, number];
-    await writeFile(
-      confFile,
-      buildConf({ dir, port, tlsPort, certs, mechs: opts.authMechanisms ?? DEFAULT_MECHS, uid: mailUser.uid, extra: opts.extraConf ?? '', failDelay: opts.authFailureDelay ?? '0' }),
-    );
-    try {
+  const endpoint = await startOnFreePorts({
+    dir,
+    logFile,
+    start: async (p, tp) => {
+      [port, tlsPort] = [p, tp];
+      await writeFile(
+        confFile,
+        buildConf({ dir, port, tlsPort, certs, mechs: opts.authMechanisms ?? DEFAULT_MECHS, uid: mailUser.uid, extra: opts.extraConf ?? '', failDelay: opts.authFailureDelay ?? '0' }),
+      );
       await launch();
-      break;
-    } catch (err) {
-      await stopMaster().catch(() => {});
-      const log = await tailFile(logFile, 10);
-      if (attempt < 3 && /Address already in use/.test(String((err as Error).message) + log)) continue;
-      await rm(dir, { recursive: true, force: true }).catch(() => {});
-      throw err;
-    }
-  }
+    },
+    stop: () => stopMaster(),
+  });
 
   const maildir = (user: string): string => {
     if (!users.some((u) => u.user === user)) throw new Error(`unknown test mail user ${user}`);
@@ -290,13 +285,7 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotSe
   const deliver = (user: string, raw: string | Buffer): Promise<string> => deliverToMaildir(maildir(user), raw, mailUser);
 
   const server: DovecotServer = {
-    host: '127.0.0.1',
-    get port() {
-      return port;
-    },
-    get tlsPort() {
-      return tlsPort;
-    },
+    ...endpoint,
     caFile: certs.caFile,
     certs,
     dir,

@@ -23,8 +23,7 @@ import { appendFile, chmod, chown, mkdir, mkdtemp, open, readdir, readFile, rm, 
 import os from 'node:os';
 import path from 'node:path';
 import { makeTestCA, type TestCerts } from './certs.js';
-import { removeOnExit, run, startForegroundServer, stopForegroundServer, tailFile } from './daemon.js';
-import { freePorts } from './ports.js';
+import { removeOnExit, run, startForegroundServer, startOnFreePorts, stopForegroundServer, tailFile } from './daemon.js';
 import { ensureSystemUser } from './system-users.js';
 import { deliverToMaildir } from './maildir.js';
 
@@ -200,20 +199,16 @@ ${opts.extraConf ?? ''}
     await stopForegroundServer(p, [port, tlsPort], { tolerateOpenPorts: false });
   };
 
-  for (let attempt = 1; ; attempt++) {
-    [port, tlsPort] = (await freePorts(2)) as [number, number];
-    await writeFile(confFile, conf());
-    try {
+  const endpoint = await startOnFreePorts({
+    dir,
+    logFile,
+    start: async (p, tp) => {
+      [port, tlsPort] = [p, tp];
+      await writeFile(confFile, conf());
       await launch();
-      break;
-    } catch (err) {
-      await halt().catch(() => {});
-      const log = await tailFile(logFile, 10);
-      if (attempt < 3 && /Address already in use|bind/i.test(String((err as Error).message) + log)) continue;
-      await rm(dir, { recursive: true, force: true }).catch(() => {});
-      throw err;
-    }
-  }
+    },
+    stop: halt,
+  });
 
   const deliver = async (user: string, raw: string | Buffer): Promise<string> => {
     const box = mailbox(user);
@@ -227,13 +222,7 @@ ${opts.extraConf ?? ''}
   };
 
   return {
-    host: '127.0.0.1',
-    get port() {
-      return port;
-    },
-    get tlsPort() {
-      return tlsPort;
-    },
+    ...endpoint,
     caFile: certs.caFile,
     certs,
     dir,
