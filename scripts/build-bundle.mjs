@@ -67,6 +67,10 @@ const common = {
   alias: {
     // node-cron's package exports pick its ESM build (import.meta.url at load); force the CommonJS one.
     'node-cron': path.join(root, 'node_modules', 'node-cron', 'dist', 'node-cron.cjs'),
+    // zod's ESM build, so that the mini API tree-shakes (src/zod.ts): its CommonJS build is one module graph of 900 KB.
+    'zod/mini': path.join(root, 'node_modules', 'zod', 'v4', 'mini', 'index.js'),
+    'zod/v4/core': path.join(root, 'node_modules', 'zod', 'v4', 'core', 'index.js'),
+    'zod/v4/locales': path.join(root, 'node_modules', 'zod', 'v4', 'locales'),
   },
 };
 

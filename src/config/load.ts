@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { z } from 'zod';
+import type { $ZodIssue } from 'zod/v4/core';
 import { registerSecret, silentLogger } from '../log.js';
 import type { Logger } from '../log.js';
 import { ConfigError, formatPath } from './errors.js';
@@ -106,7 +106,7 @@ export function parseConfigText(text: string, opts: ParseOptions): LoadedConfig 
 }
 
 /** Turn zod issues into ConfigIssues: one per unknown key (with a hint), "missing" for absent keys, lines from the YAML. */
-function zodIssues(issues: readonly z.core.$ZodIssue[], raw: unknown, source: YamlSource): ConfigIssue[] {
+function zodIssues(issues: readonly $ZodIssue[], raw: unknown, source: YamlSource): ConfigIssue[] {
   const out: ConfigIssue[] = [];
   for (const issue of issues) {
     const p = issue.path as PropertyKey[];

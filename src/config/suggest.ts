@@ -1,5 +1,5 @@
 // "Did you mean" hints for unknown config keys: finds the keys the schema allows at a path and the closest one.
-import type { z } from 'zod';
+import type { $ZodType } from 'zod/v4/core';
 
 interface DefLike {
   type: string;
@@ -57,7 +57,7 @@ function childSchemas(schema: unknown, seg: PropertyKey, depth = 0): unknown[] {
 }
 
 /** Keys the schema allows on the object at `path` (empty when it cannot tell). */
-export function knownKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
+export function knownKeysAt(schema: $ZodType, path: readonly PropertyKey[]): string[] {
   let current: unknown[] = [schema];
   for (const seg of path) current = current.flatMap((s) => childSchemas(s, seg));
   const keys = new Set<string>();

@@ -1,5 +1,6 @@
 // The rule language as a zod schema: the one source of truth for rule types, load-time checks with exact paths, and the JSON Schema.
-import { z } from 'zod';
+import * as z from '../zod.js';
+import { described, withChecks } from '../zod.js';
 import { isDuration, isSize, parseDuration } from '../units.js';
 import { validateGlob } from './glob.js';
 import { namedGroups, validateRegex } from './regex.js';
@@ -11,119 +12,140 @@ const IF_CLEAN = { when: (payload: { issues: unknown[] }) => payload.issues.leng
 
 const MATCH_KEYS = ['is', 'contains', 'glob', 'regex', 'one_of'] as const;
 
-const GlobString = z.string().superRefine((s, ctx) => {
-  const err = validateGlob(s);
-  if (err) ctx.addIssue({ code: 'custom', message: err });
-});
+const GlobString = z.string().check(
+  z.superRefine((s: string, ctx) => {
+    const err = validateGlob(s);
+    if (err) ctx.addIssue({ code: 'custom', message: err });
+  }),
+);
 
-const RegexString = z.string().superRefine((s, ctx) => {
-  const err = validateRegex(s);
-  if (err) ctx.addIssue({ code: 'custom', message: err });
-});
+const RegexString = z.string().check(
+  z.superRefine((s: string, ctx) => {
+    const err = validateRegex(s);
+    if (err) ctx.addIssue({ code: 'custom', message: err });
+  }),
+);
 
 /** The match types shared by every string condition (several in one object are ANDed). */
 const matchShape = {
-  is: z.string().optional().describe('the whole value equals this text'),
-  contains: z.string().optional().describe('the value contains this text'),
-  glob: GlobString.optional().describe('the whole value matches this wildcard pattern: * any run, ? one character, \\ escapes'),
-  regex: RegexString.optional().describe(
+  is: described(z.optional(z.string()), 'the whole value equals this text'),
+  contains: described(z.optional(z.string()), 'the value contains this text'),
+  glob: described(z.optional(GlobString), 'the whole value matches this wildcard pattern: * any run, ? one character, \\ escapes'),
+  regex: described(
+    z.optional(RegexString),
     'JavaScript regular expression searched in the value; named groups (?<name>...) become template variables and alert fields',
   ),
-  one_of: z.array(z.string()).min(1).optional().describe('the whole value equals one of these texts'),
-  case_sensitive: z.boolean().optional().describe('compare case-sensitively (default: case-insensitive)'),
+  one_of: described(z.optional(z.array(z.string()).check(z.minLength(1))), 'the whole value equals one of these texts'),
+  case_sensitive: described(z.optional(z.boolean()), 'compare case-sensitively (default: case-insensitive)'),
 };
 
 type MatchLike = { [K in (typeof MATCH_KEYS)[number]]?: unknown };
 const hasMatcher = (o: MatchLike) => MATCH_KEYS.some((k) => o[k] !== undefined);
 const NEEDS_MATCHER = 'needs at least one of is, contains, glob, regex, one_of';
 
-export const MatchSchema = z
-  .strictObject(matchShape)
-  .refine((o) => hasMatcher(o), { message: NEEDS_MATCHER, ...IF_CLEAN })
-  .describe('a string match: is, contains, glob, regex, one_of (ANDed when several), case_sensitive');
+export const MatchSchema = described(
+  z.strictObject(matchShape).check(z.refine((o) => hasMatcher(o), { message: NEEDS_MATCHER, ...IF_CLEAN })),
+  'a string match: is, contains, glob, regex, one_of (ANDed when several), case_sensitive',
+);
 export type MatchConfig = z.infer<typeof MatchSchema>;
 
-const HeaderName = z
-  .string()
-  .regex(/^[!-9;-~]{1,128}$/, 'a header name is 1-128 printable ASCII characters without ":" or spaces')
-  .describe('header field name, case-insensitive');
+const HeaderName = described(
+  z.string().check(z.regex(/^[!-9;-~]{1,128}$/, 'a header name is 1-128 printable ASCII characters without ":" or spaces')),
+  'header field name, case-insensitive',
+);
 
-export const AddressConditionSchema = z
-  .strictObject({
-    ...matchShape,
-    address: MatchSchema.optional().describe('match the bare address local@domain'),
-    localpart: MatchSchema.optional().describe('match the part before @'),
-    domain: MatchSchema.optional().describe('match the part after @'),
-    name: MatchSchema.optional().describe('match the display name'),
-  })
-  .refine((o) => hasMatcher(o) || !!(o.address || o.localpart || o.domain || o.name), {
-    message: `${NEEDS_MATCHER}, address, localpart, domain, name`,
-    ...IF_CLEAN,
-  })
-  .describe('true when some address in the field satisfies every given match; plain match keys see the full "Name <addr>"');
+export const AddressConditionSchema = described(
+  z
+    .strictObject({
+      ...matchShape,
+      address: described(z.optional(MatchSchema), 'match the bare address local@domain'),
+      localpart: described(z.optional(MatchSchema), 'match the part before @'),
+      domain: described(z.optional(MatchSchema), 'match the part after @'),
+      name: described(z.optional(MatchSchema), 'match the display name'),
+    })
+    .check(
+      z.refine((o) => hasMatcher(o) || !!(o.address || o.localpart || o.domain || o.name), {
+        message: `${NEEDS_MATCHER}, address, localpart, domain, name`,
+        ...IF_CLEAN,
+      }),
+    ),
+  'true when some address in the field satisfies every given match; plain match keys see the full "Name <addr>"',
+);
 export type AddressConditionConfig = z.infer<typeof AddressConditionSchema>;
 
-export const HeaderConditionSchema = z
-  .strictObject({ name: HeaderName, ...matchShape })
-  .refine((o) => hasMatcher(o), { message: `${NEEDS_MATCHER} (use exists: to test presence)`, ...IF_CLEAN })
-  .describe('true when some instance of the named header matches (decoded, unfolded)');
+export const HeaderConditionSchema = described(
+  z
+    .strictObject({ name: HeaderName, ...matchShape })
+    .check(z.refine((o) => hasMatcher(o), { message: `${NEEDS_MATCHER} (use exists: to test presence)`, ...IF_CLEAN })),
+  'true when some instance of the named header matches (decoded, unfolded)',
+);
 export type HeaderConditionConfig = z.infer<typeof HeaderConditionSchema>;
 
-const Duration = z
-  .union([z.number().nonnegative(), z.string()])
-  .superRefine((v, ctx) => {
-    if (!isDuration(v)) ctx.addIssue({ code: 'custom', message: `invalid duration ${JSON.stringify(v)}: use e.g. 30s, 5m, 1h, 2d or milliseconds` });
-  })
-  .describe('duration: 250ms, 30s, 5m, 1h, 2d, 1h30m, or a number of milliseconds');
+const Duration = described(
+  z.union([z.number().check(z.gte(0)), z.string()]).check(
+    z.superRefine((v: number | string, ctx) => {
+      if (!isDuration(v)) ctx.addIssue({ code: 'custom', message: `invalid duration ${JSON.stringify(v)}: use e.g. 30s, 5m, 1h, 2d or milliseconds` });
+    }),
+  ),
+  'duration: 250ms, 30s, 5m, 1h, 2d, 1h30m, or a number of milliseconds',
+);
 
-const Size = z
-  .union([z.number().nonnegative(), z.string()])
-  .superRefine((v, ctx) => {
-    if (!isSize(v)) ctx.addIssue({ code: 'custom', message: `invalid size ${JSON.stringify(v)}: use e.g. 512, 10KB, 5MB, 1GiB (1024-based)` });
-  })
-  .describe('size: bytes as a number, or 512KB, 5MB, 1GiB (K/M/G are 1024-based)');
+const Size = described(
+  z.union([z.number().check(z.gte(0)), z.string()]).check(
+    z.superRefine((v: number | string, ctx) => {
+      if (!isSize(v)) ctx.addIssue({ code: 'custom', message: `invalid size ${JSON.stringify(v)}: use e.g. 512, 10KB, 5MB, 1GiB (1024-based)` });
+    }),
+  ),
+  'size: bytes as a number, or 512KB, 5MB, 1GiB (K/M/G are 1024-based)',
+);
 
 export const SizeRangeSchema = z
   .strictObject({
-    over: Size.optional().describe('strictly larger than'),
-    under: Size.optional().describe('strictly smaller than'),
+    over: described(z.optional(Size), 'strictly larger than'),
+    under: described(z.optional(Size), 'strictly smaller than'),
   })
-  .refine((o) => !(o.over === undefined && o.under === undefined), { message: 'needs over or under', ...IF_CLEAN });
+  .check(z.refine((o) => !(o.over === undefined && o.under === undefined), { message: 'needs over or under', ...IF_CLEAN }));
 
-export const DateConditionSchema = z
-  .strictObject({
-    newer_than: Duration.optional().describe('the Date header is less than this long ago'),
-    older_than: Duration.optional().describe('the Date header is more than this long ago'),
-  })
-  .refine((o) => !(o.newer_than === undefined && o.older_than === undefined), { message: 'needs newer_than or older_than', ...IF_CLEAN })
-  .describe('age of the message by its Date header; false when Date is missing or unparseable');
+export const DateConditionSchema = described(
+  z
+    .strictObject({
+      newer_than: described(z.optional(Duration), 'the Date header is less than this long ago'),
+      older_than: described(z.optional(Duration), 'the Date header is more than this long ago'),
+    })
+    .check(z.refine((o) => !(o.newer_than === undefined && o.older_than === undefined), { message: 'needs newer_than or older_than', ...IF_CLEAN })),
+  'age of the message by its Date header; false when Date is missing or unparseable',
+);
 
-const HeaderNames = z.union([HeaderName, z.array(HeaderName).min(1)]);
+const HeaderNames = z.union([HeaderName, z.array(HeaderName).check(z.minLength(1))]);
 
-export const PreviewConditionSchema = z
-  .strictObject({
-    lines: z.int().min(1).max(1000).describe('how many body lines to fetch with TOP n lines'),
-    ...matchShape,
-  })
-  .refine((o) => hasMatcher(o), { message: NEEDS_MATCHER, ...IF_CLEAN })
-  .describe('match the first N raw body lines (TOP n N), without downloading the whole message');
+export const PreviewConditionSchema = described(
+  z
+    .strictObject({
+      lines: described(z.int().check(z.gte(1), z.lte(1000)), 'how many body lines to fetch with TOP n lines'),
+      ...matchShape,
+    })
+    .check(z.refine((o) => hasMatcher(o), { message: NEEDS_MATCHER, ...IF_CLEAN })),
+  'match the first N raw body lines (TOP n N), without downloading the whole message',
+);
 
 const GlobOrMatch = z.union([GlobString, MatchSchema]);
 
-export const AttachmentConditionSchema = z
-  .strictObject({
-    type: GlobOrMatch.optional().describe('content type, e.g. "image/*" (a glob) or a match object'),
-    filename: GlobOrMatch.optional().describe('file name, e.g. "*.jpg" (a glob) or a match object'),
-    size: SizeRangeSchema.optional().describe('decoded attachment size'),
-  })
-  .describe('true when some attachment satisfies every given key (an empty object: has any attachment); needs the full message');
+export const AttachmentConditionSchema = described(
+  z.strictObject({
+    type: described(z.optional(GlobOrMatch), 'content type, e.g. "image/*" (a glob) or a match object'),
+    filename: described(z.optional(GlobOrMatch), 'file name, e.g. "*.jpg" (a glob) or a match object'),
+    size: described(z.optional(SizeRangeSchema), 'decoded attachment size'),
+  }),
+  'true when some attachment satisfies every given key (an empty object: has any attachment); needs the full message',
+);
 
-export const SharedSecretConditionSchema = z
-  .strictObject({
-    secret: z.string().min(12, 'a shared secret must be at least 12 characters').describe('the token; use ${ENV} so it is not in the file'),
-    header: HeaderName.optional().describe('header that carries the token (whole value); default: a whitespace-separated token of the Subject'),
-  })
-  .describe('true when the token is present; compared in constant time; the token is masked in logs and alerts');
+export const SharedSecretConditionSchema = described(
+  z.strictObject({
+    secret: described(z.string().check(z.minLength(12, 'a shared secret must be at least 12 characters')), 'the token; use ${ENV} so it is not in the file'),
+    header: described(z.optional(HeaderName), 'header that carries the token (whole value); default: a whitespace-separated token of the Subject'),
+  }),
+  'true when the token is present; compared in constant time; the token is masked in logs and alerts',
+);
 
 /** One condition object: keys at one level are ANDed; nest with all/any/not. */
 export interface ConditionConfig {
@@ -149,87 +171,101 @@ export interface ConditionConfig {
   not?: ConditionConfig;
 }
 
-export const ConditionSchema: z.ZodType<ConditionConfig> = z
-  .strictObject({
-    from: AddressConditionSchema.optional().describe('From addresses'),
-    to: AddressConditionSchema.optional().describe('To addresses'),
-    cc: AddressConditionSchema.optional().describe('Cc addresses'),
-    reply_to: AddressConditionSchema.optional().describe('Reply-To addresses'),
-    sender: AddressConditionSchema.optional().describe('Sender address'),
-    subject: MatchSchema.optional().describe('decoded Subject'),
-    header: z.union([HeaderConditionSchema, z.array(HeaderConditionSchema).min(1)]).optional().describe('any header by name; a list is ANDed'),
-    message_id: MatchSchema.optional().describe('Message-ID including the angle brackets'),
-    date: DateConditionSchema.optional(),
-    size: SizeRangeSchema.optional().describe('message size from LIST: costs no download'),
-    exists: HeaderNames.optional().describe('these headers are all present'),
-    not_exists: HeaderNames.optional().describe('none of these headers is present'),
-    preview: PreviewConditionSchema.optional(),
-    body: MatchSchema.optional().describe('decoded text body (HTML converted to text when there is no text part); needs RETR'),
-    attachment: AttachmentConditionSchema.optional(),
-    authenticated: z
-      .boolean()
-      .optional()
-      .describe('the topmost Authentication-Results of a trusted authserv-id says dmarc=pass, or dkim=pass with header.d equal to the From domain'),
-    shared_secret: SharedSecretConditionSchema.optional(),
-    get all() {
-      return z.array(ConditionSchema).min(1).optional().describe('every condition holds');
-    },
-    get any() {
-      return z.array(ConditionSchema).min(1).optional().describe('at least one condition holds');
-    },
-    get not() {
-      return ConditionSchema.optional().describe('the condition does not hold');
-    },
-  })
-  .refine((o) => Object.keys(o).length > 0, {
-    message: 'empty condition (omit when: to match every message)',
-    when: (payload) => payload.issues.length === 0, // an unknown key is reported as such, not as "empty"
-  })
-  .describe('condition: keys at one level are ANDed; nest with all/any/not');
+export const ConditionSchema: z.ZodMiniType<ConditionConfig> = described(
+  withChecks(
+    z.strictObject({
+      from: described(z.optional(AddressConditionSchema), 'From addresses'),
+      to: described(z.optional(AddressConditionSchema), 'To addresses'),
+      cc: described(z.optional(AddressConditionSchema), 'Cc addresses'),
+      reply_to: described(z.optional(AddressConditionSchema), 'Reply-To addresses'),
+      sender: described(z.optional(AddressConditionSchema), 'Sender address'),
+      subject: described(z.optional(MatchSchema), 'decoded Subject'),
+      header: described(
+        z.optional(z.union([HeaderConditionSchema, z.array(HeaderConditionSchema).check(z.minLength(1))])),
+        'any header by name; a list is ANDed',
+      ),
+      message_id: described(z.optional(MatchSchema), 'Message-ID including the angle brackets'),
+      date: z.optional(DateConditionSchema),
+      size: described(z.optional(SizeRangeSchema), 'message size from LIST: costs no download'),
+      exists: described(z.optional(HeaderNames), 'these headers are all present'),
+      not_exists: described(z.optional(HeaderNames), 'none of these headers is present'),
+      preview: z.optional(PreviewConditionSchema),
+      body: described(z.optional(MatchSchema), 'decoded text body (HTML converted to text when there is no text part); needs RETR'),
+      attachment: z.optional(AttachmentConditionSchema),
+      authenticated: described(
+        z.optional(z.boolean()),
+        'the topmost Authentication-Results of a trusted authserv-id says dmarc=pass, or dkim=pass with header.d equal to the From domain',
+      ),
+      shared_secret: z.optional(SharedSecretConditionSchema),
+      get all() {
+        return described(z.optional(z.array(ConditionSchema).check(z.minLength(1))), 'every condition holds');
+      },
+      get any() {
+        return described(z.optional(z.array(ConditionSchema).check(z.minLength(1))), 'at least one condition holds');
+      },
+      get not() {
+        return described(z.optional(ConditionSchema), 'the condition does not hold');
+      },
+    }),
+    z.refine((o) => Object.keys(o as object).length > 0, {
+      message: 'empty condition (omit when: to match every message)',
+      when: (payload) => payload.issues.length === 0, // an unknown key is reported as such, not as "empty"
+    }),
+  ),
+  'condition: keys at one level are ANDed; nest with all/any/not',
+);
 
-const TopicTemplate = z.string().superRefine((s, ctx) => {
-  const err = validateTopicTemplate(s);
-  if (err) ctx.addIssue({ code: 'custom', message: err });
-});
+const TopicTemplate = z.string().check(
+  z.superRefine((s: string, ctx) => {
+    const err = validateTopicTemplate(s);
+    if (err) ctx.addIssue({ code: 'custom', message: err });
+  }),
+);
 
-const PayloadTemplate = z.string().superRefine((s, ctx) => {
-  try {
-    parseTemplate(s);
-  } catch (e) {
-    ctx.addIssue({ code: 'custom', message: (e as Error).message });
-  }
-});
+const PayloadTemplate = z.string().check(
+  z.superRefine((s: string, ctx) => {
+    try {
+      parseTemplate(s);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    }
+  }),
+);
 
-export const PublishSchema = z
-  .strictObject({
-    topic: TopicTemplate.optional().describe('topic template relative to mqtt.base_topic, e.g. "alerts/{{camera}}" (default "alerts/{{rule}}")'),
-    payload: PayloadTemplate.optional().describe('"default" for the JSON alert, or a template string ({{x|json}} inserts a JSON string)'),
-    qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).optional().describe('MQTT QoS (default 1)'),
-    retain: z.boolean().optional().describe('retain flag (default false)'),
-    properties: z.record(z.string(), PayloadTemplate).optional().describe('MQTT 5 user properties; values are templates'),
-  })
-  .describe('one MQTT publication per matched message');
+export const PublishSchema = described(
+  z.strictObject({
+    topic: described(z.optional(TopicTemplate), 'topic template relative to mqtt.base_topic, e.g. "alerts/{{camera}}" (default "alerts/{{rule}}")'),
+    payload: described(z.optional(PayloadTemplate), '"default" for the JSON alert, or a template string ({{x|json}} inserts a JSON string)'),
+    qos: described(z.optional(z.union([z.literal(0), z.literal(1), z.literal(2)])), 'MQTT QoS (default 1)'),
+    retain: described(z.optional(z.boolean()), 'retain flag (default false)'),
+    properties: described(z.optional(z.record(z.string(), PayloadTemplate)), 'MQTT 5 user properties; values are templates'),
+  }),
+  'one MQTT publication per matched message',
+);
 export type PublishConfig = z.infer<typeof PublishSchema>;
 
-export const AttachmentsPublishSchema = z
-  .strictObject({
-    topic: TopicTemplate.describe('topic template for the raw bytes; JSON metadata goes to "<topic>/meta"'),
-    types: z.array(GlobString).min(1).optional().describe('content-type globs to publish (default ["*/*"])'),
-    filename: GlobString.optional().describe('only attachments whose file name matches this glob'),
-    max_size: Size.optional().describe('skip larger attachments (default 2MB)'),
-    max_count: z.int().min(1).max(100).optional().describe('publish at most this many attachments per message (default 10)'),
-    qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).optional().describe('MQTT QoS (default 1)'),
-    retain: z.boolean().optional().describe('retain flag (default false; true suits Home Assistant image entities)'),
-  })
-  .describe('publish attachments (e.g. JPEG snapshots) as raw bytes; needs the full message');
+export const AttachmentsPublishSchema = described(
+  z.strictObject({
+    topic: described(TopicTemplate, 'topic template for the raw bytes; JSON metadata goes to "<topic>/meta"'),
+    types: described(z.optional(z.array(GlobString).check(z.minLength(1))), 'content-type globs to publish (default ["*/*"])'),
+    filename: described(z.optional(GlobString), 'only attachments whose file name matches this glob'),
+    max_size: described(z.optional(Size), 'skip larger attachments (default 2MB)'),
+    max_count: described(z.optional(z.int().check(z.gte(1), z.lte(100))), 'publish at most this many attachments per message (default 10)'),
+    qos: described(z.optional(z.union([z.literal(0), z.literal(1), z.literal(2)])), 'MQTT QoS (default 1)'),
+    retain: described(z.optional(z.boolean()), 'retain flag (default false; true suits Home Assistant image entities)'),
+  }),
+  'publish attachments (e.g. JPEG snapshots) as raw bytes; needs the full message',
+);
 
-const RateLimit = z.string().superRefine((s, ctx) => {
-  try {
-    parseRateLimit(s);
-  } catch (e) {
-    ctx.addIssue({ code: 'custom', message: (e as Error).message });
-  }
-});
+const RateLimit = z.string().check(
+  z.superRefine((s: string, ctx) => {
+    try {
+      parseRateLimit(s);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    }
+  }),
+);
 
 /** Home Assistant binary_sensor device classes (home-assistant.io/integrations/binary_sensor, "Device class"). */
 export const HA_BINARY_SENSOR_CLASSES = [
@@ -240,44 +276,60 @@ export const HA_BINARY_SENSOR_CLASSES = [
 
 /** A rule's Home Assistant entities beyond its event: a binary_sensor that turns on with each alert and off by itself. */
 const RuleHomeAssistantSchema = z.strictObject({
-  binary_sensor: z
-    .strictObject({
-      per: z.string().min(1).max(200).optional().describe('template, e.g. "{{camera}}": one entity per distinct value seen (default: one entity for the rule)'),
-      name: z.string().min(1).max(200).optional().describe('entity name template (default: "<per value> <device_class>", or "<rule> <device_class>")'),
-      device_class: z.enum(HA_BINARY_SENSOR_CLASSES).default('motion').describe('Home Assistant device class (default motion)'),
-      off_delay: Duration.default('30s').describe('Home Assistant turns the entity off this long after the last alert (whole seconds, at least 1s; default 30s)'),
-      max_entities: z.int().min(1).max(1000).default(50).describe('at most this many entities for the rule; values seen beyond it get no entity (default 50)'),
-    })
-    .describe('announce a binary_sensor (per camera with per:) that is ON with each alert and OFF after off_delay'),
+  binary_sensor: described(
+    z.strictObject({
+      per: described(
+        z.optional(z.string().check(z.minLength(1), z.maxLength(200))),
+        'template, e.g. "{{camera}}": one entity per distinct value seen (default: one entity for the rule)',
+      ),
+      name: described(
+        z.optional(z.string().check(z.minLength(1), z.maxLength(200))),
+        'entity name template (default: "<per value> <device_class>", or "<rule> <device_class>")',
+      ),
+      device_class: described(z._default(z.enum(HA_BINARY_SENSOR_CLASSES), 'motion'), 'Home Assistant device class (default motion)'),
+      off_delay: described(
+        z._default(Duration, '30s'),
+        'Home Assistant turns the entity off this long after the last alert (whole seconds, at least 1s; default 30s)',
+      ),
+      max_entities: described(
+        z._default(z.int().check(z.gte(1), z.lte(1000)), 50),
+        'at most this many entities for the rule; values seen beyond it get no entity (default 50)',
+      ),
+    }),
+    'announce a binary_sensor (per camera with per:) that is ON with each alert and OFF after off_delay',
+  ),
 });
 
 export const RULE_NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 
 const RuleObject = z.strictObject({
-  name: z.string().regex(RULE_NAME_RE, 'a rule name is 1-64 of A-Z a-z 0-9 _ . -').describe('unique rule name'),
-  description: z.string().optional().describe('free text for humans'),
-  when: ConditionSchema.optional().describe('condition; omitted: every message matches'),
-  body: z.boolean().optional().describe('the rule needs the full message (RETR) even without body conditions'),
-  publish: z.union([PublishSchema, z.array(PublishSchema)]).optional().describe('publication(s); default one JSON alert on "alerts/{{rule}}"; [] publishes nothing'),
-  attachments: AttachmentsPublishSchema.optional(),
-  stop: z.boolean().optional().describe('when this rule matches, later rules are not evaluated for the message'),
-  rate_limit: RateLimit.optional().describe('at most COUNT alerts per window, e.g. 5/min; suppressed alerts are counted in the next one'),
-  then: z.enum(['keep', 'delete']).optional().describe('server action after a successful publish (default: the mailbox setting)'),
-  action: z
-    .boolean()
-    .optional()
-    .describe('the rule triggers a device: requires an authenticated: true or shared_secret: condition at the top level of when'),
-  max_age: Duration.optional().describe('action rules: a command mail whose Date header is older than this is not acted on (default 1h)'),
-  max_future: Duration.optional().describe('action rules: nor one dated more than this in the future (default 5m)'),
-  replay_window: Duration.optional().describe(
+  name: described(z.string().check(z.regex(RULE_NAME_RE, 'a rule name is 1-64 of A-Z a-z 0-9 _ . -')), 'unique rule name'),
+  description: described(z.optional(z.string()), 'free text for humans'),
+  when: described(z.optional(ConditionSchema), 'condition; omitted: every message matches'),
+  body: described(z.optional(z.boolean()), 'the rule needs the full message (RETR) even without body conditions'),
+  publish: described(
+    z.optional(z.union([PublishSchema, z.array(PublishSchema)])),
+    'publication(s); default one JSON alert on "alerts/{{rule}}"; [] publishes nothing',
+  ),
+  attachments: z.optional(AttachmentsPublishSchema),
+  stop: described(z.optional(z.boolean()), 'when this rule matches, later rules are not evaluated for the message'),
+  rate_limit: described(z.optional(RateLimit), 'at most COUNT alerts per window, e.g. 5/min; suppressed alerts are counted in the next one'),
+  then: described(z.optional(z.enum(['keep', 'delete'])), 'server action after a successful publish (default: the mailbox setting)'),
+  action: described(
+    z.optional(z.boolean()),
+    'the rule triggers a device: requires an authenticated: true or shared_secret: condition at the top level of when',
+  ),
+  max_age: described(z.optional(Duration), 'action rules: a command mail whose Date header is older than this is not acted on (default 1h)'),
+  max_future: described(z.optional(Duration), 'action rules: nor one dated more than this in the future (default 5m)'),
+  replay_window: described(
+    z.optional(Duration),
     'action rules: how long the Message-ID of an acted-on command is remembered, so a copy never acts again (default 30d)',
   ),
-  event_types: z
-    .array(z.string().min(1).max(64))
-    .min(1)
-    .optional()
-    .describe('Home Assistant event types of this rule; a captured `event` that is one of them becomes the event type, anything else is "alert"'),
-  homeassistant: RuleHomeAssistantSchema.optional().describe('Home Assistant entities of this rule beyond its event entity'),
+  event_types: described(
+    z.optional(z.array(z.string().check(z.minLength(1), z.maxLength(64))).check(z.minLength(1))),
+    'Home Assistant event types of this rule; a captured `event` that is one of them becomes the event type, anything else is "alert"',
+  ),
+  homeassistant: described(z.optional(RuleHomeAssistantSchema), 'Home Assistant entities of this rule beyond its event entity'),
 });
 
 /** Walk the condition tree and collect every regex with the path at which it sits. */
@@ -341,7 +393,7 @@ function topLevelFroms(cond: ConditionConfig | undefined): AddressConditionConfi
   return [...(cond.from ? [cond.from] : []), ...(cond.all ?? []).flatMap(topLevelFroms)];
 }
 
-function commandChecks(rule: z.infer<typeof RuleObject>, ctx: z.RefinementCtx): void {
+function commandChecks(rule: z.infer<typeof RuleObject>, ctx: z.RefinementCtx<unknown>): void {
   const guards = (['max_age', 'max_future', 'replay_window'] as const).filter((k) => rule[k] !== undefined);
   if (rule.action !== true) {
     for (const k of guards) ctx.addIssue({ code: 'custom', path: [k], message: `${k} applies to action: true rules only` });
@@ -376,47 +428,54 @@ function commandChecks(rule: z.infer<typeof RuleObject>, ctx: z.RefinementCtx): 
   }
 }
 
-export const RuleSchema = RuleObject.superRefine((rule, ctx) => {
-  commandChecks(rule, ctx);
-  const captures = ruleCaptureNames(rule);
-  const checkVars = (tpl: string | undefined, path: (string | number)[]) => {
-    if (tpl === undefined) return;
-    let names: string[];
-    try {
-      names = templateVariables(tpl);
-    } catch {
-      return; // reported by the field's own check
-    }
-    for (const n of names) {
-      if (!isKnownVariable(n, captures)) {
-        ctx.addIssue({
-          code: 'custom',
-          path,
-          message: `unknown template variable {{${n}}}: use a named capture of this rule's regexes${captures.length ? ` (${captures.join(', ')})` : ''} or one of mailbox, rule, uid, id, from, from.address, from.name, to, subject, date, size, message_id, body, preview, header.<Name>`,
-        });
-      }
-    }
-  };
-  const pubs = rule.publish === undefined ? [] : Array.isArray(rule.publish) ? rule.publish : [rule.publish];
-  pubs.forEach((p, i) => {
-    const base: (string | number)[] = Array.isArray(rule.publish) ? ['publish', i] : ['publish'];
-    checkVars(p.topic, [...base, 'topic']);
-    if (p.payload !== 'default') checkVars(p.payload, [...base, 'payload']);
-    for (const [k, v] of Object.entries(p.properties ?? {})) checkVars(v, [...base, 'properties', k]);
-  });
-  if (rule.attachments) checkVars(rule.attachments.topic, ['attachments', 'topic']);
-  checkVars(rule.homeassistant?.binary_sensor.per, ['homeassistant', 'binary_sensor', 'per']);
-  checkVars(rule.homeassistant?.binary_sensor.name, ['homeassistant', 'binary_sensor', 'name']);
-}).describe('one rule: when a message matches, publish an alert (and attachments), optionally stop and keep/delete');
+export const RuleSchema = described(
+  RuleObject.check(
+    z.superRefine((rule, ctx) => {
+      commandChecks(rule, ctx);
+      const captures = ruleCaptureNames(rule);
+      const checkVars = (tpl: string | undefined, path: (string | number)[]) => {
+        if (tpl === undefined) return;
+        let names: string[];
+        try {
+          names = templateVariables(tpl);
+        } catch {
+          return; // reported by the field's own check
+        }
+        for (const n of names) {
+          if (!isKnownVariable(n, captures)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: [...path], // its own copy: zod prefixes an issue's path in place, and two issues sharing one array got it twice
+              message: `unknown template variable {{${n}}}: use a named capture of this rule's regexes${captures.length ? ` (${captures.join(', ')})` : ''} or one of mailbox, rule, uid, id, from, from.address, from.name, to, subject, date, size, message_id, body, preview, header.<Name>`,
+            });
+          }
+        }
+      };
+      const pubs = rule.publish === undefined ? [] : Array.isArray(rule.publish) ? rule.publish : [rule.publish];
+      pubs.forEach((p, i) => {
+        const base: (string | number)[] = Array.isArray(rule.publish) ? ['publish', i] : ['publish'];
+        checkVars(p.topic, [...base, 'topic']);
+        if (p.payload !== 'default') checkVars(p.payload, [...base, 'payload']);
+        for (const [k, v] of Object.entries(p.properties ?? {})) checkVars(v, [...base, 'properties', k]);
+      });
+      if (rule.attachments) checkVars(rule.attachments.topic, ['attachments', 'topic']);
+      checkVars(rule.homeassistant?.binary_sensor.per, ['homeassistant', 'binary_sensor', 'per']);
+      checkVars(rule.homeassistant?.binary_sensor.name, ['homeassistant', 'binary_sensor', 'name']);
+    }),
+  ),
+  'one rule: when a message matches, publish an alert (and attachments), optionally stop and keep/delete',
+);
 
 export type RuleConfig = z.infer<typeof RuleSchema>;
 
 /** A list of rules with unique names; use this for the top-level `rules:` key. */
-export const RulesSchema = z.array(RuleSchema).superRefine((rules, ctx) => {
-  const seen = new Map<string, number>();
-  rules.forEach((r, i) => {
-    const prev = seen.get(r.name);
-    if (prev !== undefined) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate rule name "${r.name}" (also rules[${prev}])` });
-    else seen.set(r.name, i);
-  });
-});
+export const RulesSchema = z.array(RuleSchema).check(
+  z.superRefine((rules, ctx) => {
+    const seen = new Map<string, number>();
+    rules.forEach((r, i) => {
+      const prev = seen.get(r.name);
+      if (prev !== undefined) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate rule name "${r.name}" (also rules[${prev}])` });
+      else seen.set(r.name, i);
+    });
+  }),
+);

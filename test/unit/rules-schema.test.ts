@@ -168,6 +168,8 @@ test('topic templates: literal text checked, variables must be known', { timeout
   assert.deepEqual(pathsOf([{ name: 'a', publish: [{ topic: 'ok' }, { topic: 'x/{{zz}}' }] }]), ['[0].publish[1].topic']);
   assert.deepEqual(pathsOf([{ name: 'a', publish: { topic: 'ok', properties: { k: '{{zz}}' } } }]), ['[0].publish.properties.k']);
   assert.deepEqual(pathsOf([{ name: 'a', publish: { topic: 'ok', payload: '{{zz}}' } }]), ['[0].publish.payload']);
+  // two unknown variables in one field: each issue names the field once (zod prefixes an issue's path in place)
+  assert.deepEqual(pathsOf([{ name: 'a' }, { name: 'b', publish: { topic: 'x/{{p}}/{{q}}' } }]), ['[1].publish.topic', '[1].publish.topic']);
   assert.deepEqual(pathsOf([{ name: 'a', attachments: { topic: 'snap/{{zz}}' } }]), ['[0].attachments.topic']);
 });
 
