@@ -14,7 +14,6 @@ import { MessageFailures, hasAttemptsLeft, type BatchItem } from './message-fail
 import { StageFetcher, listSizes } from './fetch-stages.js';
 
 /** What the poller needs to know about a mailbox, already resolved from the config. */
-
 export interface PollDeps {
   target: PollTarget;
   ruleSet: RuleSet;
