@@ -20,8 +20,9 @@ import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { makeTestCA, type TestCerts } from './certs.js';
-import { removeOnExit, run, startForegroundServer, startOnFreePorts, stopForegroundServer, tailFile } from './daemon.js';
+import { makeTestCA } from './certs.js';
+import type { LabPop3Server } from './pop3-options.js';
+import { removeOnExit, run, startForegroundOnFreePorts, tailFile } from './daemon.js';
 import { lookupUser, type SystemUser } from './system-users.js';
 import { ROOT } from './lab.js';
 
@@ -34,16 +35,7 @@ export interface CyrusOptions {
   startTimeoutMs?: number;
 }
 
-export interface CyrusServer {
-  host: '127.0.0.1';
-  /** Plain port (STLS offered). */
-  port: number;
-  /** Implicit TLS port. */
-  tlsPort: number;
-  caFile: string;
-  certs: TestCerts;
-  dir: string;
-  users: { user: string; pass: string }[];
+export interface CyrusServer extends LabPop3Server {
   /** Deliver one message to the user's INBOX (Cyrus's own `deliver`, LMTP to the lmtpunix service). */
   deliver(user: string, raw: string | Buffer): Promise<void>;
   /** master's own stdout/stderr (the services log to syslog only). */
@@ -116,9 +108,6 @@ export async function startCyrus(opts: CyrusOptions = {}): Promise<CyrusServer> 
   const imapdConf = d('imapd.conf');
   const cyrusConf = d('cyrus.conf');
   const logFile = d('master.log');
-  let port = 0;
-  let tlsPort = 0;
-  let pid: number | undefined;
 
   await writeFile(imapdConf, `# pop2mqtt test harness: private Cyrus instance
 configdirectory: ${d('conf')}
@@ -144,8 +133,15 @@ tls_server_key: ${certs.keyFile}
 syslog_prefix: p2m-cyrus-test
 `);
 
-  const launch = async (): Promise<void> => {
-    await writeFile(cyrusConf, `START {
+  const { endpoint, halt } = await startForegroundOnFreePorts({
+    dir,
+    logFile,
+    env,
+    what: 'Cyrus master',
+    timeoutMs: opts.startTimeoutMs ?? 20_000,
+    tolerateOpenPorts: true,
+    prepare: async (port, tlsPort) => {
+      await writeFile(cyrusConf, `START {
   recover cmd="${path.join(BIN, 'ctl_cyrusdb')} -r -C ${imapdConf}"
 }
 SERVICES {
@@ -156,24 +152,8 @@ SERVICES {
 EVENTS {
 }
 `);
-    pid = await startForegroundServer({ file: path.join(BIN, 'master'), args: ['-C', imapdConf, '-M', cyrusConf, '-p', d('master.pid')], env, logFile, ports: [port, tlsPort], timeoutMs: opts.startTimeoutMs ?? 20_000, what: 'Cyrus master' });
-  };
-
-  const halt = async (): Promise<void> => {
-    if (pid === undefined) return;
-    const p = pid;
-    pid = undefined;
-    await stopForegroundServer(p, [port, tlsPort], { tolerateOpenPorts: true });
-  };
-
-  const endpoint = await startOnFreePorts({
-    dir,
-    logFile,
-    start: async (p, tp) => {
-      [port, tlsPort] = [p, tp];
-      await launch();
+      return { file: path.join(BIN, 'master'), args: ['-C', imapdConf, '-M', cyrusConf, '-p', d('master.pid')] };
     },
-    stop: halt,
   });
 
   return {

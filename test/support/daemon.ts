@@ -274,3 +274,42 @@ export async function startOnFreePorts(o: {
     }
   }
 }
+
+/**
+ * A foreground server (startForegroundServer) on two free loopback ports (startOnFreePorts). `prepare` runs before
+ * every start, the first and each launch() after halt(): it writes the config for the ports and gives the command.
+ */
+export async function startForegroundOnFreePorts(o: {
+  dir: string;
+  logFile: string;
+  what: string;
+  timeoutMs: number;
+  env?: NodeJS.ProcessEnv;
+  /** Leave a port that still accepts after the stop to the next start (a lingering session process). */
+  tolerateOpenPorts?: boolean;
+  prepare(port: number, tlsPort: number): Promise<{ file: string; args: string[] }>;
+}): Promise<{ endpoint: { host: '127.0.0.1'; port: number; tlsPort: number }; launch(): Promise<void>; halt(): Promise<void> }> {
+  let ports: [number, number] = [0, 0];
+  let pid: number | undefined;
+  const launch = async (): Promise<void> => {
+    const cmd = await o.prepare(...ports);
+    pid = await startForegroundServer({ ...cmd, env: o.env, logFile: o.logFile, ports, timeoutMs: o.timeoutMs, what: o.what });
+  };
+  const halt = async (): Promise<void> => {
+    if (pid === undefined) return;
+    const p = pid;
+    pid = undefined;
+    await stopForegroundServer(p, ports, { tolerateOpenPorts: o.tolerateOpenPorts });
+  };
+  const endpoint = await startOnFreePorts({
+    dir: o.dir,
+    logFile: o.logFile,
+    start: async (port, tlsPort) => {
+      ports = [port, tlsPort];
+      await launch();
+    },
+    stop: halt,
+  });
+  return { endpoint, launch, halt };
+}
+

@@ -3,6 +3,7 @@ import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from '
 import os from 'node:os';
 import path from 'node:path';
 import { makeTestCA, type TestCerts } from './certs.js';
+import type { LabPop3Server } from './pop3-options.js';
 import { forgetOnExit, killAndWait, killGroupAndWait, killOnExit, pidAlive, readPidFile, removeOnExit, runDaemonizer, startOnFreePorts, tailFile, waitForPortClosed } from './daemon.js';
 import { waitForPort } from './ports.js';
 import { ensureSystemUser, lookupUser } from './system-users.js';
@@ -56,16 +57,7 @@ export interface LogoutStats {
   raw: string;
 }
 
-export interface DovecotServer {
-  host: '127.0.0.1';
-  /** Plain POP3 port, STLS offered. */
-  port: number;
-  /** Implicit TLS (pop3s) port. */
-  tlsPort: number;
-  /** CA that signed the server cert; pass to clients as the trust anchor. */
-  caFile: string;
-  certs: TestCerts;
-  dir: string;
+export interface DovecotServer extends LabPop3Server {
   users: MailUser[];
   logFile: string;
   /** Path of the Maildir of a user (contains cur/ new/ tmp/). */

@@ -23,7 +23,8 @@ import { appendFile, chmod, chown, mkdir, mkdtemp, open, readdir, readFile, rm, 
 import os from 'node:os';
 import path from 'node:path';
 import { makeTestCA, type TestCerts } from './certs.js';
-import { removeOnExit, run, startForegroundServer, startOnFreePorts, stopForegroundServer, tailFile } from './daemon.js';
+import type { LabPop3Server } from './pop3-options.js';
+import { removeOnExit, run, startForegroundOnFreePorts, tailFile } from './daemon.js';
 import { ensureSystemUser } from './system-users.js';
 import { deliverToMaildir } from './maildir.js';
 
@@ -42,15 +43,7 @@ export interface MailutilsOptions {
   startTimeoutMs?: number;
 }
 
-export interface MailutilsServer {
-  host: '127.0.0.1';
-  /** Plain port with STLS. */
-  port: number;
-  /** Implicit TLS port. */
-  tlsPort: number;
-  caFile: string;
-  certs: TestCerts;
-  dir: string;
+export interface MailutilsServer extends LabPop3Server {
   /** Users with their full login names (user@domain). */
   users: { user: string; pass: string }[];
   format: 'mbox' | 'maildir';
@@ -167,11 +160,7 @@ export async function startMailutils(opts: MailutilsOptions = {}): Promise<Mailu
   const confFile = path.join(dir, 'pop3d.conf');
   const logFile = path.join(dir, 'pop3d.log');
   const pidFile = path.join(dir, 'pop3d.pid');
-  let port = 0;
-  let tlsPort = 0;
-  let pid: number | undefined;
-
-  const conf = () => `# pop2mqtt test harness: private GNU Mailutils pop3d instance
+  const conf = (port: number, tlsPort: number) => `# pop2mqtt test harness: private GNU Mailutils pop3d instance
 pidfile ${pidFile};
 mandatory-locking { enable no; };
 logging { syslog no; severity info; };
@@ -187,27 +176,16 @@ server 127.0.0.1:${tlsPort} { tls-mode connection; };
 ${opts.extraConf ?? ''}
 `;
 
-  const launch = async (): Promise<void> => {
-    await rm(pidFile, { force: true });
-    pid = await startForegroundServer({ file: '/usr/sbin/pop3d', args: [`--config-file=${confFile}`, '--daemon', '--foreground'], logFile, ports: [port, tlsPort], timeoutMs: opts.startTimeoutMs ?? 10_000, what: 'pop3d' });
-  };
-
-  const halt = async (): Promise<void> => {
-    if (pid === undefined) return;
-    const p = pid;
-    pid = undefined;
-    await stopForegroundServer(p, [port, tlsPort], { tolerateOpenPorts: false });
-  };
-
-  const endpoint = await startOnFreePorts({
+  const { endpoint, launch, halt } = await startForegroundOnFreePorts({
     dir,
     logFile,
-    start: async (p, tp) => {
-      [port, tlsPort] = [p, tp];
-      await writeFile(confFile, conf());
-      await launch();
+    what: 'pop3d',
+    timeoutMs: opts.startTimeoutMs ?? 10_000,
+    prepare: async (port, tlsPort) => {
+      await writeFile(confFile, conf(port, tlsPort));
+      await rm(pidFile, { force: true });
+      return { file: '/usr/sbin/pop3d', args: [`--config-file=${confFile}`, '--daemon', '--foreground'] };
     },
-    stop: halt,
   });
 
   const deliver = async (user: string, raw: string | Buffer): Promise<string> => {

@@ -1,5 +1,20 @@
-// Client options for a lab POP3 server (Dovecot or Mailutils) on 127.0.0.1: its plain or implicit-TLS port, the lab CA, generous deadlines.
+// A lab POP3 server (Dovecot, Mailutils or Cyrus) on 127.0.0.1: what every harness exposes, and client options for it (plain or implicit-TLS port, the lab CA, generous deadlines).
 import type { Pop3Options } from '../../src/pop3/index.js';
+import type { TestCerts } from './certs.js';
+
+/** What startDovecot, startMailutils and startCyrus all give. */
+export interface LabPop3Server {
+  host: '127.0.0.1';
+  /** Plain POP3 port, STLS offered (unless Mailutils was started with stls: false). */
+  port: number;
+  /** Implicit TLS (pop3s) port. */
+  tlsPort: number;
+  /** CA that signed the server cert; pass to clients as the trust anchor. */
+  caFile: string;
+  certs: TestCerts;
+  dir: string;
+  users: { user: string; pass: string }[];
+}
 
 export function labClientOptions(
   server: { port: number; tlsPort: number },
