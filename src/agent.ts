@@ -1,7 +1,7 @@
 // Wiring and lifecycle of the agent: config -> rules -> mailbox runners -> outbox -> MQTT link and bridge; start, poll, reload, stop.
 import os from 'node:os';
 import path from 'node:path';
-import { clip, createLogger, effectiveLogLevel, maskTokens, type Logger } from './log.js';
+import { createLogger, effectiveLogLevel, type Logger } from './log.js';
 import { loadConfig, type Config, type LoadedConfig, type MailboxConfig } from './config/index.js';
 import { compileRules, type RuleSet } from './rules/index.js';
 import { createRateLimiter } from './rules/rate-limit.js';
@@ -12,14 +12,13 @@ import { PollSlots, spreadPhase } from './mailbox/poll-slots.js';
 import { MailboxTokens } from './oauth/index.js';
 import { MqttLink } from './mqtt/link.js';
 import { Bridge } from './mqtt/bridge.js';
-import type { BridgeInfo, HaModel, HaRule, MailboxStatus } from './mqtt/types.js';
-import { eventPayload, eventTopic, imageTopic } from './mqtt/topics.js';
+import type { BridgeInfo, MailboxStatus } from './mqtt/types.js';
 import type { Publication } from './alerts/build.js';
-import type { MessageData, RuleMatch, RuleConfig } from './rules/index.js';
+import type { MessageData, RuleMatch } from './rules/index.js';
 import { VERSION } from './version.js';
-import { BinarySensors } from './ha-binary-sensors.js';
-import { HaEntityRegistry } from './state/ha-entities.js';
 import { makeDirs } from './state/make-dirs.js';
+import { EventBus, type Extension } from './events.js';
+import { loadExtensions } from './extensions.js';
 
 export interface AgentOptions {
   logger?: Logger;
@@ -55,11 +54,12 @@ export class Agent {
   private ruleSets = new Map<string, RuleSet>();
   private rateLimiter = createRateLimiter();
   private oauthTokens: MailboxTokens | undefined;
-  private binarySensors: BinarySensors | undefined;
+  /** What extensions listen to (alerts queued, retained state published, config reloaded). */
+  private readonly events = new EventBus();
+  /** Loaded by the config at start (Home Assistant with homeassistant.discovery); started before the broker connects. */
+  private extensions: Extension[] = [];
   /** mailbox id -> the last poll asked for over MQTT: when it started and its summary (see requestedPoll) */
   private requestedPolls = new Map<string, { at: number; summary: Promise<MailboxSummary> }>();
-  /** rule name -> content type of the image last published to its Home Assistant image topic */
-  private imageTypes = new Map<string, string>();
   private stopping = false;
 
   constructor(loaded: LoadedConfig, private readonly opts: AgentOptions = {}) {
@@ -80,19 +80,24 @@ export class Agent {
     for (const w of this.loaded.warnings) this.logger.warn(w);
     const cfg = this.config;
     await makeDirs(this.stateDir, 0o700);
-    this.binarySensors = new BinarySensors(await HaEntityRegistry.open(this.stateDir, this.logger), this.logger);
-    await this.binarySensors.prune(cfg.rules);
     this.outbox = await Outbox.open(path.join(this.stateDir, 'outbox'), {
       maxMessages: cfg.outbox.max_messages, maxBytes: cfg.outbox.max_bytes, whenFull: cfg.outbox.when_full,
     }, this.logger.child('outbox'));
     this.link = new MqttLink(this.mqttSettings(cfg), { logger: this.logger, version: VERSION });
-    this.bridge = new Bridge(this.link, this.handlers(), { logger: this.logger, ha: cfg.homeassistant, version: VERSION });
+    this.bridge = new Bridge(this.link, this.handlers(), {
+      logger: this.logger, retained: (full, reason) => this.events.emit('retainedState', { full, reason }),
+    });
     this.outbox.attach(
       (e) => this.link.publish(e.topic, e.payload, { qos: e.qos, retain: e.retain, properties: e.userProperties ? { userProperties: e.userProperties } : undefined }),
       (e) => this.runners.get(e.mailbox)?.acknowledged(e) ?? Promise.resolve(),
       (e) => this.runners.get(e.mailbox)?.dropped(e) ?? Promise.resolve(),
     );
     this.link.on('connect', () => this.outbox.kick());
+    this.extensions = await loadExtensions(cfg, {
+      events: this.events, link: this.link, bridge: this.bridge, config: () => this.config,
+      stateDir: this.stateDir, logger: this.logger, version: VERSION,
+    });
+    for (const e of this.extensions) await e.start();
     this.buildRunners(cfg);
     for (const r of this.runners.values()) await r.init();
     await this.link.start();
@@ -134,7 +139,7 @@ export class Agent {
         this.runners.set(mb.id, new MailboxRunner(settings, {
           stateDir: this.stateDir, outbox: this.outbox, baseTopic: cfg.mqtt.base_topic, rateLimiter: this.rateLimiter,
           logger: this.logger, onStatus: (id, st) => this.onStatus(id, st), slots: this.pollSlots,
-          extraPublications: (m, data, pubs) => this.homeAssistantPublications(m, data, pubs),
+          extraPublications: (m, data, pubs) => this.alertQueued(m, data, pubs),
         }));
       }
     }
@@ -149,55 +154,12 @@ export class Agent {
     };
   }
 
-  /** Home Assistant entities read fixed topics: an event per alert, and the latest attachment image per rule. */
-  private homeAssistantPublications(m: RuleMatch, data: MessageData, pubs: Publication[]): Publication[] {
-    if (!this.config.homeassistant.discovery) return [];
-    const base = this.config.mqtt.base_topic;
-    const alert = pubs.find((p) => p.kind === 'alert');
-    const h = data.headers ?? data.full?.headers;
-    const out: Publication[] = [{
-      topic: eventTopic(base, m.rule.name),
-      payload: Buffer.from(eventPayload({
-        rule: m.rule.name, mailbox: data.mailbox, id: alert?.alertId, event: this.eventType(m),
-        // Mail content: command tokens masked before the cut (the publication mask cannot see half a token).
-        subject: h ? clip(h.subject, 255, maskTokens) : undefined, from: h?.from[0] ? maskTokens(h.from[0].address) : undefined,
-        date: h?.date?.toISOString(),
-      })),
-      qos: 1, retain: false, kind: 'alert', alertId: alert?.alertId ?? '',
-    }];
-    const image = firstImage(pubs);
-    if (image) {
-      out.push({ ...image.pub, topic: imageTopic(base, m.rule.name), retain: true });
-      // The image entity's content_type follows the picture actually shown; Home Assistant re-reads the retained image after the new config.
-      if (image.contentType !== this.imageContentType(m.rule.name)) {
-        this.imageTypes.set(m.rule.name, image.contentType);
-        void this.bridge.refresh().catch((err) => this.logger.debug('discovery not refreshed', { error: err as Error }));
-      }
-    }
-    const rule = this.config.rules.find((r) => r.name === m.rule.name);
-    if (rule && this.binarySensors) {
-      const bs = this.binarySensors.publications(rule, m, data, alert?.alertId ?? '', { base, prefix: this.config.homeassistant.prefix, version: VERSION });
-      out.push(...bs.pubs);
-      // The bridge announces it from now on too (after a reconnect or HA restart) and deletes it when the rule goes.
-      if (bs.newEntity) void this.bridge.refresh().catch(() => {});
-    }
-    return out;
-  }
-
-  /** The image entity's content type: the last image published for the rule, else the rule's only image type, else JPEG. */
-  private imageContentType(rule: string): string {
-    const seen = this.imageTypes.get(rule);
-    if (seen) return seen;
-    const types = this.config.rules.find((r) => r.name === rule)?.attachments?.types ?? [];
-    const exact = types.filter((t) => IMAGE_TYPE.test(t.toLowerCase()));
-    return exact.length === 1 && types.length === 1 ? exact[0]!.toLowerCase() : 'image/jpeg';
-  }
-
-  /** Home Assistant only accepts declared event types: a captured `event` counts when the rule lists it. */
-  private eventType(m: RuleMatch): string {
-    const declared = this.config.rules.find((r) => r.name === m.rule.name)?.event_types ?? [];
-    const captured = m.captures.event;
-    return captured !== undefined && declared.includes(captured) ? captured : 'alert';
+  /** Publications that extensions add to an alert (listeners of alertQueued run synchronously). */
+  private alertQueued(match: RuleMatch, data: MessageData, publications: Publication[]): Publication[] {
+    const extra: Publication[] = [];
+    void this.events.emit('alertQueued', { match, data, publications, add: (...p) => extra.push(...p) })
+      .catch((err) => this.logger.warn('an extension failed on an alert', { error: (err as Error).message }));
+    return extra;
   }
 
   private onStatus(id: string, status: RunnerStatus): void {
@@ -272,7 +234,7 @@ export class Agent {
         r.schedule();
       }
     }
-    await this.binarySensors?.prune(cfg.rules);
+    await this.events.emit('configReloaded', { config: cfg });
     await this.bridge.refresh();
     this.logger.info('config reloaded', { mailboxes: cfg.mailboxes.length, rules: cfg.rules.length });
     return { mailboxes: cfg.mailboxes.length, rules: cfg.rules.length };
@@ -295,10 +257,6 @@ export class Agent {
         mailboxes: this.config.mailboxes.map((m) => ({ id: m.id, host: m.host, name: m.name, schedule: m.schedule, tls: m.tls })),
         rules: this.config.rules.map((r) => ({ name: r.name })),
       }),
-      haEntities: (): HaModel => ({
-        mailboxes: this.config.mailboxes.map((m) => ({ id: m.id, name: m.name, host: m.host })),
-        rules: this.config.rules.map((r) => ({ ...haRule(r, this.imageContentType(r.name)), binary_sensor: this.binarySensors?.haRuleField(r) })),
-      }),
     };
   }
 
@@ -313,36 +271,11 @@ export class Agent {
     if (this.stopping) return;
     this.stopping = true;
     await Promise.all([...this.runners.values()].map((r) => r.stop(3000)));
+    for (const e of this.extensions) await e.stop().catch(() => {});
     await this.bridge?.stop().catch(() => {});
     await this.link?.stop().catch(() => {});
     this.logger.info('pop2mqtt stopped');
   }
-}
-
-function haRule(r: RuleConfig, imageContentType: string): HaRule {
-  const out: HaRule = { name: r.name, event_types: [...new Set(['alert', ...(r.event_types ?? [])])] };
-  if (r.attachments) out.image = { content_type: imageContentType };
-  return out;
-}
-
-/** A concrete image content type (no wildcard, no parameters). */
-const IMAGE_TYPE = /^image\/[a-z0-9][a-z0-9.+-]*$/;
-
-/** The first attachment of a match that is an image, with its content type (from its metadata publication, which follows it). */
-function firstImage(pubs: Publication[]): { pub: Publication; contentType: string } | undefined {
-  for (let i = 0; i < pubs.length; i++) {
-    const pub = pubs[i]!;
-    const meta = pubs[i + 1];
-    if (pub.kind !== 'attachment' || meta?.kind !== 'attachment-meta') continue;
-    let type = '';
-    try {
-      type = String((JSON.parse(meta.payload.toString('utf8')) as { content_type?: unknown }).content_type ?? '').split(';')[0]!.trim().toLowerCase();
-    } catch {
-      continue;
-    }
-    if (IMAGE_TYPE.test(type)) return { pub, contentType: type };
-  }
-  return undefined;
 }
 
 function summarize(id: string, o: PollOutcome): MailboxSummary {

@@ -1,4 +1,4 @@
-// The shapes the bridge exchanges with the agent: handlers it calls, status it publishes, the model discovery announces.
+// The shapes the bridge exchanges with the agent: handlers it calls, status and info it publishes.
 
 /** Published retained on `<base>/<mailbox>/status`. */
 export interface MailboxStatus {
@@ -28,42 +28,6 @@ export interface BridgeInfo {
   [k: string]: unknown;
 }
 
-/** One mailbox as Home Assistant sees it: a device with sensors and a "Poll now" button. */
-export interface HaMailbox {
-  id: string;
-  name?: string;
-  host?: string;
-}
-
-/** One rule as Home Assistant sees it: an event entity, plus an image entity when it publishes attachments. */
-export interface HaRule {
-  name: string;
-  /** the event names the rule can emit; default ["alert"] */
-  event_types?: string[];
-  /** Home Assistant event device class: button, doorbell or motion */
-  device_class?: 'button' | 'doorbell' | 'motion';
-  /** binary_sensor entities of the rule (homeassistant.binary_sensor): one per key seen so far */
-  binary_sensor?: {
-    device_class: string;
-    /** whole seconds, at least 1 */
-    off_delay: number;
-    entities: { key: string; name: string }[];
-  };
-  /** present when the rule publishes attachments for Home Assistant */
-  image?: {
-    /** concrete topic (no wildcards, no template) with the raw image bytes; default imageTopic(base, rule) */
-    topic?: string;
-    /** default image/jpeg */
-    content_type?: string;
-  };
-}
-
-/** What discovery announces. */
-export interface HaModel {
-  mailboxes: HaMailbox[];
-  rules: HaRule[];
-}
-
 /** The agent's side of the bridge: what MQTT commands run. */
 export interface BridgeHandlers {
   /** runs a poll now (one mailbox or all); resolves when done with per-mailbox summaries */
@@ -75,5 +39,4 @@ export interface BridgeHandlers {
   /** same as `pop2mqtt test-rule`, as JSON */
   testRule(raw: Buffer): Promise<unknown>;
   info(): BridgeInfo;
-  haEntities(): HaModel;
 }

@@ -1,4 +1,4 @@
-// The bundle loads code on demand: an idle `once` evaluates no MIME decoder or parser chunk; a poll with new mail does; mqtt's ws transport still works.
+// The bundle loads code on demand: an idle `once` evaluates no MIME decoder or parser chunk; a poll with new mail does; Home Assistant code only with discovery; mqtt's ws transport still works.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
@@ -53,6 +53,14 @@ test('an idle once does not load the MIME decoder, the MIME parser or HTML-to-te
   const idle = await onceLoads(config, 'idle');
   for (const pkg of LAZY) assert.ok(!idle.some((s) => s.startsWith(pkg)), `idle poll loaded ${pkg}`);
   assert.ok(idle.some((s) => s.startsWith('node_modules/mqtt/')), 'the idle poll did load what it uses (the MQTT client)');
+});
+
+test('the Home Assistant extension is read only with homeassistant.discovery on', async () => {
+  const off = await lab.writeConfig(minimalConfig(lab, { stateDir: './data-ha-off', extra: 'log_level: warn\n' }), 'ha-off.yaml');
+  const loadedOff = await onceLoads(off, 'ha-off');
+  assert.ok(!loadedOff.some((s) => s.startsWith('src/homeassistant/')), 'discovery off: no Home Assistant code evaluated');
+  const on = await lab.writeConfig(minimalConfig(lab, { stateDir: './data-ha-on', extra: 'log_level: warn\nhomeassistant:\n  discovery: true\n' }), 'ha-on.yaml');
+  assert.ok((await onceLoads(on, 'ha-on')).includes('src/homeassistant/extension.ts'), 'discovery on: the extension chunk was loaded');
 });
 
 test('mqtt over ws:// works from the bundle (its WebSocket transport is evaluated only when used)', async () => {

@@ -1,12 +1,14 @@
-// Integration tests of the Bridge against a real Mosquitto: retained state, request/response, HA discovery, republish after broker restart and HA restart, stale-entity removal.
+// Integration tests of the Bridge against a real Mosquitto: retained state, request/response, and with the Home Assistant discovery announcer on its retained hook: republish after broker restart and HA restart, stale-entity removal.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startMosquitto, type MosquittoServer } from '../support/mosquitto.js';
 import { subscribe, type ReceivedMessage, type Subscriber } from '../support/mqtt-subscriber.js';
 import { MqttLink } from '../../src/mqtt/link.js';
 import { Bridge } from '../../src/mqtt/bridge.js';
-import { buildDiscovery } from '../../src/mqtt/discovery.js';
-import type { BridgeHandlers, BridgeInfo, HaModel, MailboxStatus } from '../../src/mqtt/types.js';
+import { buildDiscovery } from '../../src/homeassistant/discovery.js';
+import { DiscoveryAnnouncer } from '../../src/homeassistant/announcer.js';
+import type { HaModel } from '../../src/homeassistant/types.js';
+import type { BridgeHandlers, BridgeInfo, MailboxStatus } from '../../src/mqtt/types.js';
 import { createLogger, registerCommandToken, registerSecret } from '../../src/log.js';
 
 const T = { timeout: 40_000 };
@@ -24,6 +26,8 @@ interface Harness {
   broker: MosquittoServer;
   link: MqttLink;
   bridge: Bridge;
+  /** undefined with discovery off */
+  announcer: DiscoveryAnnouncer | undefined;
   calls: { poll: Array<string | undefined>; testRule: string[] };
   model: HaModel;
   /** max number of poll handlers running at once */
@@ -66,15 +70,21 @@ async function setup(opts: { discovery?: boolean; persistence?: boolean; pollMs?
       mailboxes: model.mailboxes.map((m) => ({ id: m.id, host: m.host ?? '', name: m.name })),
       rules: model.rules.map((r) => ({ name: r.name })),
     }),
-    haEntities: () => model,
   };
-  const bridge = new Bridge(link, handlers, {
-    logger, version: '1.0.0', ha: { discovery: opts.discovery ?? true }, discoveryScanMs: opts.scanMs ?? 400,
-  });
+  // As the agent wires its Home Assistant extension: discovery after the bridge's retained state, in the same run.
+  let announcer: DiscoveryAnnouncer | undefined;
+  const bridge = new Bridge(link, handlers, { logger, retained: (full) => announcer?.publish(full) ?? Promise.resolve() });
+  if (opts.discovery ?? true) {
+    announcer = new DiscoveryAnnouncer(link, {
+      model: () => model, ha: { discovery: true }, version: '1.0.0', logger, scanMs: opts.scanMs ?? 400, republish: (r) => bridge.republish(r),
+    });
+    await announcer.start();
+    cleanups.push(() => announcer!.stop());
+  }
   cleanups.push(() => bridge.stop());
   await link.start();
   await bridge.start();
-  return { broker, link, bridge, calls, model, pollConcurrency, handlers, sub, logs };
+  return { broker, link, bridge, announcer, calls, model, pollConcurrency, handlers, sub, logs };
 }
 
 const isTopic = (t: string) => (m: ReceivedMessage) => m.topic === t;
@@ -104,7 +114,7 @@ test('start: online state, info and discovery are published retained; mailbox st
     assert.equal(got[0]!.qos, 1);
     assert.deepEqual(got[0]!.json, e.payload);
   }
-  assert.deepEqual(h.bridge.announcedTopics().sort(), expected.map((e) => e.topic).sort());
+  assert.deepEqual(h.announcer!.announcedTopics().sort(), expected.map((e) => e.topic).sort());
 });
 
 test('requests: answered on bridge/response/<cmd>, transaction echoed, errors reported, malformed JSON never crashes', T, async () => {
@@ -220,6 +230,7 @@ test('removed entities: refresh() clears configs and statuses of removed rules/m
   // A stale config from an earlier run (left retained on the broker) is cleared at the next start.
   await h.sub.client.publishAsync('homeassistant/sensor/pop2mqtt/mailbox_old_last_poll/config', JSON.stringify({ unique_id: 'pop2mqtt_mailbox_old_last_poll' }), { qos: 1, retain: true });
   await h.sub.client.publishAsync('homeassistant/sensor/othertool/x/config', '{"unique_id":"other"}', { qos: 1, retain: true });
+  await h.announcer!.stop();
   await h.bridge.stop();
   await h.link.stop();
   const h2 = await setup({ broker: h.broker, model: h.model });

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { clip, createLogger, errorText, maskTokens, maskTokensInPublication, registerCommandToken, registerSecret } from '../../src/log.js';
 import { parseConfigText } from '../../src/config/index.js';
 import { ConfigError } from '../../src/config/errors.js';
-import { buildDiscovery } from '../../src/mqtt/discovery.js';
+import { buildDiscovery } from '../../src/homeassistant/discovery.js';
 
 const WORDS = ['online', 'secret', 'home', 'pop2mqtt', 'true'];
 const TOKEN = 'Tk9"zq\\Lm7p-31xw';

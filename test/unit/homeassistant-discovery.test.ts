@@ -1,10 +1,11 @@
 // Unit tests of Home Assistant discovery payloads, checked field by field against HA's documented MQTT schemas per platform.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildDiscovery, discoveryFilter, discoveryNodeId, type DiscoveryMessage } from '../../src/mqtt/discovery.js';
+import { buildDiscovery, discoveryFilter, discoveryNodeId, type DiscoveryMessage } from '../../src/homeassistant/discovery.js';
 import { topicMatches } from '../../src/mqtt/topic-match.js';
 import { binarySensorTopic, bridgeStateTopic, eventTopic, imageTopic, mailboxStatusTopic, requestTopic } from '../../src/mqtt/topics.js';
-import type { HaModel, MailboxStatus } from '../../src/mqtt/types.js';
+import type { MailboxStatus } from '../../src/mqtt/types.js';
+import type { HaModel } from '../../src/homeassistant/types.js';
 
 // Keys Home Assistant's MQTT platforms accept (home-assistant.io/integrations/<platform>.mqtt, "Configuration Variables").
 const COMMON = new Set([

@@ -1,13 +1,13 @@
 // Rules with `homeassistant.binary_sensor`: which entities to announce, and per alert the discovery config of a newly seen key (before) plus ON on its state topic.
-import { matchVars, type Publication } from './alerts/build.js';
-import type { Logger } from './log.js';
-import { buildDiscovery, type DiscoveryContext } from './mqtt/discovery.js';
-import { binarySensorTopic } from './mqtt/topics.js';
-import type { HaRule } from './mqtt/types.js';
-import type { MessageData, RuleConfig, RuleMatch } from './rules/index.js';
-import { capCodePoints, renderTemplate, renderTopic } from './rules/template.js';
-import type { HaEntityRegistry, HaEntity } from './state/ha-entities.js';
-import { parseDuration } from './units.js';
+import { matchVars, type Publication } from '../alerts/build.js';
+import type { Logger } from '../log.js';
+import { buildDiscovery, type DiscoveryContext } from './discovery.js';
+import { binarySensorTopic } from '../mqtt/topics.js';
+import type { HaRule } from './types.js';
+import type { MessageData, RuleConfig, RuleMatch } from '../rules/index.js';
+import { capCodePoints, renderTemplate, renderTopic } from '../rules/template.js';
+import type { HaEntityRegistry, HaEntity } from './entity-registry.js';
+import { parseDuration } from '../units.js';
 
 /** The key of a rule without `per`: its one entity. */
 const SINGLE = '_';

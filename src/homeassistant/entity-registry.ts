@@ -2,7 +2,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../log.js';
-import { writeFileAtomic } from './atomic-file.js';
+import { writeFileAtomic } from '../state/atomic-file.js';
 
 export interface HaEntity {
   /** the rendered `per` value: the topic level and id of the entity */

@@ -1,5 +1,5 @@
 // Home Assistant MQTT discovery: turns the agent's model (mailboxes, rules) into retained config messages.
-import { DEFAULT_EVENT_TYPE, binarySensorTopic, eventTopic, idSegment, imageTopic, mailboxStatusTopic, requestTopic, bridgeStateTopic } from './topics.js';
+import { DEFAULT_EVENT_TYPE, binarySensorTopic, eventTopic, idSegment, imageTopic, mailboxStatusTopic, requestTopic, bridgeStateTopic } from '../mqtt/topics.js';
 import type { HaModel } from './types.js';
 
 export type HaComponent = 'event' | 'image' | 'sensor' | 'binary_sensor' | 'button';
