@@ -19,6 +19,8 @@ import { VERSION } from './version.js';
 import { makeDirs } from './state/make-dirs.js';
 import { EventBus, type Extension } from './events.js';
 import { loadExtensions } from './extensions.js';
+import { ServerNotesFile } from './state/server-notes.js';
+import { Pop3Memory } from './pop3/index.js';
 
 export interface AgentOptions {
   logger?: Logger;
@@ -61,6 +63,10 @@ export class Agent {
   /** mailbox id -> the last poll asked for over MQTT: when it started and its summary (see requestedPoll) */
   private requestedPolls = new Map<string, { at: number; summary: Promise<MailboxSummary> }>();
   private stopping = false;
+  /** servers.json in the state directory: what the agent learned about POP3 servers, across restarts. */
+  private serverNotes: ServerNotesFile | undefined;
+  /** What this agent's POP3 sessions remember between polls (TLS sessions, ...), the server notes included. */
+  private pop3Memory = new Pop3Memory();
 
   constructor(loaded: LoadedConfig, private readonly opts: AgentOptions = {}) {
     this.loaded = loaded;
@@ -80,6 +86,8 @@ export class Agent {
     for (const w of this.loaded.warnings) this.logger.warn(w);
     const cfg = this.config;
     await makeDirs(this.stateDir, 0o700);
+    this.serverNotes = await ServerNotesFile.load(this.stateDir, this.logger);
+    this.pop3Memory = new Pop3Memory({ notes: this.serverNotes });
     this.outbox = await Outbox.open(path.join(this.stateDir, 'outbox'), {
       maxMessages: cfg.outbox.max_messages, maxBytes: cfg.outbox.max_bytes, whenFull: cfg.outbox.when_full,
     }, this.logger.child('outbox'));
@@ -138,7 +146,7 @@ export class Agent {
       else {
         this.runners.set(mb.id, new MailboxRunner(settings, {
           stateDir: this.stateDir, outbox: this.outbox, baseTopic: cfg.mqtt.base_topic, rateLimiter: this.rateLimiter,
-          logger: this.logger, onStatus: (id, st) => this.onStatus(id, st), slots: this.pollSlots,
+          logger: this.logger, onStatus: (id, st) => this.onStatus(id, st), slots: this.pollSlots, pop3Memory: this.pop3Memory,
           extraPublications: (m, data, pubs) => this.alertQueued(m, data, pubs),
         }));
       }
@@ -271,6 +279,7 @@ export class Agent {
     if (this.stopping) return;
     this.stopping = true;
     await Promise.all([...this.runners.values()].map((r) => r.stop(3000)));
+    await this.serverNotes?.flush();
     for (const e of this.extensions) await e.stop().catch(() => {});
     await this.bridge?.stop().catch(() => {});
     await this.link?.stop().catch(() => {});

@@ -94,11 +94,13 @@ export async function measureTlsFloor(
   maxVersion: 'TLSv1.2' | 'TLSv1.3' | 'pop2mqtt',
 ): Promise<{ full: WireCount; resumed: WireCount; reused: boolean }> {
   const tls = await import('node:tls');
-  const { tlsConnectOptions } = await import('../../src/pop3/transport.js');
+  const { tlsConnectOptions } = await import('../../src/pop3/client-hello.js');
+  const { Pop3Memory } = await import('../../src/pop3/memory.js');
+  const memory = new Pop3Memory();
   // 'pop2mqtt': the agent's own hellos (full, then the lean TLS 1.3 resumption hello); otherwise Node's defaults.
   const options = (session?: Buffer) =>
     maxVersion === 'pop2mqtt'
-      ? { ...tlsConnectOptions({ host: '127.0.0.1', servername: 'localhost', ca, session }, session ? 'lean' : 'full'), host: '127.0.0.1', port: relay.port }
+      ? { ...tlsConnectOptions({ host: '127.0.0.1', servername: 'localhost', ca, session }, memory, session ? 'lean' : 'full'), host: '127.0.0.1', port: relay.port }
       : { host: '127.0.0.1', port: relay.port, ca, servername: 'localhost', session, maxVersion };
   const one = (session?: Buffer) =>
     new Promise<{ session?: Buffer; reused: boolean; conn: number }>((resolve, reject) => {

@@ -1,6 +1,6 @@
 // One poll of one mailbox: sync UIDs with the saved state, fetch the cheapest stage each rule needs, queue alerts, DELE after acks.
 import type { Logger } from '../log.js';
-import { Pop3Client, Pop3Error, type ServerNotebook } from '../pop3/index.js';
+import { Pop3Client, Pop3Error, type Pop3Memory } from '../pop3/index.js';
 import type { RuleSet, MessageData } from '../rules/index.js';
 import type { RateLimiter } from '../rules/rate-limit.js';
 import { fetchInStages } from '../rules/stage-planner.js';
@@ -29,8 +29,8 @@ export interface PollDeps {
   ackTimeoutMs: number;
   tlsSession?: Buffer | null;
   onTlsSession?: (s: Buffer) => void;
-  /** Per-server memory (refused mechanisms), persisted by the runner in the state directory. */
-  serverNotes?: ServerNotebook;
+  /** What the agent's POP3 sessions remember between polls (TLS sessions and their CAPA, server notes); none: a fresh one. */
+  memory?: Pop3Memory;
   /** Extra publications per match (Home Assistant event and image topics), queued with the rule's own. */
   extraPublications?: ExtraPublications;
   /** Messages evaluated per batch: bounds memory and lets alerts flow during a long first poll. */
@@ -71,7 +71,7 @@ export async function pollMailbox(d: PollDeps): Promise<PollResult> {
     bytesIn: 0, bytesOut: 0, durationMs: 0, shortCircuit: false, topFetches: 0, retrFetches: 0, deferred: 0, limitsExceeded: 0,
   };
   const client = await Pop3Client.connect({
-    ...clientOptionsOf(target), tlsSession: d.tlsSession ?? undefined, logger: logger.child('pop3'), signal: d.signal, serverNotes: d.serverNotes,
+    ...clientOptionsOf(target), tlsSession: d.tlsSession ?? undefined, logger: logger.child('pop3'), signal: d.signal, memory: d.memory,
   });
   let quitOk = false;
   try {

@@ -1,12 +1,11 @@
 // Runs one mailbox over time: its schedule, no overlapping polls, backoff after failures, and its status for the bridge.
 import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from '../log.js';
-import { Pop3Error, errorCodeOf } from '../pop3/index.js';
+import { Pop3Error, errorCodeOf, type Pop3Memory } from '../pop3/index.js';
 import type { RuleSet } from '../rules/index.js';
 import type { RateLimiter } from '../rules/rate-limit.js';
 import type { Outbox, OutboxEntry } from '../alerts/outbox.js';
 import { MailboxState } from '../state/mailbox-state.js';
-import { ServerNotesFile } from '../state/server-notes.js';
 import { pollMailbox, type PollDeps, type PollResult } from './poll.js';
 import type { PollTarget } from './target.js';
 import { PollBackoff, isLoginFailure, type BackoffPolicy } from './backoff.js';
@@ -45,6 +44,8 @@ export interface RunnerDeps {
   onStatus: (id: string, status: RunnerStatus) => void;
   /** Shared by every runner of the agent: at most max_concurrent_polls POP3 sessions at once. */
   slots: PollSlots;
+  /** One per agent: what its POP3 sessions remember between polls (TLS sessions, lean-hello refusals, server notes). */
+  pop3Memory: Pop3Memory;
   extraPublications?: PollDeps['extraPublications'];
 }
 
@@ -84,8 +85,6 @@ export class MailboxRunner {
   private lastGapMs = 0;
   private delayedUntil = 0;
   private tlsSession: Buffer | null = null;
-  /** What this agent learned about POP3 servers (servers.json, shared by the mailboxes of one state directory). */
-  private serverNotes: ServerNotesFile | undefined;
   private backoff!: PollBackoff;
   private readonly log: Logger;
   private alertsToday = { day: '', count: 0 };
@@ -104,7 +103,6 @@ export class MailboxRunner {
   async init(): Promise<void> {
     const { state, outcome } = await MailboxState.load(this.deps.stateDir, this.id, this.log);
     this.state = state;
-    this.serverNotes = await ServerNotesFile.load(this.deps.stateDir, this.log);
     this.firstRun = outcome !== 'loaded';
     this.backoff = new PollBackoff(this.settings.backoff, state.data.authFailures);
     this.status.bytesTotal = state.data.bytesTotal;
@@ -240,7 +238,7 @@ export class MailboxRunner {
       outbox: this.deps.outbox, baseTopic: this.deps.baseTopic, rateLimiter: this.deps.rateLimiter,
       logger: this.log, signal: this.abort.signal, ackTimeoutMs: this.settings.ackTimeoutMs,
       tlsSession: this.tlsSession, onTlsSession: (s) => (this.tlsSession = s), extraPublications: this.deps.extraPublications,
-      serverNotes: this.serverNotes,
+      memory: this.deps.pop3Memory,
     });
   }
 
@@ -307,6 +305,5 @@ export class MailboxRunner {
       clearTimeout(timer);
     }
     await this.state?.flush().catch(() => {});
-    await this.serverNotes?.flush();
   }
 }

@@ -40,7 +40,7 @@ export function pollTargetOf(mb: MailboxConfig, configDir: string): PollTarget {
   };
 }
 
-/** The connection part of a target as POP3 client options (session hooks such as logger, signal and TLS session go on top). */
+/** The connection part of a target as POP3 client options (session hooks such as logger, signal, TLS session and memory go on top). */
 export function clientOptionsOf(t: PollTarget): Pop3Options {
   return {
     host: t.host, port: t.port, tls: t.tls, ca: t.ca, servername: t.servername,

@@ -5,11 +5,12 @@ import { registerSecret, silentLogger, type Logger } from '../log.js';
 import { Capabilities } from './capabilities.js';
 import { Pop3Connection, type ConnectionStats } from './connection.js';
 import { Pop3Error, errorFromReply } from './errors.js';
-import { DEFAULT_LIMITS, DEFAULT_PIPELINE_WINDOW, DEFAULT_TIMEOUTS } from './limits.js';
-import {
-  openTransport, upgradeTransport, describeTls, serverMemoryOf, rememberedCapabilities,
-  type ServerMemory, type TlsInfo, type TlsParams, type Pop3Socket,
-} from './transport.js';
+import { DEFAULT_LIMITS, DEFAULT_PIPELINE_WINDOW, DEFAULT_TIMEOUTS, positiveOption as positive } from './limits.js';
+import { SessionDeadline, type TimeoutOptions } from './deadline.js';
+import { Pop3Memory, serverKeyOf, type ChainMemory } from './memory.js';
+import { openTransport } from './transport.js';
+import { describeTls, type TlsInfo, type TlsParams } from './tls-policy.js';
+import { stls } from './commands/stls.js';
 import type { SessionContext, SessionState } from './session-context.js';
 import { candidateMechanisms, type AuthMechanism, type ConcreteMechanism } from './auth/policy.js';
 import { authenticate } from './auth/login.js';
@@ -29,16 +30,16 @@ export interface Pop3Options {
   fingerprint?: string;
   minTlsVersion?: 'TLSv1.2' | 'TLSv1.3';
   /** minReplyBytesPerSec over any replyRateWindowMs of reply transfer, else ESLOW (0 turns the rule off; see connection.ts). */
-  timeouts?: { connectMs?: number; greetingMs?: number; commandMs?: number; sessionMs?: number; minReplyBytesPerSec?: number; replyRateWindowMs?: number };
+  timeouts?: TimeoutOptions & { minReplyBytesPerSec?: number; replyRateWindowMs?: number };
   limits?: { maxLineBytes?: number; maxReplyBytes?: number };
   /** Pipeline commands when the server advertises PIPELINING; default true. */
   pipelining?: boolean;
   /** Most commands in flight at once; default 32. */
   pipelineWindow?: number;
-  /** A TLS session from a previous connection's `tlsSession`, to resume. */
+  /** A TLS session from a previous connection's `tlsSession`, to resume (its certificate and CAPA are known to `memory`). */
   tlsSession?: Buffer;
   /**
-   * When the TLS session is resumed, use the CAPA this process read earlier from the same server (the ticket proves
+   * When the TLS session is resumed, use the CAPA `memory` kept from an earlier session with the same server (the ticket proves
    * it is the same) instead of asking again: a round trip and about 200 bytes less per poll. With STLS, the
    * plaintext CAPA before STLS is skipped too. Default true. If a login then fails in a way a changed server could
    * explain, CAPA is read afresh and the login tried once more only if that changes the mechanism.
@@ -47,25 +48,12 @@ export interface Pop3Options {
   logger?: Logger;
   /** Aborts the whole session (destroy without QUIT). */
   signal?: AbortSignal;
-  /** What earlier sessions learned about servers, kept by the caller (the agent persists it in its state directory). */
-  serverNotes?: ServerNotebook;
-}
-
-/** What was learned about one server (host, port and certificate) that outlives a TLS resumption chain and a restart. */
-export interface ServerFacts {
-  /** Mechanisms the server refused without a response code while another one then worked: tried last from then on. */
-  refusedMechanisms?: ConcreteMechanism[];
-}
-
-/** Per-server memory the client receives; the caller decides where it lives (the agent: `servers.json` in its state directory). */
-export interface ServerNotebook {
-  recall(server: string): ServerFacts | undefined;
-  note(server: string, facts: ServerFacts): void;
-}
-
-/** The notebook key of a server: host, port and the SHA-256 fingerprint of its certificate ('' without TLS). */
-export function serverKeyOf(host: string, port: number, fingerprint256: string): string {
-  return `${host.toLowerCase()}:${port}/${fingerprint256.replace(/:/g, '').toLowerCase()}`;
+  /**
+   * What clients remember between sessions (see memory.ts): TLS sessions with their certificate and CAPA, lean-hello
+   * refusals, secure contexts, and the caller's server notebook. Pass the same one to every connect of a process
+   * (the agent makes one); without it, the client uses a fresh one: nothing is remembered from earlier sessions.
+   */
+  memory?: Pop3Memory;
 }
 
 /** Mechanisms one login tries at most, so a wrong password on a server without response codes costs few refusals. */
@@ -92,12 +80,6 @@ export function parseApopTimestamp(greetingText: string): string | null {
   return m ? m[0] : null;
 }
 
-function positive(v: number | undefined, dflt: number, name: string): number {
-  if (v === undefined) return dflt;
-  if (!Number.isFinite(v) || v <= 0) throw new Pop3Error('EINVALID', `${name} must be a positive number`);
-  return v;
-}
-
 export class Pop3Client {
   readonly greeting: string;
   readonly apopTimestamp: string | null;
@@ -106,7 +88,7 @@ export class Pop3Client {
   private capsBeforeTls: Capabilities | null = null;
   /** `caps` came from an earlier session (see Pop3Options.rememberCapabilities), not from this one. */
   private capsRemembered = false;
-  private serverMemory: ServerMemory | null = null;
+  private chain: ChainMemory | null = null;
   private phase: Exclude<SessionState, 'CLOSED'> = 'AUTHORIZATION';
   private tls: TlsInfo | null;
   private session: Buffer | null;
@@ -115,6 +97,7 @@ export class Pop3Client {
   private constructor(
     private readonly conn: Pop3Connection,
     private readonly opts: Pop3Options,
+    private readonly memory: Pop3Memory,
     private readonly logger: Logger,
     init: { greeting: string; caps: Capabilities | null; tls: TlsInfo | null; session: Buffer | null },
   ) {
@@ -141,17 +124,13 @@ export class Pop3Client {
   }
 
   /**
-   * Open a session: TCP (+ TLS), greeting, CAPA; for 'starttls' also STLS (refused when not offered),
-   * the handshake and CAPA again. Never continues in cleartext when TLS was asked for.
+   * Open a session: TCP (+ TLS), greeting, CAPA; for 'starttls' also STLS (see commands/stls.ts) and CAPA again.
+   * Never continues in cleartext when TLS was asked for.
    */
   static async connect(opts: Pop3Options): Promise<Pop3Client> {
     const logger = opts.logger ?? silentLogger;
-    const started = Date.now();
+    const deadline = new SessionDeadline(opts.timeouts);
     const t = opts.timeouts ?? {};
-    const connectMs = positive(t.connectMs, DEFAULT_TIMEOUTS.connectMs, 'timeouts.connectMs');
-    const greetingMs = positive(t.greetingMs, DEFAULT_TIMEOUTS.greetingMs, 'timeouts.greetingMs');
-    const commandMs = positive(t.commandMs, DEFAULT_TIMEOUTS.commandMs, 'timeouts.commandMs');
-    const sessionMs = positive(t.sessionMs, DEFAULT_TIMEOUTS.sessionMs, 'timeouts.sessionMs');
     const minReplyRate = {
       bytesPerSec: t.minReplyBytesPerSec ?? DEFAULT_TIMEOUTS.minReplyBytesPerSec,
       windowMs: t.replyRateWindowMs ?? DEFAULT_TIMEOUTS.replyRateWindowMs,
@@ -162,6 +141,7 @@ export class Pop3Client {
     if (opts.tls !== 'implicit' && opts.tls !== 'starttls' && opts.tls !== 'none') {
       throw new Pop3Error('EINVALID', `tls must be 'implicit', 'starttls' or 'none'`);
     }
+    const memory = opts.memory ?? new Pop3Memory();
     const tlsParams: TlsParams = {
       host: opts.host,
       port: opts.port,
@@ -177,28 +157,10 @@ export class Pop3Client {
       latestSession = s;
       if (client) client.session = s;
     };
+    const tlsPhase = { tls: tlsParams, memory, deadline, signal: opts.signal, onSession };
     logger.debug('connecting', { host: opts.host, port: opts.port, tls: opts.tls });
-    // The connect deadline also never outlives the session deadline.
-    const socket = await openTransport({
-      host: opts.host,
-      port: opts.port,
-      implicitTls: opts.tls === 'implicit',
-      tls: tlsParams,
-      timeoutMs: Math.min(connectMs, sessionMs),
-      signal: opts.signal,
-      onSession,
-    });
-    const conn = new Pop3Connection(socket, {
-      maxLineBytes,
-      maxReplyBytes,
-      greetingMs,
-      commandMs,
-      sessionDeadline: started + sessionMs,
-      pipelineWindow,
-      minReplyRate,
-      logger,
-      signal: opts.signal,
-    });
+    const socket = await openTransport({ ...tlsPhase, host: opts.host, port: opts.port, implicitTls: opts.tls === 'implicit' });
+    const conn = new Pop3Connection(socket, { maxLineBytes, maxReplyBytes, deadline, pipelineWindow, minReplyRate, logger, signal: opts.signal });
     try {
       const g = await conn.readGreeting();
       if (g.status !== '+OK') {
@@ -206,56 +168,23 @@ export class Pop3Client {
         conn.fail(err);
         throw err;
       }
-      let tlsInfo = opts.tls === 'implicit' ? describeTls(socket as tls.TLSSocket, tlsParams) : null;
-      const probe = new Pop3Client(conn, opts, logger, { greeting: g.text, caps: null, tls: tlsInfo, session: latestSession });
+      const tlsInfo = opts.tls === 'implicit' ? describeTls(socket as tls.TLSSocket, tlsParams, memory) : null;
+      const probe = new Pop3Client(conn, opts, memory, logger, { greeting: g.text, caps: null, tls: tlsInfo, session: latestSession });
       client = probe;
       const reuse = opts.rememberCapabilities !== false;
-      if (opts.tls === 'implicit') await probe.readTlsCapabilities(socket, tlsParams, reuse);
+      if (opts.tls === 'implicit') await probe.readTlsCapabilities(socket as tls.TLSSocket, reuse);
       else if (opts.tls === 'none') probe.caps = await session.capa(probe.ctx);
-      if (opts.tls === 'starttls') {
-        // A remembered ticket from an earlier STLS session with this server proves STLS works there: ask at once.
-        // A refusal still ends the session below; nothing ever continues in cleartext.
-        if (!(reuse && rememberedCapabilities(opts.tlsSession) !== null)) {
-          probe.caps = await session.capa(probe.ctx);
-          if (!probe.caps?.has('STLS')) {
-            const err = new Pop3Error('ESTLS_UNAVAILABLE', 'server does not offer STLS; refusing to continue in cleartext');
-            conn.fail(err);
-            throw err;
-          }
-        }
-        const r = await conn.send({ name: 'STLS', line: 'STLS', multiline: false, barrier: true, exclusive: true });
-        if (r.status !== '+OK') {
-          const err = new Pop3Error('ESTLS_UNAVAILABLE', `STLS refused: -ERR ${r.text}`, { serverText: r.text });
-          conn.fail(err);
-          throw err;
-        }
-        // The reader fails the connection if anything followed "+OK" in the same read (ESTLS_INJECTION).
-        if (conn.fatalError) throw conn.fatalError;
-        const plain = conn.detachForUpgrade();
-        let secured: tls.TLSSocket;
-        try {
-          secured = await upgradeTransport(plain as import('node:net').Socket, {
-            tls: tlsParams,
-            timeoutMs: connectMs,
-            signal: opts.signal,
-            onSession,
-          });
-        } catch (e) {
-          // A session deadline or abort during the handshake destroys the socket under it: report that cause.
-          const cause = conn.fatalError ?? (e as Pop3Error);
-          conn.fail(cause);
-          throw cause;
-        }
-        conn.attachUpgraded(secured);
-        probe.capsBeforeTls = probe.caps;
-        tlsInfo = describeTls(secured, tlsParams);
-        probe.tls = tlsInfo;
+      else {
+        const skipCapa = reuse && memory.recall(opts.tlsSession)?.chain.capabilities != null;
+        const up = await stls(probe.ctx, { ...tlsPhase, skipCapa });
+        probe.capsBeforeTls = up.before;
+        probe.tls = describeTls(up.socket, tlsParams, memory);
         // RFC 2595: forget everything learned before the handshake.
         probe.caps = null;
-        await probe.readTlsCapabilities(secured, tlsParams, reuse);
+        await probe.readTlsCapabilities(up.socket, reuse);
       }
       probe.applyCapabilities();
-      logger.debug('connected', { tls: tlsInfo?.protocol ?? 'none', resumed: tlsInfo?.resumed ?? false });
+      logger.debug('connected', { tls: probe.tls?.protocol ?? 'none', resumed: probe.tls?.resumed ?? false });
       return probe;
     } catch (e) {
       const err = conn.fatalError ?? (e instanceof Pop3Error ? e : new Pop3Error('EPROTOCOL', String(e), { cause: e }));
@@ -266,9 +195,9 @@ export class Pop3Client {
   }
 
   /** CAPA over TLS: remembered from an earlier session with this server when the session was resumed, else asked (and remembered). */
-  private async readTlsCapabilities(sock: Pop3Socket, p: TlsParams, reuse: boolean): Promise<void> {
-    this.serverMemory = serverMemoryOf(sock, p);
-    const known = this.serverMemory?.capabilities;
+  private async readTlsCapabilities(sock: tls.TLSSocket, reuse: boolean): Promise<void> {
+    this.chain = this.memory.chainOf(sock, this.opts.tlsSession);
+    const known = this.chain.capabilities;
     if (reuse && this.tls?.resumed && known) {
       this.caps = new Capabilities(known);
       this.capsRemembered = true;
@@ -282,7 +211,7 @@ export class Pop3Client {
   private async readCapabilities(): Promise<void> {
     this.caps = await session.capa(this.ctx);
     this.capsRemembered = false;
-    if (this.serverMemory) this.serverMemory.capabilities = this.caps ? [...this.caps.lines] : null;
+    if (this.chain) this.chain.capabilities = this.caps ? [...this.caps.lines] : null;
   }
 
   private applyCapabilities(): void {
@@ -386,7 +315,7 @@ export class Pop3Client {
     if (typeof o.username !== 'string' || o.username.length === 0) throw new Pop3Error('EINVALID', 'username is required');
     registerSecret(o.password);
     registerSecret(o.accessToken);
-    const notes = this.opts.serverNotes;
+    const notes = this.memory.notes;
     const key = notes ? this.serverKey : '';
     const avoid = notes?.recall(key)?.refusedMechanisms ?? [];
     const candidates = () =>
@@ -531,4 +460,3 @@ export class Pop3Client {
   }
 }
 
-export type { Pop3Socket };

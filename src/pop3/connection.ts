@@ -1,6 +1,6 @@
 // One POP3 connection: the command queue (pipelined in a bounded window or one at a time), reply matching, deadlines, and fatal-error teardown.
 //
-// Deadlines:
+// Deadlines (budgets and arithmetic in deadline.ts; the timers are armed here):
 //  - greeting: absolute, from transport ready until the greeting line is complete;
 //  - command: while anything is outstanding, each complete line (status or data) must arrive within
 //    commandMs of the previous one; a server trickling bytes without ending lines cannot extend it;
@@ -18,6 +18,7 @@ import { MAX_COMMAND_OCTETS, QUIT_CLOSE_GRACE_MS } from './limits.js';
 import { ReplyReader, type DecodedReply, type ReplyExpectation, type ReplyStatus } from './reader.js';
 import { redact, type Logger } from '../log.js';
 import type { Pop3Socket } from './transport.js';
+import type { SessionDeadline } from './deadline.js';
 
 export interface CommandSpec extends ReplyExpectation {
   /** Verb used in errors and logs ("TOP"). */
@@ -47,10 +48,8 @@ export interface ConnectionStats {
 export interface ConnectionOptions {
   maxLineBytes: number;
   maxReplyBytes: number;
-  greetingMs: number;
-  commandMs: number;
-  /** Epoch ms at which the whole session must be over. */
-  sessionDeadline: number;
+  /** The session's time limits: greetingMs, commandMs and the session's end. */
+  deadline: SessionDeadline;
   pipelineWindow: number;
   /** Minimum reply rate (see above); bytesPerSec 0 turns the rule off. */
   minReplyRate?: { bytesPerSec: number; windowMs: number } | undefined;
@@ -109,8 +108,7 @@ export class Pop3Connection {
     this.socket = socket;
     this.reader = this.newReader();
     this.attach(socket);
-    const left = Math.max(0, opts.sessionDeadline - Date.now());
-    this.sessionTimer = setTimeout(() => this.fail(new Pop3Error('ETIMEOUT', 'session deadline passed')), left);
+    this.sessionTimer = setTimeout(() => this.fail(opts.deadline.timeoutError()), opts.deadline.sessionLeft());
     const r = opts.minReplyRate;
     this.rate = r && r.bytesPerSec > 0 && r.windowMs > 0
       ? new ReplyRateGuard(r.bytesPerSec, r.windowMs, () => !this.closed && this.inflight.length > 0 && !this.inputPaused && !this.reader.idle, () => this.stats.bytesIn, (got, spanMs) => {
@@ -141,8 +139,8 @@ export class Pop3Connection {
   readGreeting(): Promise<DecodedReply> {
     const p = this.enqueue({ name: 'greeting', multiline: false });
     this.greetingTimer = setTimeout(
-      () => this.fail(new Pop3Error('ETIMEOUT', `no greeting within ${this.opts.greetingMs} ms`)),
-      this.opts.greetingMs,
+      () => this.fail(new Pop3Error('ETIMEOUT', `no greeting within ${this.opts.deadline.greetingMs} ms`)),
+      this.opts.deadline.greetingMs,
     );
     return p.finally(() => {
       if (this.greetingTimer) clearTimeout(this.greetingTimer);
@@ -267,9 +265,10 @@ export class Pop3Connection {
     if (this.closed || this.inflight.length === 0 || this.inputPaused) return;
     if (this.inflight[0]!.spec.line === undefined) return; // greeting: its own absolute deadline
     const name = this.inflight[0]!.spec.name;
+    const ms = this.opts.deadline.commandMs;
     this.commandTimer = setTimeout(
-      () => this.fail(new Pop3Error('ETIMEOUT', `${name}: no complete reply line within ${this.opts.commandMs} ms`)),
-      this.opts.commandMs,
+      () => this.fail(new Pop3Error('ETIMEOUT', `${name}: no complete reply line within ${ms} ms`)),
+      ms,
     );
   }
 

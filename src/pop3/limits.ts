@@ -1,4 +1,12 @@
 // Default deadlines, size caps and pipelining window of a POP3 session, in one place so they are easy to audit.
+import { Pop3Error } from './errors.js';
+
+/** An option that must be a positive number when given: the default when absent, EINVALID when not positive. */
+export function positiveOption(v: number | undefined, dflt: number, name: string): number {
+  if (v === undefined) return dflt;
+  if (!Number.isFinite(v) || v <= 0) throw new Pop3Error('EINVALID', `${name} must be a positive number`);
+  return v;
+}
 
 export const DEFAULT_TIMEOUTS = {
   /** DNS + TCP + TLS handshake together. */

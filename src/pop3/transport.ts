@@ -1,307 +1,57 @@
-// Opens the byte stream under a POP3 session: TCP, implicit TLS, or an in-place STLS upgrade, with verification always on.
+// Opens the byte stream under a POP3 session: TCP, implicit TLS, or an in-place STLS upgrade, under one connect deadline and the abort signal.
 //
-// Certificate policy: the chain and the host name are ALWAYS verified (rejectUnauthorized cannot be turned
-// off). `ca` adds trust anchors to Node's bundled roots instead of replacing them. A `fingerprint` pin is
-// checked IN ADDITION to chain verification (a pin alone does not make a self-signed certificate
-// acceptable: add it with `ca`).
-// Resumption: a resumed handshake carries no certificate (Node reports none and skips its identity
-// check). So every session ticket this process receives is remembered with the certificate of the full
-// handshake it came from; a resumed connection reports that certificate, and with a pin a session is only
-// offered when its remembered certificate matches the pin (otherwise a full handshake is done).
-// Economy on resumption: a TLS 1.3 session is resumed with a lean ClientHello (TLS 1.3 only, so none of the
-// two dozen TLS 1.2 cipher suites), and what the session learned about the server (its CAPA) is kept with the chain
-// of tickets, so a resumed connection can skip asking again. A lean hello the server refuses is retried at once
-// with the full one.
-import { createHash } from 'node:crypto';
+// What is verified is tls-policy.ts; which hello is sent is client-hello.ts; what is remembered between sessions
+// (tickets with their certificate and chain memory, lean-hello refusals, secure contexts) is the caller's Pop3Memory.
+// A lean hello the server refuses is retried at once with the full one (implicit TLS) or left to the next
+// session (STLS, whose plain socket is spent).
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { Pop3Error, type Pop3ErrorCode } from './errors.js';
-
-export interface TlsParams {
-  host: string;
-  /** The server's port: with the name, it says which server refused a lean hello. */
-  port?: number | undefined;
-  servername?: string | undefined;
-  ca?: string | Buffer | undefined;
-  fingerprint?: string | undefined;
-  minTlsVersion?: 'TLSv1.2' | 'TLSv1.3' | undefined;
-  session?: Buffer | undefined;
-}
-
-export interface PeerCertificateInfo {
-  subject: string;
-  issuer: string;
-  validFrom: string;
-  validTo: string;
-  fingerprint256: string;
-}
-
-export interface TlsInfo {
-  protocol: string;
-  cipher: string;
-  authorized: boolean;
-  peerCertificate: PeerCertificateInfo;
-  resumed: boolean;
-}
+import { Pop3Error } from './errors.js';
+import { helloFor, refuseLean, tlsConnectOptions, type Hello } from './client-hello.js';
+import { checkEstablished, mapSocketError, peerInfo, type TlsParams } from './tls-policy.js';
+import type { PhaseDeadline, SessionDeadline } from './deadline.js';
+import type { Pop3Memory } from './memory.js';
 
 export type Pop3Socket = net.Socket | tls.TLSSocket;
 
-/**
- * What this process learned about the server behind one full handshake, shared by every session resumed from it:
- * a ticket proves the same server (it holds the ticket key), so this stays true across resumptions.
- */
-export interface ServerMemory {
-  /** CAPA lines read before login, when a session of this chain read them. */
-  capabilities: string[] | null;
+/** What a TLS connection needs beyond its socket: the parameters, the memory, the session's deadline, the abort signal. */
+export interface TlsPhase {
+  tls: TlsParams;
+  memory: Pop3Memory;
+  /** Each connect (and the STLS handshake) is a connect phase of it, started once the socket is being opened. */
+  deadline: SessionDeadline;
+  signal?: AbortSignal | undefined;
+  /** Latest TLS session ticket, for resumption. */
+  onSession?: ((session: Buffer) => void) | undefined;
 }
 
-interface RememberedSession {
-  peer: PeerCertificateInfo;
-  protocol: string;
-  memory: ServerMemory;
-}
-
-/** Sessions seen by this process -> what they came from (bounded, oldest dropped). */
-const SESSION_MEMORY = 256;
-const sessions = new Map<string, RememberedSession>();
-
-function sessionKey(session: Buffer): string {
-  return createHash('sha256').update(session).digest('hex');
-}
-
-function rememberSession(session: Buffer, entry: RememberedSession): void {
-  const key = sessionKey(session);
-  sessions.delete(key);
-  sessions.set(key, entry);
-  while (sessions.size > SESSION_MEMORY) sessions.delete(sessions.keys().next().value!);
-}
-
-function remembered(session: Buffer | undefined): RememberedSession | undefined {
-  return session ? sessions.get(sessionKey(session)) : undefined;
-}
-
-function forgetSession(session: Buffer | undefined): void {
-  if (session) sessions.delete(sessionKey(session));
-}
-
-/** CAPA lines remembered for the server a session came from, or null. */
-export function rememberedCapabilities(session: Buffer | undefined): string[] | null {
-  return remembered(session)?.memory.capabilities ?? null;
-}
-
-/** The certificate a remembered session was established with. */
-export function sessionPeer(session: Buffer | undefined): PeerCertificateInfo | undefined {
-  return remembered(session)?.peer;
-}
-
-const socketMemory = new WeakMap<tls.TLSSocket, ServerMemory>();
-
-/**
- * The server memory of a finished handshake: inherited when the session was resumed, fresh otherwise. Null for a
- * socket without TLS.
- */
-export function serverMemoryOf(sock: Pop3Socket, p: TlsParams): ServerMemory | null {
-  if (!(sock instanceof tls.TLSSocket)) return null;
-  let m = socketMemory.get(sock);
-  if (!m) {
-    m = (sock.isSessionReused() ? remembered(p.session)?.memory : undefined) ?? { capabilities: null };
-    socketMemory.set(sock, m);
-  }
-  return m;
-}
-
-const CERT_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ALTNAME|HOSTNAME/;
-
-/** Normalise a SHA-256 fingerprint: hex digits only, lower case. */
-export function normalizeFingerprint(fp: string): string {
-  return fp.replace(/[:\s]/g, '').toLowerCase();
-}
-
-function certName(obj: unknown): string {
-  if (!obj || typeof obj !== 'object') return '';
-  return Object.entries(obj as Record<string, unknown>)
-    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : String(v)}`)
-    .join(', ');
-}
-
-/** The name the certificate must carry: servername option, else host. */
-export function verifyName(p: TlsParams): string {
-  return p.servername ?? p.host;
-}
-
-/**
- * TLS 1.3 suites, AES-128-GCM first: the mandatory suite, as strong as needed, and its SHA-256 transcript makes the
- * binder and both Finished messages 16 bytes shorter than AES-256-GCM-SHA384's on every handshake.
- */
-const TLS13_SUITES = 'TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384';
-/**
- * The lean hello's key-exchange groups and signature algorithms: the common ones only (a few dozen bytes less than
- * OpenSSL's full lists). A server that needs another is refused the lean hello once and gets the full one from then on.
- */
-const LEAN_GROUPS = 'X25519:P-256:P-384';
-const LEAN_SIGALGS = [
-  'ecdsa_secp256r1_sha256', 'ecdsa_secp384r1_sha384', 'ed25519', 'rsa_pss_rsae_sha256', 'rsa_pss_rsae_sha384',
-  'rsa_pss_rsae_sha512', 'rsa_pkcs1_sha256', 'rsa_pkcs1_sha384', 'rsa_pkcs1_sha512',
-].join(':');
-/** Full hello: the TLS 1.3 suites above, then Node's default TLS 1.2 list (for servers without TLS 1.3). */
-const FULL_CIPHERS = [TLS13_SUITES, ...tls.DEFAULT_CIPHERS.split(':').filter((c) => c.length > 0 && !c.startsWith('TLS_'))].join(':');
-
-/**
- * One secure context per (hello, minimum version, extra CA), reused by every connection: building one parses the whole
- * root store (about 0.6 MiB of native memory that V8 does not see), so a context per poll grows a daemon's RSS.
- * The lean hello (TLS 1.3 only) is used to resume a TLS 1.3 session: its ClientHello is about 120 bytes shorter.
- */
-const CONTEXT_MEMORY = 16;
-const secureContexts = new Map<string, tls.SecureContext>();
-
-export function secureContextFor(p: TlsParams, hello: 'full' | 'lean' = 'full'): tls.SecureContext {
-  const minVersion = hello === 'lean' ? 'TLSv1.3' : (p.minTlsVersion ?? 'TLSv1.2');
-  const ca = p.ca === undefined ? undefined : typeof p.ca === 'string' ? p.ca : p.ca.toString('utf8');
-  const key = createHash('sha256').update(`${hello}\0${minVersion}\0${ca ?? ''}`).digest('hex');
-  let ctx = secureContexts.get(key);
-  if (!ctx) {
-    ctx = tls.createSecureContext({
-      minVersion,
-      ca: ca === undefined ? undefined : [...tls.rootCertificates, ca],
-      ...(hello === 'lean' ? { ciphers: TLS13_SUITES, ecdhCurve: LEAN_GROUPS, sigalgs: LEAN_SIGALGS } : { ciphers: FULL_CIPHERS }),
-    });
-    secureContexts.set(key, ctx);
-    while (secureContexts.size > CONTEXT_MEMORY) secureContexts.delete(secureContexts.keys().next().value!);
-  }
-  return ctx;
-}
-
-/** Servers (name verified, host, port) that refused a lean hello in this process: they get the full hello from then on. */
-const leanRefused = new Set<string>();
-
-function serverKey(p: TlsParams): string {
-  return `${verifyName(p)}\0${p.host}\0${p.port ?? ''}`;
-}
-
-function refuseLean(p: TlsParams): void {
-  forgetSession(p.session);
-  leanRefused.add(serverKey(p));
-}
-
-/** The hello a connection with these parameters sends: lean only to resume a session known to be TLS 1.3. */
-export function helloFor(p: TlsParams): 'full' | 'lean' {
-  if (leanRefused.has(serverKey(p))) return 'full';
-  return p.session && sessionUsable(p) && remembered(p.session)?.protocol === 'TLSv1.3' ? 'lean' : 'full';
-}
-
-export function tlsConnectOptions(p: TlsParams, hello: 'full' | 'lean' = helloFor(p)): tls.ConnectionOptions {
-  const name = verifyName(p);
-  const opts: tls.ConnectionOptions = {
-    rejectUnauthorized: true,
-    minVersion: hello === 'lean' ? 'TLSv1.3' : (p.minTlsVersion ?? 'TLSv1.2'),
-    secureContext: secureContextFor(p, hello),
-    checkServerIdentity: (_host, cert) => tls.checkServerIdentity(name, cert),
-  };
-  // RFC 6066 forbids IP literals in SNI; the identity check above still uses the name.
-  if (!net.isIP(name)) opts.servername = name;
-  if (p.session && sessionUsable(p)) opts.session = p.session;
-  return opts;
-}
-
-/** Without a pin any session may be offered; with one only a session known to come from the pinned certificate. */
-function sessionUsable(p: TlsParams): boolean {
-  if (!p.fingerprint) return true;
-  const peer = sessionPeer(p.session);
-  return peer !== undefined && normalizeFingerprint(peer.fingerprint256) === normalizeFingerprint(p.fingerprint);
-}
-
-/** The server certificate of this connection: from the handshake, or for a resumed one, from memory. */
-export function peerInfo(sock: tls.TLSSocket, p: TlsParams): PeerCertificateInfo | null {
-  if (sock.isSessionReused()) return sessionPeer(p.session) ?? null;
-  const cert = sock.getPeerCertificate();
-  if (!cert || !cert.fingerprint256) return null;
-  return {
-    subject: certName(cert.subject),
-    issuer: certName(cert.issuer),
-    validFrom: cert.valid_from ?? '',
-    validTo: cert.valid_to ?? '',
-    fingerprint256: cert.fingerprint256,
-  };
-}
-
-/** Map a socket/TLS error to a typed error; `phase` says how far the connection got. */
-export function mapSocketError(err: unknown, phase: 'tcp' | 'tls'): Pop3Error {
-  if (err instanceof Pop3Error) return err;
-  const e = err as NodeJS.ErrnoException;
-  const code = typeof e?.code === 'string' ? e.code : '';
-  const msg = e?.message ?? String(err);
-  let out: Pop3ErrorCode;
-  if (CERT_ERROR.test(code) || /certificate/i.test(msg)) out = 'ECERT';
-  else if (phase === 'tcp') out = 'ECONNECT';
-  else out = 'ETLS';
-  // A reset or drop during the handshake is transient; a negotiation failure (version, cipher) is not.
-  const transient = out === 'ETLS' && TRANSIENT_NET.has(code);
-  return new Pop3Error(out, `${out === 'ECONNECT' ? 'connect' : 'TLS'} failed: ${msg}${code ? ` (${code})` : ''}`, {
-    cause: err,
-    ...(transient ? { retry: 'next-poll' as const } : {}),
-  });
-}
-
-const TRANSIENT_NET = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED']);
-
-/** Called once the handshake finished: pin check (also on resumed sessions) and a last authorisation check. */
-export function checkEstablished(sock: tls.TLSSocket, p: TlsParams): Pop3Error | null {
-  if (!sock.authorized) {
-    return new Pop3Error('ECERT', `certificate not trusted: ${String(sock.authorizationError ?? 'unknown')}`);
-  }
-  if (p.fingerprint) {
-    const fp = peerInfo(sock, p)?.fingerprint256;
-    if (!fp || normalizeFingerprint(fp) !== normalizeFingerprint(p.fingerprint)) {
-      return new Pop3Error('EFINGERPRINT', `certificate fingerprint ${fp ?? '(unknown)'} does not match the pinned one`);
-    }
-  }
-  return null;
-}
-
-export function describeTls(sock: tls.TLSSocket, p: TlsParams): TlsInfo {
-  const peer = peerInfo(sock, p);
-  return {
-    protocol: sock.getProtocol() ?? '',
-    cipher: sock.getCipher()?.name ?? '',
-    authorized: sock.authorized,
-    peerCertificate: peer ?? { subject: '', issuer: '', validFrom: '', validTo: '', fingerprint256: '' },
-    resumed: sock.isSessionReused(),
-  };
-}
-
-/** Remember each new session with this connection's certificate, protocol and server memory, then pass it on. */
-function trackSessions(sock: tls.TLSSocket, p: TlsParams, onSession: ((s: Buffer) => void) | undefined): void {
-  sock.on('session', (session: Buffer) => {
-    const peer = peerInfo(sock, p);
-    const memory = serverMemoryOf(sock, p);
-    if (peer && memory) rememberSession(session, { peer, protocol: sock.getProtocol() ?? '', memory });
-    onSession?.(session);
-  });
-}
-
-export interface ConnectParams {
+export interface ConnectParams extends TlsPhase {
   host: string;
   port: number;
   implicitTls: boolean;
-  tls: TlsParams;
-  timeoutMs: number;
-  signal?: AbortSignal | undefined;
-  /** Latest TLS session ticket, for resumption. */
-  onSession?: (session: Buffer) => void;
 }
 
 function abortError(): Pop3Error {
   return new Pop3Error('EABORTED', 'aborted by caller');
 }
 
+/** Remember each new session with this connection's certificate, protocol and chain memory, then pass it on. */
+function trackSessions(sock: tls.TLSSocket, p: TlsPhase): void {
+  sock.on('session', (session: Buffer) => {
+    const peer = peerInfo(sock, p.tls, p.memory);
+    if (peer) p.memory.remember(session, { peer, protocol: sock.getProtocol() ?? '', chain: p.memory.chainOf(sock, p.tls.session) });
+    p.onSession?.(session);
+  });
+}
+
 /**
- * Wait until `sock` reaches `readyEvent`, under one deadline and the abort signal.
+ * Wait until `sock` reaches `readyEvent`, under the phase deadline and the abort signal.
  * On failure the socket is destroyed and the promise rejects with a typed error.
  */
 function whenReady<T extends Pop3Socket>(
   sock: T,
   readyEvent: 'connect' | 'secureConnect',
-  timeoutMs: number,
+  deadline: PhaseDeadline,
   signal: AbortSignal | undefined,
   phaseOf: () => 'tcp' | 'tls',
   verify: (() => Pop3Error | null) | null,
@@ -329,7 +79,7 @@ function whenReady<T extends Pop3Socket>(
     const onClose = () =>
       finish(new Pop3Error(phaseOf() === 'tcp' ? 'ECONNECT' : 'ETLS', `connection closed during ${what}`, { retry: 'next-poll' }));
     const onAbort = () => finish(abortError());
-    const timer = setTimeout(() => finish(new Pop3Error('ETIMEOUT', `${what} did not complete within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(() => finish(deadline.timeoutError(what)), deadline.remaining());
     sock.once(readyEvent, onReady);
     sock.on('error', onError);
     sock.once('close', onClose);
@@ -340,54 +90,52 @@ function whenReady<T extends Pop3Socket>(
   });
 }
 
-/** DNS + TCP (+ TLS for implicit TLS) under one deadline. */
-export function openTransport(p: ConnectParams): Promise<Pop3Socket> {
+/**
+ * DNS + TCP (+ TLS for implicit TLS) under one connect phase; `phase` is the one a retry with the full hello shares.
+ * The phase starts once the socket is being opened: building the secure context (local work) does not count.
+ */
+export function openTransport(p: ConnectParams, phase?: PhaseDeadline): Promise<Pop3Socket> {
   if (p.signal?.aborted) return Promise.reject(abortError());
   if (!p.implicitTls) {
     // noDelay: a pipelined batch must not wait for Nagle's algorithm (an extra round trip per batch on a slow link).
     const sock = net.connect({ host: p.host, port: p.port, noDelay: true });
-    return whenReady(sock, 'connect', p.timeoutMs, p.signal, () => 'tcp', null, 'connect');
+    return whenReady(sock, 'connect', p.deadline.connectPhase(), p.signal, () => 'tcp', null, 'connect');
   }
-  const hello = helloFor(p.tls);
-  const attempt = (h: 'full' | 'lean') => {
-    const sock = tls.connect({ ...tlsConnectOptions(p.tls, h), host: p.host, port: p.port });
+  const attempt = (hello: Hello) => {
+    const sock = tls.connect({ ...tlsConnectOptions(p.tls, p.memory, hello), host: p.host, port: p.port });
     sock.setNoDelay(true);
     let tcpUp = false;
     sock.once('connect', () => {
       tcpUp = true;
     });
-    trackSessions(sock, p.tls, p.onSession);
-    return whenReady(sock, 'secureConnect', p.timeoutMs, p.signal, () => (tcpUp ? 'tls' : 'tcp'), () => checkEstablished(sock, p.tls), 'connect and TLS handshake');
+    trackSessions(sock, p);
+    phase ??= p.deadline.connectPhase();
+    return whenReady(sock, 'secureConnect', phase, p.signal, () => (tcpUp ? 'tls' : 'tcp'), () => checkEstablished(sock, p.tls, p.memory), 'connect and TLS handshake');
   };
-  if (hello === 'full') return attempt('full');
-  const started = Date.now();
+  if (helloFor(p.tls, p.memory) === 'full') return attempt('full');
   return attempt('lean').catch((err: Pop3Error) => {
     // The server no longer takes the lean hello (say, TLS 1.3 was switched off): forget the session and try once
-    // more with the full hello. Certificates, timeouts and aborts are final either way.
+    // more with the full hello, in what is left of the same deadline. Certificates, timeouts and aborts are final.
     if (err.code !== 'ETLS') throw err;
-    refuseLean(p.tls);
-    const left = p.timeoutMs - (Date.now() - started);
-    if (left <= 0) throw err;
-    return openTransport({ ...p, timeoutMs: left, tls: { ...p.tls, session: undefined } });
+    refuseLean(p.tls, p.memory);
+    if (phase!.expired) throw err;
+    return openTransport({ ...p, tls: { ...p.tls, session: undefined } }, phase);
   });
 }
 
 /** Upgrade a connected plain socket in place (after "+OK" to STLS). */
-export function upgradeTransport(
-  plain: net.Socket,
-  p: { tls: TlsParams; timeoutMs: number; signal?: AbortSignal | undefined; onSession?: (session: Buffer) => void },
-): Promise<tls.TLSSocket> {
+export function upgradeTransport(plain: net.Socket, p: TlsPhase): Promise<tls.TLSSocket> {
   if (p.signal?.aborted) {
     plain.destroy();
     return Promise.reject(abortError());
   }
-  const hello = helloFor(p.tls);
-  const sock = tls.connect({ ...tlsConnectOptions(p.tls, hello), socket: plain });
-  trackSessions(sock, p.tls, p.onSession);
+  const hello = helloFor(p.tls, p.memory);
+  const sock = tls.connect({ ...tlsConnectOptions(p.tls, p.memory, hello), socket: plain });
+  trackSessions(sock, p);
   // Errors of the underlying socket surface on the TLS socket; keep the plain one quiet.
   plain.on('error', () => {});
-  const ready = whenReady(sock, 'secureConnect', p.timeoutMs, p.signal, () => 'tls', () => checkEstablished(sock, p.tls), 'STLS handshake');
+  const ready = whenReady(sock, 'secureConnect', p.deadline.connectPhase(), p.signal, () => 'tls', () => checkEstablished(sock, p.tls, p.memory), 'STLS handshake');
   // The plain socket is spent after a failed handshake: no retry here, but the next session sends the full hello.
-  if (hello === 'lean') ready.catch((err: Pop3Error) => (err.code === 'ETLS' ? refuseLean(p.tls) : undefined));
+  if (hello === 'lean') ready.catch((err: Pop3Error) => (err.code === 'ETLS' ? refuseLean(p.tls, p.memory) : undefined));
   return ready;
 }

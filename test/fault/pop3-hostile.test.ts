@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import { MAX_MECHANISM_ATTEMPTS, Pop3Client, Pop3Error, serverKeyOf, type Pop3Options, type Pop3ErrorCode, type ServerFacts, type ServerNotebook } from '../../src/pop3/index.js';
+import { MAX_MECHANISM_ATTEMPTS, Pop3Client, Pop3Error, serverKeyOf, type Pop3Options, type Pop3ErrorCode, type ServerFacts, Pop3Memory } from '../../src/pop3/index.js';
 import { makeExpiredCert, makeTestCA, makeWrongNameCert, type TestCerts } from '../support/certs.js';
 import { freePort } from '../support/ports.js';
 import {
@@ -663,46 +663,48 @@ test('connection dropped during the TLS handshake -> ETLS, retried at the next p
 // ---- economy on resumption: lean hello and remembered capabilities, and their fall-backs ----
 
 test('a server that refuses the lean resumption hello gets the full one at once, and from then on; TLS 1.3 switched off too', T, async () => {
+  const memory = new Pop3Memory();
   const mat = tlsMaterial(good);
   // A TLS 1.3 server whose only key-exchange group (P-521) is not in the lean hello.
   const p521 = { ...mat, secureContext: tls.createSecureContext({ key: mat.key, cert: mat.cert, ecdhCurve: 'P-521' }) };
   const s = await peer(async (c) => void (await serveMailbox(c, {})), { implicitTls: p521 });
-  const c1 = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca }));
+  const c1 = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, memory }));
   assert.equal(c1.tlsInfo?.protocol, 'TLSv1.3');
   await c1.quit();
   assert.equal(s.conns.length, 1);
-  const c2 = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, tlsSession: c1.tlsSession! }));
+  const c2 = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, memory, tlsSession: c1.tlsSession! }));
   assert.equal(c2.tlsInfo?.protocol, 'TLSv1.3');
   await c2.quit();
   assert.equal(s.conns.length, 3, 'the lean hello refused, then a full handshake on a new connection');
-  const c3 = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, tlsSession: c2.tlsSession! }));
+  const c3 = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, memory, tlsSession: c2.tlsSession! }));
   assert.equal(c3.tlsInfo?.resumed, true, 'the full hello resumes the session');
   await c3.quit();
   assert.equal(s.conns.length, 4, 'no second lean attempt at a server that refused it');
 
   // TLS 1.3 switched off since the session was made.
   const s13 = await tlsPeer(mat);
-  const c4 = await Pop3Client.connect(opts(s13.port, { tls: 'implicit', ca }));
+  const c4 = await Pop3Client.connect(opts(s13.port, { tls: 'implicit', ca, memory }));
   await c4.quit();
   const s12 = await peer(async (c) => void (await serveMailbox(c, {})), { implicitTls: { ...mat, maxVersion: 'TLSv1.2' } });
-  const c5 = await Pop3Client.connect(opts(s12.port, { tls: 'implicit', ca, tlsSession: c4.tlsSession! }));
+  const c5 = await Pop3Client.connect(opts(s12.port, { tls: 'implicit', ca, memory, tlsSession: c4.tlsSession! }));
   assert.equal(c5.tlsInfo?.protocol, 'TLSv1.2');
   await c5.quit();
   assert.equal(s12.conns.length, 2);
 
   // STLS cannot retry on the spent socket: that session fails, and the next one sends the full hello.
   const stls13 = await peer(async (c) => void (await serveMailbox(c, { capa: ['STLS', 'USER', 'TOP', 'UIDL'], tlsForStls: mat })));
-  const c7 = await Pop3Client.connect(opts(stls13.port, { tls: 'starttls', ca }));
+  const c7 = await Pop3Client.connect(opts(stls13.port, { tls: 'starttls', ca, memory }));
   await c7.quit();
   assert.equal(c7.tlsInfo?.protocol, 'TLSv1.3');
   const stls12 = await peer(async (c) => void (await serveMailbox(c, { capa: ['STLS', 'USER', 'TOP', 'UIDL'], tlsForStls: { ...mat, maxVersion: 'TLSv1.2' } })));
-  await rejectsWith(Pop3Client.connect(opts(stls12.port, { tls: 'starttls', ca, tlsSession: c7.tlsSession! })), 'ETLS');
-  const c6 = await Pop3Client.connect(opts(stls12.port, { tls: 'starttls', ca, tlsSession: c7.tlsSession! }));
+  await rejectsWith(Pop3Client.connect(opts(stls12.port, { tls: 'starttls', ca, memory, tlsSession: c7.tlsSession! })), 'ETLS');
+  const c6 = await Pop3Client.connect(opts(stls12.port, { tls: 'starttls', ca, memory, tlsSession: c7.tlsSession! }));
   assert.equal(c6.tlsInfo?.protocol, 'TLSv1.2');
   await c6.quit();
 });
 
 test('remembered capabilities gone stale: a code-less AUTH refusal reads CAPA afresh and logs in with the new choice; [AUTH] does not', T, async () => {
+  const memory = new Pop3Memory();
   const mat = tlsMaterial(good);
   const shared = { ...mat, secureContext: tls.createSecureContext({ key: mat.key, cert: mat.cert }) };
   let conn = 0;
@@ -723,11 +725,11 @@ test('remembered capabilities gone stale: a code-less AUTH refusal reads CAPA af
       },
     });
   }, { implicitTls: shared });
-  const c1 = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca }));
+  const c1 = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, memory }));
   assert.equal((await c1.login({ username: 'user', password: 'pass' })).mechanism, 'plain');
   await c1.quit();
 
-  const c2 = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, tlsSession: c1.tlsSession! }));
+  const c2 = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, memory, tlsSession: c1.tlsSession! }));
   assert.equal(c2.tlsInfo?.resumed, true);
   assert.ok(c2.capabilities?.saslMechanisms.includes('PLAIN'), 'remembered, not asked');
   assert.equal((await c2.login({ username: 'user', password: 'pass' })).mechanism, 'user');
@@ -735,7 +737,7 @@ test('remembered capabilities gone stale: a code-less AUTH refusal reads CAPA af
   assert.deepEqual(s.conns[1]!.received.slice(0, 4).map((l) => l.split(' ')[0]), ['AUTH', 'CAPA', 'USER', 'PASS']);
 
   // The fresh CAPA is remembered: the next resumed session goes straight to USER; a wrong password is one refusal.
-  const c3 = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, tlsSession: c2.tlsSession! }));
+  const c3 = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, memory, tlsSession: c2.tlsSession! }));
   assert.equal(c3.tlsInfo?.resumed, true);
   await rejectsWith(c3.login({ username: 'user', password: 'pass' }), 'EAUTH');
   c3.destroy();
@@ -743,6 +745,7 @@ test('remembered capabilities gone stale: a code-less AUTH refusal reads CAPA af
 });
 
 test('nothing is pipelined behind AUTH (Cyrus and Courier reset their input after authentication); STAT and UIDL n go out together after its reply, resumed or not', T, async () => {
+  const memory = new Pop3Memory();
   const mat = tlsMaterial(good);
   const shared = { ...mat, secureContext: tls.createSecureContext({ key: mat.key, cert: mat.cert }) };
   const msgs = [message('a', 'x'), message('b', 'y')];
@@ -765,7 +768,7 @@ test('nothing is pipelined behind AUTH (Cyrus and Courier reset their input afte
   const login = { username: 'user', password: 'pass', capaAfterLogin: false };
   let session: Buffer | undefined;
   for (let i = 0; i < 5; i++) {
-    const c = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, tlsSession: session }));
+    const c = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, memory, tlsSession: session }));
     assert.equal(c.tlsInfo?.resumed, i > 0, `session ${i}`);
     const rt = c.stats.roundTrips;
     const r = await c.loginAndStat(login, 2);
@@ -815,18 +818,18 @@ test('a plain -ERR to a mechanism is not a failed login: the next candidate is t
     });
   }, { implicitTls: { ...mat, secureContext: tls.createSecureContext({ key: mat.key, cert: mat.cert }) } });
   const notes = new Map<string, ServerFacts>();
-  const serverNotes: ServerNotebook = { recall: (k) => notes.get(k), note: (k, f) => void notes.set(k, f) };
-  const c1 = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, serverNotes }));
+  const memory = new Pop3Memory({ notes: { recall: (k) => notes.get(k), note: (k, f) => void notes.set(k, f) } });
+  const c1 = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, memory }));
   assert.equal((await c1.login({ username: 'user', password: 'pass', capaAfterLogin: false })).mechanism, 'user');
   await c1.quit();
   const fp = new X509Certificate(await readFile(good.certFile)).fingerprint256;
   assert.deepEqual([...notes], [[serverKeyOf('127.0.0.1', s.port, fp), { refusedMechanisms: ['plain'] }]]);
   // The next session (no resumption: a fresh CAPA) starts with the mechanism that worked.
-  const c2 = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, serverNotes }));
+  const c2 = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, memory }));
   assert.equal((await c2.login({ username: 'user', password: 'pass', capaAfterLogin: false })).mechanism, 'user');
   await c2.quit();
   // A wrong password answered with a coded refusal is one attempt; the note stays.
-  const c3 = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, serverNotes }));
+  const c3 = await Pop3Client.connect(opts(s.port, { tls: 'implicit', ca, memory }));
   await rejectsWith(c3.login({ username: 'user', password: 'wrong' }), 'EAUTH');
   c3.destroy();
   await s.settled().catch(() => {});
@@ -854,13 +857,13 @@ test('a server that refuses every mechanism without a response code: at most MAX
     });
   });
   const notes = new Map<string, ServerFacts>();
-  const serverNotes: ServerNotebook = { recall: (k) => notes.get(k), note: (k, f) => void notes.set(k, f) };
+  const memory = new Pop3Memory({ notes: { recall: (k) => notes.get(k), note: (k, f) => void notes.set(k, f) } });
   // Unencrypted: only the SCRAMs may be tried (cleartext and weak ones need allow_insecure_auth).
-  const c1 = await Pop3Client.connect(opts(s.port, { serverNotes }));
+  const c1 = await Pop3Client.connect(opts(s.port, { memory }));
   const { err } = await rejectsWith(c1.login({ username: 'user', password: 'pass' }), 'EAUTH');
   assert.equal(err.respCode, undefined);
   c1.destroy();
-  const c2 = await Pop3Client.connect(opts(s.port, { serverNotes }));
+  const c2 = await Pop3Client.connect(opts(s.port, { memory }));
   await rejectsWith(c2.login({ username: 'user', password: 'pass', allowInsecureAuth: true }), 'EAUTH');
   c2.destroy();
   await s.settled().catch(() => {});

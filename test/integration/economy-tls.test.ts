@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { startEconomyLab, tagged, PASSWORD, type EconomyLab } from '../../scripts/bench/economy-lab.js';
 import { startRelay, type Relay } from '../support/relay.js';
 import { parseClientHello, TLS13_SUITES } from '../support/tls-hello.js';
-import { Pop3Client } from '../../src/pop3/index.js';
+import { Pop3Client, Pop3Memory } from '../../src/pop3/index.js';
 import { startDaemon } from '../support/lab.js';
 import { stopChild } from '../../scripts/bench/proc.js';
 
@@ -68,8 +68,9 @@ test('resuming: a lean TLS 1.3-only ClientHello and no CAPA (remembered from the
   try {
     for (const [mode, r] of [['implicit', relay], ['starttls', stls]] as const) {
       r.resetCounters();
+      const memory = new Pop3Memory();
       const connect = (session?: Buffer, rememberCapabilities?: boolean) =>
-        Pop3Client.connect({ host: '127.0.0.1', port: r.port, tls: mode, ca, servername: 'localhost', tlsSession: session, rememberCapabilities });
+        Pop3Client.connect({ host: '127.0.0.1', port: r.port, tls: mode, ca, servername: 'localhost', tlsSession: session, rememberCapabilities, memory });
       // What the client writes before login: CAPA (6 B) and, for STLS, "STLS\r\n" (6 B).
       const stlsBytes = mode === 'starttls' ? 6 : 0;
 
@@ -120,7 +121,8 @@ test('against Dovecot, resumed or not: AUTH alone (nothing pipelined behind it),
   const u = 'tls';
   const ca = readFileSync(lab.dovecot.caFile);
   await lab.dovecot.deliverMany(u, [tagged('f1'), tagged('f2')]);
-  const connect = (session?: Buffer) => Pop3Client.connect({ host: '127.0.0.1', port: lab.dovecot.tlsPort, tls: 'implicit', ca, servername: 'localhost', tlsSession: session });
+  const memory = new Pop3Memory();
+  const connect = (session?: Buffer) => Pop3Client.connect({ host: '127.0.0.1', port: lab.dovecot.tlsPort, tls: 'implicit', ca, servername: 'localhost', tlsSession: session, memory });
   const login = { username: u, password: PASSWORD, capaAfterLogin: false };
   const first = await connect();
   let rt = first.stats.roundTrips;

@@ -12,7 +12,7 @@ import { subscribe, type Subscriber } from '../support/mqtt-subscriber.js';
 import { startRelay, type Relay } from '../support/relay.js';
 import { startDaemon, until } from '../support/lab.js';
 import { makeMail } from '../support/maildir.js';
-import { Pop3Client, type ConcreteMechanism } from '../../src/pop3/index.js';
+import { Pop3Client, Pop3Memory, type ConcreteMechanism } from '../../src/pop3/index.js';
 import { stopChild } from '../../scripts/bench/proc.js';
 
 const USER = 'alice';
@@ -29,8 +29,10 @@ after(async () => {
   await Promise.allSettled([cyrus?.stop(), mosquitto?.stop()]);
 });
 
+/** What the sessions of this file remember between them, as one agent would. */
+const memory = new Pop3Memory();
 const connect = (o: { session?: Buffer; tls?: 'implicit' | 'starttls' } = {}) =>
-  Pop3Client.connect({
+  Pop3Client.connect({ memory,
     host: '127.0.0.1', port: o.tls === 'starttls' ? cyrus.port : cyrus.tlsPort, tls: o.tls ?? 'implicit', ca, servername: 'localhost',
     tlsSession: o.session, timeouts: { connectMs: 30_000, greetingMs: 30_000, commandMs: 30_000, sessionMs: 120_000 },
   });

@@ -2,7 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { Pop3Client, Pop3Error, type AuthMechanism, type Pop3Options } from '../../src/pop3/index.js';
+import { Pop3Client, Pop3Error, Pop3Memory, type AuthMechanism, type Pop3Options } from '../../src/pop3/index.js';
 import { startDovecot, type DovecotServer } from '../support/dovecot.js';
 import { labClientOptions } from '../support/pop3-options.js';
 
@@ -194,7 +194,9 @@ test('pipelined TOP of many messages equals the one-at-a-time path, with far few
 
 test('TLS session resumption: the second connection resumes', T, async () => {
   for (const tls of ['implicit', 'starttls'] as const) {
-    const c1 = await Pop3Client.connect(opts(tls));
+    // The client remembers each session with its certificate in the memory it is given (the agent keeps one).
+    const memory = new Pop3Memory();
+    const c1 = await Pop3Client.connect(opts(tls, { memory }));
     await c1.login({ username: BOB.user, password: BOB.pass });
     await c1.noop(); // TLS 1.3 tickets arrive after the handshake
     await c1.quit();
@@ -203,11 +205,11 @@ test('TLS session resumption: the second connection resumes', T, async () => {
     assert.equal(c1.tlsInfo?.resumed, false);
     // The pin is checked on resumed sessions too (Node skips its own identity check there).
     const pin = c1.tlsInfo!.peerCertificate.fingerprint256;
-    const c2 = await Pop3Client.connect(opts(tls, { tlsSession: session, fingerprint: pin }));
+    const c2 = await Pop3Client.connect(opts(tls, { memory, tlsSession: session, fingerprint: pin }));
     assert.equal(c2.tlsInfo?.resumed, true, `${tls}: resumed`);
     assert.equal(c2.tlsInfo?.peerCertificate.fingerprint256, pin);
     await assert.rejects(
-      Pop3Client.connect(opts(tls, { tlsSession: c2.tlsSession ?? session, fingerprint: 'AA'.repeat(32) })),
+      Pop3Client.connect(opts(tls, { memory, tlsSession: c2.tlsSession ?? session, fingerprint: 'AA'.repeat(32) })),
       { code: 'EFINGERPRINT' },
     );
     await c2.login({ username: BOB.user, password: BOB.pass });

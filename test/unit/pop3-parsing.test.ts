@@ -6,7 +6,7 @@ import { errorFromReply, parseRespCode, Pop3Error } from '../../src/pop3/errors.
 import { parseListing, parseStat, parseUidListing } from '../../src/pop3/commands/maildrop.js';
 import { TopEmulator } from '../../src/pop3/commands/fetch.js';
 import { parseApopTimestamp } from '../../src/pop3/client.js';
-import { normalizeFingerprint } from '../../src/pop3/transport.js';
+import { normalizeFingerprint } from '../../src/pop3/tls-policy.js';
 import { registerSecret } from '../../src/log.js';
 
 test('response codes: extraction and mapping, hierarchical codes, unknown codes', () => {
