@@ -10,15 +10,7 @@ cd "$ROOT"
 VERSION="$(node -p 'require("./package.json").version')"
 TARGETS_ARG="$ALL_TARGETS"
 OUT=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --targets) TARGETS_ARG="${2:?--targets needs a value}"; shift 2 ;;
-    --out) OUT="${2:?--out needs a directory}"; shift 2 ;;
-    -h|--help) sed -n '2,3p' "$0"; exit 0 ;;
-    *) die "unknown argument: $1" ;;
-  esac
-done
-TARGETS="$(parse_targets "$TARGETS_ARG")"
+parse_targets_out_args "$@"
 OUT="${OUT:-$ROOT/release/$VERSION}"
 
 # A fresh directory: the default one is cleared, a given one must be empty (nothing stale slips into SHA256SUMS).

@@ -30,18 +30,10 @@ for t in $TARGETS; do pkgs="$pkgs $(target_apt_packages "$t")"; done
 # shellcheck disable=SC2086
 ensure_apt_packages $(echo "$pkgs" | tr ' ' '\n' | sort -u)
 
-# The reference for "behaves like node bin/pop2mqtt.js": dist/pop2mqtt.cjs from the current sources.
-node scripts/build-bundle.mjs || die "bundle failed"
-# Rebuild the binaries when one is missing or they were made from another bundle than the current sources give.
-need=$REBUILD
-for t in $TARGETS; do [ -x "$(target_binary "$t")" ] || need=1; done
-cmp -s "$DIST_DIR/pop2mqtt.cjs" "$SEA_DIR/pop2mqtt.cjs" || need=1
-if [ "$need" = 1 ]; then
-  bash scripts/build-binaries.sh --targets "${TARGETS// /,}"
-else
-  note "binaries are up to date with the sources (same bundle); use --rebuild to force"
-fi
-cmp -s "$DIST_DIR/pop2mqtt.cjs" "$SEA_DIR/pop2mqtt.cjs" || die "binaries were built from a different bundle than dist/pop2mqtt.cjs"
+# The reference for "behaves like node bin/pop2mqtt.js" is dist/pop2mqtt.cjs from the current sources; the binaries are
+# rebuilt when one is missing, they were made from another bundle, or with --rebuild.
+# shellcheck disable=SC2086
+ensure_binaries "$REBUILD" $TARGETS
 
 # Tests, one file at a time (qemu runs are heavy).
 export POP2MQTT_BINARY_TARGETS="$TARGETS"

@@ -82,3 +82,34 @@ parse_targets() {
   [ -n "$out" ] || die "no targets given"
   echo $out
 }
+
+# The arguments of build-image.sh and release.sh: --targets LIST and --out DIR, over the defaults the caller put in
+# TARGETS_ARG and OUT; -h/--help prints the calling script's usage (its lines 2-3). Sets TARGETS, validated.
+parse_targets_out_args() {
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --targets) TARGETS_ARG="${2:?--targets needs a value}"; shift 2 ;;
+      --out) OUT="${2:?--out needs a directory}"; shift 2 ;;
+      -h|--help) sed -n '2,3p' "$0"; exit 0 ;;
+      *) die "unknown argument: $1" ;;
+    esac
+  done
+  TARGETS="$(parse_targets "$TARGETS_ARG")"
+}
+
+# ensure_binaries FORCE TARGET...: bundle the current sources, then build the binaries of these targets when FORCE is 1,
+# when one is missing, or when they were made from another bundle than dist/pop2mqtt.cjs.
+ensure_binaries() {
+  local need="$1" t list
+  shift
+  node "$ROOT/scripts/build-bundle.mjs" || die "bundle failed"
+  for t in "$@"; do [ -x "$(target_binary "$t")" ] || need=1; done
+  cmp -s "$DIST_DIR/pop2mqtt.cjs" "$SEA_DIR/pop2mqtt.cjs" 2>/dev/null || need=1
+  if [ "$need" = 1 ]; then
+    list="$*"
+    bash "$ROOT/scripts/build-binaries.sh" --targets "${list// /,}"
+  else
+    note "binaries are up to date with the sources (same bundle)"
+  fi
+  cmp -s "$DIST_DIR/pop2mqtt.cjs" "$SEA_DIR/pop2mqtt.cjs" || die "binaries were built from a different bundle than dist/pop2mqtt.cjs"
+}
