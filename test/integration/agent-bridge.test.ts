@@ -3,7 +3,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { startLab, minimalConfig, startDaemon, until, USER, PASS, type Lab } from '../support/lab.js';
+import { startLab, minimalConfig, runAgent, until, USER, PASS, type Lab, type RunningAgent } from '../support/lab.js';
 import { makeMail, fakeJpeg } from '../support/maildir.js';
 import { subscribe, type ReceivedMessage, type Subscriber } from '../support/mqtt-subscriber.js';
 import { VERSION } from '../../src/version.js';
@@ -104,35 +104,9 @@ async function watch(topics = ['pop2mqtt/#', `${HA}/#`]): Promise<Subscriber> {
   return s;
 }
 
-interface RunningAgent {
-  config: string;
-  output: () => string;
-  child: ReturnType<typeof startDaemon>['child'];
-  exited: ReturnType<typeof startDaemon>['exited'];
-  /** SIGTERM, bounded wait; SIGKILL if it hangs. Resolves with the exit. */
-  stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-async function startAgent(yaml: string): Promise<RunningAgent> {
+async function startAgent(yaml: string): Promise<RunningAgent & { config: string }> {
   const config = await lab.writeConfig(yaml, `agent-${configSeq}.yaml`);
-  const d = startDaemon(['run', '--config', config], { env: lab.env, cwd: lab.dir });
-  const stop = async () => {
-    if (d.child.exitCode === null && d.child.signalCode === null) d.child.kill('SIGTERM');
-    const timer = setTimeout(() => d.child.kill('SIGKILL'), 12_000);
-    try {
-      return await d.exited;
-    } finally {
-      clearTimeout(timer);
-    }
-  };
-  cleanups.push(stop);
-  try {
-    await until(() => /pop2mqtt started/.test(d.output()) || d.child.exitCode !== null, 20_000, 'pop2mqtt started');
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\n${d.output()}`);
-  }
-  assert.equal(d.child.exitCode, null, `daemon exited early:\n${d.output()}`);
-  return { config, output: d.output, child: d.child, exited: d.exited, stop };
+  return { ...(await runAgent(lab, config, { cleanups })), config };
 }
 
 let txSeq = 0;

@@ -2,7 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
-import { startLab, minimalConfig, startDaemon, until, USER, type Lab } from '../support/lab.js';
+import { startLab, minimalConfig, runAgent, until, USER, type Lab } from '../support/lab.js';
 import { makeMail } from '../support/maildir.js';
 import { subscribe, type Subscriber } from '../support/mqtt-subscriber.js';
 
@@ -40,18 +40,7 @@ async function watch(): Promise<Subscriber> {
   return s;
 }
 
-async function startAgent(file: string) {
-  const d = startDaemon(['run', '--config', file], { env: lab.env, cwd: lab.dir });
-  const stop = async () => {
-    if (d.child.exitCode === null && d.child.signalCode === null) d.child.kill('SIGTERM');
-    const timer = setTimeout(() => d.child.kill('SIGKILL'), 12_000);
-    try { return await d.exited; } finally { clearTimeout(timer); }
-  };
-  cleanups.push(stop);
-  await until(() => /pop2mqtt started/.test(d.output()) || d.child.exitCode !== null, 20_000, 'pop2mqtt started');
-  assert.equal(d.child.exitCode, null, d.output());
-  return { stop, output: d.output };
-}
+const startAgent = (file: string) => runAgent(lab, file, { cleanups });
 
 async function request(sub: Subscriber, cmd: string, tx: string): Promise<{ status: string; data?: any }> {
   await sub.client.publishAsync(`pop2mqtt/bridge/request/${cmd}`, JSON.stringify({ mailbox: 'home', transaction: tx }), { qos: 1 });

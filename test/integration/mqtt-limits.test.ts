@@ -1,7 +1,7 @@
 // Broker clients cannot exhaust the agent: oversized requests never reach it (MQTT 5) or are refused unparsed (3.1.1), a flood of poll requests is one POP3 login, and a cleartext broker password is warned about.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startLab, minimalConfig, startDaemon, until, USER, type Lab } from '../support/lab.js';
+import { startLab, minimalConfig, runAgent, until, USER, type Lab } from '../support/lab.js';
 import { subscribe, type Subscriber } from '../support/mqtt-subscriber.js';
 import { makeMail } from '../support/maildir.js';
 
@@ -21,21 +21,7 @@ after(async () => {
 async function startAgent(o: { protocol?: 4 | 5; mqttExtra?: string; url?: string; waitStarted?: boolean } = {}) {
   const yaml = minimalConfig(lab, { stateDir: `./state-limits-${++seq}`, schedule: '0 0 1 1 *', existing: 'process' })
     .replace(`  url: ${lab.mosquitto.url}\n`, `  url: ${o.url ?? lab.mosquitto.url}\n  protocol_version: ${o.protocol ?? 5}\n${o.mqttExtra ?? ''}`);
-  const config = await lab.writeConfig(yaml, `limits-${seq}.yaml`);
-  const d = startDaemon(['run', '--config', config], { env: lab.env, cwd: lab.dir });
-  const stop = async () => {
-    if (d.child.exitCode === null && d.child.signalCode === null) d.child.kill('SIGTERM');
-    const timer = setTimeout(() => d.child.kill('SIGKILL'), 12_000);
-    try { return await d.exited; } finally { clearTimeout(timer); }
-  };
-  cleanups.push(stop);
-  if (o.waitStarted !== false) {
-    await until(() => /pop2mqtt started/.test(d.output()) || d.child.exitCode !== null, 30_000, 'pop2mqtt started').catch((e: Error) => {
-      throw new Error(`${e.message}\n${d.output()}`);
-    });
-    assert.equal(d.child.exitCode, null, d.output());
-  }
-  return { ...d, stop };
+  return runAgent(lab, await lab.writeConfig(yaml, `limits-${seq}.yaml`), { cleanups, waitStarted: o.waitStarted });
 }
 
 async function watch(): Promise<Subscriber> {

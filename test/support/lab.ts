@@ -110,6 +110,44 @@ export function startDaemon(args: string[], o: { env?: NodeJS.ProcessEnv; cwd?: 
   return { child, output: () => out, exited };
 }
 
+/** A daemon from runAgent: startDaemon's child, output and exit, and a bounded stop. */
+export interface RunningAgent extends ReturnType<typeof startDaemon> {
+  /** SIGTERM, bounded wait; SIGKILL if it hangs 12 s. Resolves with the exit. */
+  stop(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * `pop2mqtt run --config <config>` in the lab dir with the lab's environment; its stop goes on `cleanups` (a test
+ * file's list, run in its after hook). Unless waitStarted is false, resolves once it logged "pop2mqtt started" and
+ * throws with its output when it exits or does not start within timeoutMs.
+ */
+export async function runAgent(
+  lab: Lab,
+  config: string,
+  o: { cleanups?: Array<() => Promise<unknown>>; waitStarted?: boolean; timeoutMs?: number } = {},
+): Promise<RunningAgent> {
+  const d = startDaemon(['run', '--config', config], { env: lab.env, cwd: lab.dir });
+  const stop = async () => {
+    if (d.child.exitCode === null && d.child.signalCode === null) d.child.kill('SIGTERM');
+    const timer = setTimeout(() => d.child.kill('SIGKILL'), 12_000);
+    try {
+      return await d.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  o.cleanups?.push(stop);
+  if (o.waitStarted !== false) {
+    try {
+      await until(() => /pop2mqtt started/.test(d.output()) || d.child.exitCode !== null, o.timeoutMs ?? 30_000, 'pop2mqtt started');
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n${d.output()}`);
+    }
+    if (d.child.exitCode !== null) throw new Error(`daemon exited early (${d.child.exitCode}):\n${d.output()}`);
+  }
+  return { ...d, stop };
+}
+
 /** Wait until fn() is true, polling; throws after timeoutMs. */
 export async function until(fn: () => boolean | Promise<boolean>, timeoutMs: number, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
