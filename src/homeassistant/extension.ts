@@ -1,5 +1,6 @@
 // The Home Assistant extension, loaded only with homeassistant.discovery: discovery, and per alert the event, image and binary_sensor publications Home Assistant's entities read.
 import type { Publication } from '../alerts/build.js';
+import type { HomeAssistantConfig } from '../config/index.js';
 import type { AgentEvents, Extension, ExtensionContext } from '../events.js';
 import { clip, maskTokens } from '../log.js';
 import { eventPayload, eventTopic, imageTopic } from '../mqtt/topics.js';
@@ -11,14 +12,16 @@ import type { HaModel, HaRule } from './types.js';
 
 export class HomeAssistant implements Extension {
   private readonly announcer: DiscoveryAnnouncer;
+  /** The `homeassistant:` settings at start: changing them takes a restart (a reload changes the entities only). */
+  private readonly ha: HomeAssistantConfig;
   private binarySensors: BinarySensors | undefined;
   /** rule name -> content type of the image last published to its Home Assistant image topic */
   private readonly imageTypes = new Map<string, string>();
 
   constructor(private readonly ctx: ExtensionContext) {
-    // The homeassistant settings of the config at start, as the announcer keeps them.
+    this.ha = ctx.config().homeassistant;
     this.announcer = new DiscoveryAnnouncer(ctx.link, {
-      model: () => this.model(), ha: ctx.config().homeassistant, version: ctx.version, logger: ctx.logger,
+      model: () => this.model(), ha: this.ha, version: ctx.version, logger: ctx.logger,
       republish: (reason) => ctx.bridge.republish(reason),
     });
   }
@@ -51,7 +54,6 @@ export class HomeAssistant implements Extension {
   /** Home Assistant entities read fixed topics: an event per alert, and the latest attachment image per rule. */
   private publications({ match: m, data, publications: pubs }: AgentEvents['alertQueued']): Publication[] {
     const cfg = this.ctx.config();
-    if (!cfg.homeassistant.discovery) return [];
     const base = cfg.mqtt.base_topic;
     const alert = pubs.find((p) => p.kind === 'alert');
     const h = data.headers ?? data.full?.headers;
@@ -76,7 +78,7 @@ export class HomeAssistant implements Extension {
     }
     const rule = cfg.rules.find((r) => r.name === m.rule.name);
     if (rule && this.binarySensors) {
-      const bs = this.binarySensors.publications(rule, m, data, alert?.alertId ?? '', { base, prefix: cfg.homeassistant.prefix, version: this.ctx.version });
+      const bs = this.binarySensors.publications(rule, m, data, alert?.alertId ?? '', { base, prefix: this.ha.prefix, version: this.ctx.version });
       out.push(...bs.pubs);
       // Announced from now on too (after a reconnect or HA restart), and deleted when the rule goes.
       if (bs.newEntity) void this.ctx.bridge.refresh().catch(() => {});
