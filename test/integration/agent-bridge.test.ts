@@ -13,14 +13,12 @@ const HA = 'homeassistant';
 
 let lab: Lab;
 let configSeq = 0;
-const cleanups: Array<() => Promise<unknown>> = [];
 
 before(async () => {
   // No persistence: a broker restart forgets every retained message, so whatever is retained afterwards was republished by the agent.
   lab = await startLab({ mosquitto: { persistence: false } });
 });
 after(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => {});
   await lab?.stop();
 });
 
@@ -100,13 +98,13 @@ async function freshWorld(): Promise<void> {
 
 async function watch(topics = ['pop2mqtt/#', `${HA}/#`]): Promise<Subscriber> {
   const s = await subscribe(lab.mosquitto.url, topics);
-  cleanups.push(() => s.close());
+  lab.defer(() => s.close());
   return s;
 }
 
 async function startAgent(yaml: string): Promise<RunningAgent & { config: string }> {
   const config = await lab.writeConfig(yaml, `agent-${configSeq}.yaml`);
-  return { ...(await runAgent(lab, config, { cleanups })), config };
+  return { ...(await runAgent(lab, config)), config };
 }
 
 let txSeq = 0;

@@ -7,13 +7,11 @@ import { makeMail } from '../support/maildir.js';
 import { subscribe, type Subscriber } from '../support/mqtt-subscriber.js';
 
 let lab: Lab;
-const cleanups: Array<() => Promise<unknown>> = [];
 before(async () => {
   // No persistence: after a broker restart, every retained config there was republished by the agent.
   lab = await startLab({ mosquitto: { persistence: false } });
 });
 after(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => {});
   await lab?.stop();
 });
 
@@ -36,11 +34,11 @@ const STATE = (camera: string) => `pop2mqtt/rule/cam-motion/binary_sensor/${came
 
 async function watch(): Promise<Subscriber> {
   const s = await subscribe(lab.mosquitto.url, ['pop2mqtt/#', 'homeassistant/#']);
-  cleanups.push(() => s.close());
+  lab.defer(() => s.close());
   return s;
 }
 
-const startAgent = (file: string) => runAgent(lab, file, { cleanups });
+const startAgent = (file: string) => runAgent(lab, file);
 
 async function request(sub: Subscriber, cmd: string, tx: string): Promise<{ status: string; data?: any }> {
   await sub.client.publishAsync(`pop2mqtt/bridge/request/${cmd}`, JSON.stringify({ mailbox: 'home', transaction: tx }), { qos: 1 });

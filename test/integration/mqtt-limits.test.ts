@@ -8,25 +8,23 @@ import { makeMail } from '../support/maildir.js';
 const T = { timeout: 120_000 };
 let lab: Lab;
 let seq = 0;
-const cleanups: Array<() => Promise<unknown>> = [];
 
 before(async () => {
   lab = await startLab();
 });
 after(async () => {
-  for (const c of cleanups.reverse()) await c().catch(() => {});
   await lab?.stop();
 });
 
 async function startAgent(o: { protocol?: 4 | 5; mqttExtra?: string; url?: string; waitStarted?: boolean } = {}) {
   const yaml = minimalConfig(lab, { stateDir: `./state-limits-${++seq}`, schedule: '0 0 1 1 *', existing: 'process' })
     .replace(`  url: ${lab.mosquitto.url}\n`, `  url: ${o.url ?? lab.mosquitto.url}\n  protocol_version: ${o.protocol ?? 5}\n${o.mqttExtra ?? ''}`);
-  return runAgent(lab, await lab.writeConfig(yaml, `limits-${seq}.yaml`), { cleanups, waitStarted: o.waitStarted });
+  return runAgent(lab, await lab.writeConfig(yaml, `limits-${seq}.yaml`), { waitStarted: o.waitStarted });
 }
 
 async function watch(): Promise<Subscriber> {
   const s = await subscribe(lab.mosquitto.url, ['pop2mqtt/bridge/response/#']);
-  cleanups.push(() => s.close());
+  lab.defer(() => s.close());
   return s;
 }
 

@@ -23,21 +23,26 @@ export interface Lab {
   writeConfig(yaml: string, name?: string): Promise<string>;
   /** Environment for the agent (POP3_PASSWORD etc.). */
   env: NodeJS.ProcessEnv;
+  /** Run `fn` when the lab stops, before its servers (last deferred first; errors ignored): agents, subscribers. */
+  defer(fn: () => Promise<unknown>): void;
   stop(): Promise<void>;
 }
 
 export async function startLab(opts: { mosquitto?: Parameters<typeof startMosquitto>[0] } = {}): Promise<Lab> {
   const [dovecot, mosquitto] = await Promise.all([startDovecot({ users: [{ user: USER, pass: PASS }] }), startMosquitto(opts.mosquitto)]);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'p2m-lab-'));
+  const deferred: Array<() => Promise<unknown>> = [];
   return {
     dovecot, mosquitto, dir,
     env: { ...process.env, POP3_PASSWORD: PASS },
+    defer: (fn) => void deferred.push(fn),
     async writeConfig(yaml, name = 'config.yaml') {
       const file = path.join(dir, name);
       await writeFile(file, yaml, { mode: 0o600 });
       return file;
     },
     async stop() {
+      for (const fn of deferred.splice(0).reverse()) await fn().catch(() => {});
       await Promise.allSettled([dovecot.stop(), mosquitto.stop()]);
       await rm(dir, { recursive: true, force: true });
     },
@@ -117,15 +122,11 @@ export interface RunningAgent extends ReturnType<typeof startDaemon> {
 }
 
 /**
- * `pop2mqtt run --config <config>` in the lab dir with the lab's environment; its stop goes on `cleanups` (a test
- * file's list, run in its after hook). Unless waitStarted is false, resolves once it logged "pop2mqtt started" and
- * throws with its output when it exits or does not start within timeoutMs.
+ * `pop2mqtt run --config <config>` in the lab dir with the lab's environment, stopped at the latest by lab.stop().
+ * Unless waitStarted is false, resolves once it logged "pop2mqtt started" and throws with its output when it exits or
+ * does not start within timeoutMs.
  */
-export async function runAgent(
-  lab: Lab,
-  config: string,
-  o: { cleanups?: Array<() => Promise<unknown>>; waitStarted?: boolean; timeoutMs?: number } = {},
-): Promise<RunningAgent> {
+export async function runAgent(lab: Lab, config: string, o: { waitStarted?: boolean; timeoutMs?: number } = {}): Promise<RunningAgent> {
   const d = startDaemon(['run', '--config', config], { env: lab.env, cwd: lab.dir });
   const stop = async () => {
     if (d.child.exitCode === null && d.child.signalCode === null) d.child.kill('SIGTERM');
@@ -136,7 +137,7 @@ export async function runAgent(
       clearTimeout(timer);
     }
   };
-  o.cleanups?.push(stop);
+  lab.defer(stop);
   if (o.waitStarted !== false) {
     try {
       await until(() => /pop2mqtt started/.test(d.output()) || d.child.exitCode !== null, o.timeoutMs ?? 30_000, 'pop2mqtt started');
