@@ -87,7 +87,16 @@ export class Pop3Connection {
   private readonly onAbort = () => this.fail(new Pop3Error('EABORTED', 'aborted by caller'));
   private readonly onSocketData = (chunk: Buffer) => {
     this.stats.bytesIn += chunk.length;
-    this.reader.push(chunk);
+    // The replies completed by this chunk free their places in the pipeline window together: the commands that
+    // take them go out in one write (one TLS record), not one write per reply.
+    const held = this.pumpHeld;
+    this.pumpHeld = true;
+    try {
+      this.reader.push(chunk);
+    } finally {
+      this.pumpHeld = held;
+    }
+    this.pump();
   };
   private readonly onSocketError = (err: Error) => {
     this.fail(new Pop3Error('ECLOSED', `connection lost: ${err.message}`, { cause: err }));
