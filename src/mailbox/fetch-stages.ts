@@ -3,7 +3,7 @@ import type { Logger } from '../log.js';
 import type { Pop3Client } from '../pop3/index.js';
 import type { MessageData, RuleSet } from '../rules/index.js';
 import type { FetchStage } from '../rules/stage-planner.js';
-import { parseHeaders } from '../message/headers.js';
+import { loadHeaderDecoder, mayNeedHeaderDecoder, parseHeaders } from '../message/headers.js';
 import { splitHeaderBody } from '../message/preview.js';
 import { HEADER_TOP_CAP } from './uid-sync.js';
 import { fetchFull } from './fetch-full.js';
@@ -43,6 +43,7 @@ export class StageFetcher {
     const lines = stage === 'headers' ? 0 : this.d.ruleSet.maxPreviewLines;
     const byMsg = new Map(need.map((it) => [it.data.msgNum, it]));
     const done = new Set<number>();
+    let encodedWords = false;
     try {
       await client.topEach([...byMsg.keys()], lines, (msg, r) => {
         done.add(msg);
@@ -51,6 +52,7 @@ export class StageFetcher {
           failures.failMessage(it, r);
           return;
         }
+        encodedWords ||= mayNeedHeaderDecoder(r);
         try {
           if (stage === 'headers') {
             this.d.onHeaders?.();
@@ -69,6 +71,8 @@ export class StageFetcher {
       if (culprit) failures.charge(culprit, err);
       throw err;
     }
+    // Parsing decoded nothing; the rules and alerts read decoded values next.
+    if (encodedWords) await loadHeaderDecoder();
     this.d.counts.topFetches += need.length;
   }
 

@@ -79,10 +79,19 @@ let libmime: typeof Libmime | undefined;
 
 /**
  * Loads the RFC 2047 decoder (libmime and its charset tables, about 1 MB of code), once. A poll that finds no new
- * mail never needs it, so it is not loaded with the rest: await this before the first parseHeaders/decodeWords.
+ * mail never needs it, so it is not loaded with the rest: await this before a decoded value is read from a block
+ * for which mayNeedHeaderDecoder() is true (parseHeaders itself decodes nothing).
  */
 export async function loadHeaderDecoder(): Promise<void> {
   libmime ??= (await import('libmime')).default;
+}
+
+/**
+ * Whether decoding this block's header values can need the RFC 2047 decoder: only a value with "=?" does. A poll
+ * whose header blocks have none (alarm mail is mostly plain ASCII) never loads it.
+ */
+export function mayNeedHeaderDecoder(block: Buffer): boolean {
+  return block.includes('=?');
 }
 
 /** RFC 2047 decoding that never throws: on a broken word the text stays as written. Needs loadHeaderDecoder() first. */
