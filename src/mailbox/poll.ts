@@ -4,7 +4,6 @@ import { Pop3Client, Pop3Error, type Pop3Memory } from '../pop3/index.js';
 import type { RuleSet, MessageData } from '../rules/index.js';
 import type { RateLimiter } from '../rules/rate-limit.js';
 import { fetchInStages } from '../rules/stage-planner.js';
-import { loadHeaderDecoder } from '../message/headers.js';
 import { AlertQueue, type ExtraPublications } from '../alerts/queue.js';
 import type { Outbox } from '../alerts/outbox.js';
 import type { MailboxState } from '../state/mailbox-state.js';
@@ -60,7 +59,7 @@ export interface PollResult {
 
 /**
  * One poll, in the order of the data flow: log in and STAT, sync UIDs (stop here when nothing changed), then per
- * batch of new messages plan stages → fetch → evaluate → queue alerts → wait for acks, and last DELE what the
+ * batch of new messages plan stages → fetch → evaluate → queue alerts, wait for the acks of all, and last DELE what the
  * broker acknowledged, in this same session.
  */
 export async function pollMailbox(d: PollDeps): Promise<PollResult> {
@@ -142,7 +141,6 @@ async function processNewMessages(d: PollDeps, client: Pop3Client, uidByMsg: Map
   fresh.sort((a, b) => a[0] - b[0]);
   result.newMessages = fresh.length;
   if (!fresh.length) return;
-  await loadHeaderDecoder();
 
   // LIST sizes up front only when a rule has a size condition; otherwise they are asked for (LIST n, pipelined) just
   // for the messages about to be retrieved or alerted: a header-only first poll then costs little beyond TOP n 0.
@@ -158,8 +156,12 @@ async function processNewMessages(d: PollDeps, client: Pop3Client, uidByMsg: Map
       logger.info('progress', { previewed: `${previewed}/${fresh.length}` });
     }
   };
+  // The broker's acks are awaited (bounded) once, after the last batch, or before a batch when the outbox is full:
+  // no batch waits for the one before it to be acknowledged (they arrive meanwhile), and DELE still waits for all.
+  const acks = new AckWait(d, result);
   for (let i = 0; i < fresh.length; i += batchSize) {
     if (d.signal?.aborted) throw new Pop3Error('EABORTED', 'poll aborted');
+    if (!outbox.hasRoom()) await acks.wait();
     if (!outbox.hasRoom()) {
       result.deferred += fresh.length - i;
       logger.warn('outbox full: stopping this poll; the rest waits for the broker', { left: fresh.length - i, outbox: outbox.size });
@@ -167,13 +169,38 @@ async function processNewMessages(d: PollDeps, client: Pop3Client, uidByMsg: Map
     }
     const batch = fresh.slice(i, i + batchSize);
     const datas = batch.map(([msg, uid]) => ({ mailbox: d.target.id, uid, msgNum: msg, size: sizes?.get(msg) ?? NaN }) as MessageData);
-    await evaluateBatch(d, client, datas, result, onHeaders);
+    acks.add(await evaluateBatch(d, client, datas, result, onHeaders));
     await state.flush();
+  }
+  await acks.wait();
+}
+
+/** The alerts queued by the batches of a poll, waited for together. */
+class AckWait {
+  private batches: Array<{ alerts: AlertQueue; uids: string[] }> = [];
+  constructor(private readonly d: PollDeps, private readonly result: PollResult) {}
+
+  add(batch: { alerts: AlertQueue; uids: string[] }): void {
+    this.batches.push(batch);
+  }
+
+  /** Wait (bounded) for the broker to acknowledge what the batches so far queued; messages left undone count as deferred. */
+  async wait(): Promise<void> {
+    const { state, logger } = this.d;
+    const batches = this.batches.splice(0);
+    // At once: a broker that does not answer costs one ack timeout, not one per batch.
+    const left = await Promise.all(batches.map((b) => b.alerts.waitForAcks(this.d.ackTimeoutMs, this.d.signal)));
+    const pending = left.reduce((n, l) => n + l.length, 0);
+    if (!pending) return;
+    let undone = 0;
+    for (const b of batches) for (const uid of b.uids) if (!state.isDone(uid)) undone++;
+    this.result.deferred += undone;
+    logger.warn('broker has not acknowledged every alert yet; they stay in the outbox', { pending });
   }
 }
 
-/** One batch: plan stages → fetch → evaluate → queue alerts → wait (bounded) for the broker's acks. */
-async function evaluateBatch(d: PollDeps, client: Pop3Client, datas: MessageData[], result: PollResult, onHeaders: () => void): Promise<void> {
+/** One batch: plan stages → fetch → evaluate → queue alerts; returns its alerts (whose acks the caller awaits) and its messages. */
+async function evaluateBatch(d: PollDeps, client: Pop3Client, datas: MessageData[], result: PollResult, onHeaders: () => void): Promise<{ alerts: AlertQueue; uids: string[] }> {
   const { ruleSet, state, logger } = d;
   const items: BatchItem[] = datas.map((data) => ({ data, failed: false }));
   const failures = new MessageFailures(state, logger, result, () => client.fatalError);
@@ -203,13 +230,7 @@ async function evaluateBatch(d: PollDeps, client: Pop3Client, datas: MessageData
   await fetcher.ensureSizes(items.filter((it) => !it.failed && !it.queued && ruleSet.evaluate(it.data).matched.length > 0).map((it) => it.data));
   for (const it of items) await queueAlerts(it, 'together');
   await alerts.enqueueTogether();
-  await state.flush();
-  const left = await alerts.waitForAcks(d.ackTimeoutMs, d.signal);
-  if (left.length) {
-    const uids = new Set(items.filter((it) => !state.isDone(it.data.uid)).map((it) => it.data.uid));
-    result.deferred += uids.size;
-    logger.warn('broker has not acknowledged every alert yet; they stay in the outbox', { pending: left.length });
-  }
+  return { alerts, uids: items.map((it) => it.data.uid) };
 }
 
 /** DELE the messages whose alerts were all acknowledged (state.deletePending); returns the UIDs the server accepted. */
