@@ -181,11 +181,13 @@ test('broker restart without persistence: state, info, mailbox status and discov
   await h.bridge.publishMailboxStatus('nvr', STATUS);
   const expected = buildDiscovery(h.model, { base: 'pop2mqtt', prefix: 'homeassistant', version: '1.0.0' }).messages;
   await h.sub.close();
-  await h.broker.restart(); // all retained messages are gone now
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error('no reconnect')), 8_000);
+  // Listening first: the link may reconnect before restart() returns.
+  const reconnected = new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('no reconnect')), 30_000);
     h.link.once('connect', () => { clearTimeout(t); resolve(); });
   });
+  await h.broker.restart(); // all retained messages are gone now
+  await reconnected;
   const late = await subscribe(h.broker.url, ['pop2mqtt/#', 'homeassistant/#']);
   cleanups.push(() => late.close());
   // Retained, or live when the republish is still running as we subscribe.

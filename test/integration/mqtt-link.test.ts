@@ -102,9 +102,10 @@ test('publish while offline rejects at once with MQTT_OFFLINE; start resolves af
   const t1 = Date.now();
   await assert.rejects(l.publish('x', 'y'), (e: unknown) => e instanceof MqttLinkError && e.code === 'MQTT_OFFLINE' && e.retryable);
   assert.ok(Date.now() - t1 < 100, 'rejected quickly');
-  // The broker comes back on the same port: the link reconnects on its own.
+  // The broker comes back on the same port: the link reconnects on its own (maybe before restart() returns).
+  const reconnected = waitEvent(l, 'connect', 30_000);
   await b.restart();
-  await waitEvent(l, 'connect', 5_000);
+  await reconnected;
   assert.equal(l.connected, true);
   await l.publish('x', 'y', { qos: 1 });
 });
@@ -270,8 +271,9 @@ test('subscriptions are renewed after the broker restarts', T, async () => {
   await l.start();
   const got: string[] = [];
   await l.subscribe('renew/#', (t, p) => got.push(`${t}=${p}`));
+  const reconnected = waitEvent(l, 'connect', 30_000); // listening first: the link may reconnect before restart() returns
   await b.restart();
-  await waitEvent(l, 'connect', 8_000);
+  await reconnected;
   const pub = await subscribe(b.url, ['unused/x']);
   cleanups.push(() => pub.close());
   await pub.client.publishAsync('renew/a', '1', { qos: 1 });
