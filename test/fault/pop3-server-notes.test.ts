@@ -9,6 +9,7 @@ import { makeTestCA, type TestCerts } from '../support/certs.js';
 import { serveMailbox, startHostilePop3, tlsMaterial, message, type HostileServer } from '../support/hostile-pop3.js';
 import { startMosquitto, type MosquittoServer } from '../support/mosquitto.js';
 import { runCli } from '../support/lab.js';
+import { agentYaml } from '../support/config-yaml.js';
 import { serverKeyOf } from '../../src/pop3/index.js';
 
 let dir: string;
@@ -38,24 +39,11 @@ after(async () => {
 
 test('`once` twice: PLAIN refused without a code, USER works, no failed login counted; the second process goes straight to USER', { timeout: 120_000 }, async () => {
   const cfg = path.join(dir, 'config.yaml');
-  await writeFile(cfg, `mqtt:
-  url: ${mosquitto.url}
-  base_topic: pop2mqtt
-state_dir: ./state
-mailboxes:
-  - id: notes
-    host: 127.0.0.1
-    port: ${peer.port}
-    tls: implicit
-    ca_file: ${certs.caFile}
-    username: alice
-    password: \${POP3_PASSWORD}
-    existing: process
-rules:
-  - name: alarm
-    when: { subject: { contains: "ALARM" } }
-    publish: { topic: "alerts/notes" }
-`, { mode: 0o600 });
+  await writeFile(cfg, agentYaml({
+    mqttUrl: mosquitto.url, stateDir: './state', id: 'notes', port: peer.port, caFile: certs.caFile, username: 'alice',
+    mailboxExtra: '    existing: process\n',
+    rules: '  - name: alarm\n    when: { subject: { contains: "ALARM" } }\n    publish: { topic: "alerts/notes" }\n',
+  }), { mode: 0o600 });
   const env = { ...process.env, POP3_PASSWORD: 'alice-Notes-pw' };
   for (let i = 0; i < 2; i++) {
     const r = await runCli(['once', '--config', cfg], { env, cwd: dir, timeoutMs: 60_000 });

@@ -8,6 +8,7 @@ import { makeTestCA, type TestCerts } from '../support/certs.js';
 import { serveMailbox, startHostilePop3, tlsMaterial } from '../support/hostile-pop3.js';
 import { startMosquitto, type MosquittoServer } from '../support/mosquitto.js';
 import { runCli } from '../support/lab.js';
+import { agentYaml } from '../support/config-yaml.js';
 
 let dir: string;
 let certs: TestCerts;
@@ -38,21 +39,10 @@ for (const [announced, wantSec] of [[900, 900], [null, 300]] as const) {
     );
     try {
       const cfg = path.join(dir, `delay-${announced}.yaml`);
-      await writeFile(cfg, `mqtt:
-  url: ${mosquitto.url}
-state_dir: ./state-${announced}
-mailboxes:
-  - id: home
-    host: 127.0.0.1
-    port: ${pop.port}
-    tls: implicit
-    ca_file: ${certs.caFile}
-    username: user
-    password: pass
-rules:
-  - name: any
-    when: { subject: { contains: "x" } }
-`, { mode: 0o600 });
+      await writeFile(cfg, agentYaml({
+        mqttUrl: mosquitto.url, stateDir: `./state-${announced}`, port: pop.port, caFile: certs.caFile, username: 'user', password: 'pass',
+        rules: '  - name: any\n    when: { subject: { contains: "x" } }\n',
+      }), { mode: 0o600 });
       const r = await runCli(['once', '--config', cfg], { cwd: dir, timeoutMs: 30_000 });
       assert.notEqual(r.code, 0, 'a refused login fails the one-shot poll');
       const line = r.stderr.split('\n').find((l) => l.includes('poll failed'));

@@ -11,6 +11,7 @@ import { startMosquitto, type MosquittoServer } from '../support/mosquitto.js';
 import { subscribe, type Subscriber } from '../support/mqtt-subscriber.js';
 import { startRelay, type Relay } from '../support/relay.js';
 import { startDaemon, until } from '../support/lab.js';
+import { agentYaml } from '../support/config-yaml.js';
 import { makeMail } from '../support/maildir.js';
 import { Pop3Client, Pop3Memory, type ConcreteMechanism } from '../../src/pop3/index.js';
 import { stopChild } from '../../scripts/bench/proc.js';
@@ -128,26 +129,11 @@ test('the daemon (`pop2mqtt run`) against Cyrus: at least 5 resumed polls, alert
   try {
     sub = await subscribe(mosquitto.url, ['pop2mqtt/alerts/#']);
     const cfg = path.join(dir, 'config.yaml');
-    await writeFile(cfg, `mqtt:
-  url: ${mosquitto.url}
-  base_topic: pop2mqtt
-state_dir: ./state
-mailboxes:
-  - id: cyrus
-    host: 127.0.0.1
-    port: ${relay.port}
-    tls: implicit
-    servername: localhost
-    ca_file: ${cyrus.caFile}
-    username: ${USER}
-    password: \${POP3_PASSWORD}
-    schedule: "*/2 * * * * *"
-    existing: skip
-rules:
-  - name: alarm
-    when: { subject: { contains: "ALARM" } }
-    publish: { topic: "alerts/{{subject}}" }
-`, { mode: 0o600 });
+    await writeFile(cfg, agentYaml({
+      mqttUrl: mosquitto.url, stateDir: './state', id: 'cyrus', port: relay.port, caFile: cyrus.caFile, username: USER,
+      mailboxExtra: '    servername: localhost\n    schedule: "*/2 * * * * *"\n    existing: skip\n',
+      rules: '  - name: alarm\n    when: { subject: { contains: "ALARM" } }\n    publish: { topic: "alerts/{{subject}}" }\n',
+    }), { mode: 0o600 });
     d = startDaemon(['run', '--config', cfg], { env: { ...process.env, POP3_PASSWORD: PASS }, cwd: dir });
     const daemon = d;
     const polls = () => daemon.output().split('\n').filter((l) => /\] poll messages=/.test(l)).length;

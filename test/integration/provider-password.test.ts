@@ -1,9 +1,11 @@
 // `provider: gmail` with an app password works end to end: the preset's mailbox, pointed at the test Dovecot, logs in with the password (no OAuth) and publishes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startLab, runCli, USER, PASS, type Lab } from '../support/lab.js';
+import { startLab, minimalConfig, runCli, USER, PASS, type Lab } from '../support/lab.js';
 import { makeMail } from '../support/maildir.js';
 import { subscribe } from '../support/mqtt-subscriber.js';
+
+const ANYTHING = '  - name: anything\n    when: { subject: { contains: "Motion" } }\n';
 
 let lab: Lab;
 before(async () => {
@@ -49,21 +51,7 @@ rules:
 });
 
 test('log_format: json through the real CLI: every log line of a poll is one JSON object; POP2MQTT_LOG_LEVEL honoured', { timeout: 120_000 }, async () => {
-  const cfg = await lab.writeConfig(`mqtt:
-  url: ${lab.mosquitto.url}
-state_dir: ./data-json
-log_format: json
-mailboxes:
-  - id: home
-    host: 127.0.0.1
-    port: ${lab.dovecot.tlsPort}
-    ca_file: ${lab.dovecot.caFile}
-    username: ${USER}
-    password: \${POP3_PASSWORD}
-rules:
-  - name: anything
-    when: { subject: { contains: "Motion" } }
-`, 'json.yaml');
+  const cfg = await lab.writeConfig(minimalConfig(lab, { stateDir: './data-json', extra: 'log_format: json\n', rules: ANYTHING }), 'json.yaml');
   const r = await runCli(['once', '--config', cfg], { env: { ...lab.env, POP2MQTT_LOG_LEVEL: 'debug' }, cwd: lab.dir, timeoutMs: 60_000 });
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
@@ -82,24 +70,10 @@ rules:
 test('SCRAM-SHA-256 against Dovecot through the CLI prepares the password with SASLprep: a soft hyphen in it is mapped to nothing', { timeout: 120_000 }, async () => {
   // Dovecot stores PASS as typed; "alice-Secret-pw-\u00AD4711" is the same password after SASLprep (RFC 4013 example 1),
   // so only a client that applies SASLprep (not NFKC alone, which keeps U+00AD) logs in.
-  const cfg = await lab.writeConfig(`mqtt:
-  url: ${lab.mosquitto.url}
-state_dir: ./data-scram
-mailboxes:
-  - id: home
-    host: 127.0.0.1
-    port: ${lab.dovecot.tlsPort}
-    ca_file: ${lab.dovecot.caFile}
-    username: ${USER}
-    password: \${SOFT_PASSWORD}
-    auth: scram-sha-256
-rules:
-  - name: anything
-    when: { subject: { contains: "Motion" } }
-`, 'scram.yaml');
+  const cfg = await lab.writeConfig(minimalConfig(lab, { stateDir: './data-scram', mailboxExtra: '    auth: scram-sha-256\n', rules: ANYTHING }), 'scram.yaml');
   const soft = PASS.replace(/(\d+)$/, '\u00AD$1');
   assert.notEqual(soft, PASS);
-  const r = await runCli(['once', '--config', cfg], { env: { ...lab.env, SOFT_PASSWORD: soft, POP2MQTT_LOG_LEVEL: 'debug' }, cwd: lab.dir, timeoutMs: 60_000 });
+  const r = await runCli(['once', '--config', cfg], { env: { ...lab.env, POP3_PASSWORD: soft, POP2MQTT_LOG_LEVEL: 'debug' }, cwd: lab.dir, timeoutMs: 60_000 });
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /authenticating.*mechanism=scram-sha-256/);
 });

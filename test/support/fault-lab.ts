@@ -5,6 +5,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { makeMail } from './maildir.js';
 import { USER, type Lab } from './lab.js';
 import { CAMERA_MOTION_RULE } from './rules.js';
+import { agentYaml } from './config-yaml.js';
 import { sleep, within } from './wait.js';
 
 /** An NVR alarm mail whose subject carries `tag`, so an alert can be traced back to the mail. */
@@ -53,26 +54,23 @@ export function faultConfig(lab: Lab, o: FaultConfigOptions): string {
   const port = o.port ?? (tls === 'implicit' ? lab.dovecot.tlsPort : lab.dovecot.port);
   const b = o.backoff ?? { min: '1s', max: '2s' };
   const rc = o.reconnect ?? { min: '300ms', max: '1s' };
-  return `mqtt:
-  url: ${lab.mosquitto.url}
-  base_topic: pop2mqtt
-  reconnect: { min: ${rc.min}, max: ${rc.max} }
-state_dir: ${o.stateDir}
-log_level: ${o.logLevel ?? 'info'}
-${o.extra ?? ''}mailboxes:
-  - id: home
-    host: 127.0.0.1
-    port: ${port}
-    tls: ${tls}
-${tls === 'implicit' ? `    ca_file: ${lab.dovecot.caFile}\n` : '    allow_insecure_auth: true\n'}    username: ${USER}
-    password: \${POP3_PASSWORD}
-    schedule: "${o.schedule ?? '* * * * * *'}"
+  return agentYaml({
+    mqttUrl: lab.mosquitto.url,
+    mqttExtra: `  reconnect: { min: ${rc.min}, max: ${rc.max} }\n`,
+    stateDir: o.stateDir,
+    extra: `log_level: ${o.logLevel ?? 'info'}\n${o.extra ?? ''}`,
+    port,
+    tls,
+    caFile: tls === 'implicit' ? lab.dovecot.caFile : undefined,
+    username: USER,
+    mailboxExtra: `${tls === 'implicit' ? '' : '    allow_insecure_auth: true\n'}    schedule: "${o.schedule ?? '* * * * * *'}"
     keep: ${o.keep ?? true}
     existing: ${o.existing ?? 'process'}
     backoff: { min: ${b.min}, max: ${b.max} }
     auth_backoff: { max_attempts_per_hour: ${o.authPerHour ?? 3} }
-${o.mailboxExtra ?? ''}rules:
-${o.rules ?? CAMERA_MOTION_RULE}`;
+${o.mailboxExtra ?? ''}`,
+    rules: o.rules ?? CAMERA_MOTION_RULE,
+  });
 }
 
 export interface AlertRecord {

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { startDovecot, type DovecotServer } from './dovecot.js';
 import { startMosquitto, type MosquittoServer } from './mosquitto.js';
 import { CAMERA_MOTION_RULE } from './rules.js';
+import { agentYaml } from './config-yaml.js';
 import { sleep } from './wait.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -53,23 +54,16 @@ export { CAMERA_MOTION_RULE } from './rules.js';
 
 /** The minimal config from the README, pointed at the lab (implicit TLS port, the lab CA). */
 export function minimalConfig(lab: Lab, o: { keep?: boolean; existing?: 'skip' | 'process'; rules?: string; extra?: string; mailboxExtra?: string; schedule?: string; port?: number; stateDir?: string } = {}): string {
-  return `mqtt:
-  url: ${lab.mosquitto.url}
-  base_topic: pop2mqtt
-state_dir: ${o.stateDir ?? './data'}
-mailboxes:
-  - id: home
-    host: 127.0.0.1
-    port: ${o.port ?? lab.dovecot.tlsPort}
-    tls: implicit
-    ca_file: ${lab.dovecot.caFile}
-    username: ${USER}
-    password: \${POP3_PASSWORD}
-    schedule: "${o.schedule ?? '*/30 * * * * *'}"
-    keep: ${o.keep ?? true}
-    existing: ${o.existing ?? 'skip'}
-${o.mailboxExtra ?? ''}${o.extra ?? ''}rules:
-${o.rules ?? CAMERA_MOTION_RULE}`;
+  return agentYaml({
+    mqttUrl: lab.mosquitto.url,
+    stateDir: o.stateDir ?? './data',
+    port: o.port ?? lab.dovecot.tlsPort,
+    caFile: lab.dovecot.caFile,
+    username: USER,
+    mailboxExtra: `    schedule: "${o.schedule ?? '*/30 * * * * *'}"\n    keep: ${o.keep ?? true}\n    existing: ${o.existing ?? 'skip'}\n${o.mailboxExtra ?? ''}`,
+    tail: o.extra,
+    rules: o.rules ?? CAMERA_MOTION_RULE,
+  });
 }
 
 export interface CliResult {
