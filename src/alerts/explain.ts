@@ -1,6 +1,7 @@
 // Explains what the agent would do with one message (test-rule CLI and MQTT command): staged fetches, per-condition results, publications.
 import { maskTokens } from '../log.js';
 import { loadHeaderDecoder, parseHeaders } from '../message/headers.js';
+import { enableOptimizingCompilers } from '../compiler-tiers.js';
 import { MessageParseError } from '../message/errors.js';
 import { parseMessage, type BodyLimits } from '../message/body.js';
 import { firstBodyLines } from '../message/preview.js';
@@ -69,6 +70,7 @@ function asText(b: Buffer): string | undefined {
  * (rate limits are not applied here).
  */
 export async function explainMessage(raw: Buffer, ruleSet: RuleSet, opts: ExplainOptions = {}): Promise<ExplainResult> {
+  enableOptimizingCompilers(); // a whole message to parse: V8 may optimize from here on (compiler-tiers.ts)
   try {
     await loadHeaderDecoder();
     return await explainParsed(raw, ruleSet, opts);

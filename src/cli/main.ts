@@ -3,9 +3,12 @@ import { VERSION } from '../version.js';
 import { COMMANDS, mainHelp, parseCommandArgs, UsageError } from './args.js';
 import { redact } from '../log.js';
 import { applyHeapPolicy } from '../heap-policy.js';
+import { deferOptimizingCompilers } from '../compiler-tiers.js';
 
 // Before anything sizable is allocated: the heap sizing of a small-device daemon (see heap-policy.ts).
 applyHeapPolicy();
+// Optimizing compilers only once there is mail to work on (see compiler-tiers.ts).
+deferOptimizingCompilers();
 
 export async function main(argv: string[]): Promise<number> {
   // The container image's entrypoint: prepares /data (add-on config, privileges), then runs a command as usual.

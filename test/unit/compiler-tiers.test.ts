@@ -1,0 +1,61 @@
+// Proves the deferred compiler tiers: which V8 flags are held back and when the policy stands back, and that V8 then really optimizes nothing until enableOptimizingCompilers().
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { deferredCompilerFlags } from '../../src/compiler-tiers.js';
+
+const V20 = '11.3.244.8-node.38';
+const V22 = '12.4.254.21-node.57';
+const BOTH = [
+  ['--no-turbofan', '--turbofan'],
+  ['--no-sparkplug', '--sparkplug'],
+];
+
+test('TurboFan and Sparkplug held back by default on the measured V8 versions; Sparkplug only where it is on by default', () => {
+  assert.deepEqual(deferredCompilerFlags({ env: {}, execArgv: [], v8Version: V20, arch: 'x64' }), BOTH);
+  assert.deepEqual(deferredCompilerFlags({ env: {}, execArgv: [], v8Version: V22, arch: 'arm64' }), BOTH);
+  assert.deepEqual(deferredCompilerFlags({ env: {}, execArgv: [], v8Version: V22, arch: 'arm' }), [BOTH[0]]);
+});
+
+test('off by POP2MQTT_HEAP_POLICY=off, and on V8 versions it was not measured on', () => {
+  assert.deepEqual(deferredCompilerFlags({ env: { POP2MQTT_HEAP_POLICY: 'off' }, execArgv: [], v8Version: V20, arch: 'x64' }), []);
+  assert.deepEqual(deferredCompilerFlags({ env: {}, execArgv: [], v8Version: '13.6.233.10-node.18', arch: 'x64' }), []);
+});
+
+test('a compiler flag the process was started with wins, however it is spelt; other flags do not count', () => {
+  const f = (execArgv: string[], NODE_OPTIONS = '') => deferredCompilerFlags({ env: { NODE_OPTIONS }, execArgv, v8Version: V20, arch: 'x64' });
+  assert.deepEqual(f(['--no-opt']), [BOTH[1]]);
+  assert.deepEqual(f(['--turbofan']), [BOTH[1]]);
+  assert.deepEqual(f(['--max_opt=2']), [BOTH[1]]);
+  assert.deepEqual(f([], '--no-sparkplug'), [BOTH[0]]);
+  assert.deepEqual(f(['--lite-mode']), []);
+  assert.deepEqual(f([], '--jitless'), []);
+  assert.deepEqual(f(['--optimize-for-size', '--max-semi-space-size=4']), BOTH);
+});
+
+/** Runs a hot function under --trace-opt in a fresh process: deferred, then (optionally) enabled; returns what V8 optimized. */
+function optimizedFunctions(enable: boolean, policy = 'on'): string[] {
+  const mod = fileURLToPath(new URL('../../src/compiler-tiers.ts', import.meta.url));
+  const script = `
+    import { deferOptimizingCompilers, enableOptimizingCompilers } from ${JSON.stringify(mod)};
+    deferOptimizingCompilers();
+    function idleWork(n) { let s = 0; for (let i = 0; i < n; i++) s += (i * 7) % 13; return s; }
+    for (let k = 0; k < 300; k++) idleWork(10000);
+    ${enable ? 'enableOptimizingCompilers();' : ''}
+    function realWork(n) { let s = 0; for (let i = 0; i < n; i++) s += (i * 5) % 11; return s; }
+    for (let k = 0; k < 300; k++) realWork(10000);
+  `;
+  const out = execFileSync(process.execPath, ['--trace-opt', '--import', 'tsx', '--input-type=module', '-e', script], {
+    env: { ...process.env, POP2MQTT_HEAP_POLICY: policy, NODE_OPTIONS: '' },
+    timeout: 60_000,
+    encoding: 'utf8',
+  });
+  return [...new Set([...out.matchAll(/completed optimizing [^<]*<JSFunction (idleWork|realWork)\b/g)].map((m) => m[1]!))].sort();
+}
+
+test('V8 optimizes nothing while deferred, and tiers up as usual once enabled', { timeout: 120_000 }, () => {
+  assert.deepEqual(optimizedFunctions(false), []);
+  assert.deepEqual(optimizedFunctions(true), ['realWork']);
+  assert.deepEqual(optimizedFunctions(false, 'off'), ['idleWork', 'realWork']);
+});
