@@ -1,17 +1,10 @@
 // Argument parsing and help texts for every subcommand; the commands themselves live in ./commands/.
 import { parseArgs } from 'node:util';
+import type { CommandArgs } from './command-args.js';
 
 // Commands are loaded on demand: `run` never pays for the MIME parser of `test-rule`, nor `--version` for anything.
 
 export class UsageError extends Error {}
-
-export interface CommandArgs {
-  help: boolean;
-  config?: string;
-  mailbox?: string;
-  json: boolean;
-  positionals: string[];
-}
 
 export interface Command {
   summary: string;

@@ -1,5 +1,5 @@
 // `pop2mqtt check`: validate the config (schema, rules, state_dir writable, CA files parse) without connecting anywhere.
-import type { CommandArgs } from '../args.js';
+import type { CommandArgs } from '../command-args.js';
 import { formatIssue } from '../../config/index.js';
 import { checkConfigFiles } from '../../config/file-checks.js';
 import { compileRules } from '../../rules/index.js';

@@ -1,5 +1,5 @@
 // `pop2mqtt once`: poll every mailbox once, wait for the broker's acknowledgements, and exit with a status.
-import type { CommandArgs } from '../args.js';
+import type { CommandArgs } from '../command-args.js';
 import { Agent } from '../../agent.js';
 import { createLogger, effectiveLogLevel } from '../../log.js';
 import { loadOrReport } from './load.js';

@@ -1,5 +1,5 @@
 // `pop2mqtt probe`: connect to each mailbox and print what a user needs to diagnose it (TLS, certificate, CAPA, auth, counts).
-import type { CommandArgs } from '../args.js';
+import type { CommandArgs } from '../command-args.js';
 import { loadOrReport } from './load.js';
 import { probeMailbox, formatProbe } from './probe-mailbox.js';
 import path from 'node:path';

@@ -1,5 +1,5 @@
 // `pop2mqtt run`: the daemon, until SIGINT/SIGTERM; SIGHUP reloads the config.
-import type { CommandArgs } from '../args.js';
+import type { CommandArgs } from '../command-args.js';
 import { Agent } from '../../agent.js';
 import { createLogger, effectiveLogLevel } from '../../log.js';
 import { loadOrReport } from './load.js';

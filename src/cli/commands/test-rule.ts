@@ -1,6 +1,6 @@
 // `pop2mqtt test-rule`: evaluate .eml files against the configured rules offline and show what would be fetched and published.
 import { readFile } from 'node:fs/promises';
-import type { CommandArgs } from '../args.js';
+import type { CommandArgs } from '../command-args.js';
 import { compileRules } from '../../rules/index.js';
 import { explainMessage, formatExplain } from '../../alerts/explain.js';
 import { loadOrReport } from './load.js';
