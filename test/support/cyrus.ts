@@ -15,7 +15,6 @@
 //   many connections one after the other. With several processes a ticket resumes only when the next connection
 //   happens to reach the same one; `maxchild=1` here keeps one process per port, so every later session resumes.
 // - It logs only to syslog (/dev/log); nothing here listens, so there are no per-session lines to read.
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -23,7 +22,7 @@ import path from 'node:path';
 import { makeTestCA } from './certs.js';
 import type { LabPop3Server } from './pop3-options.js';
 import { removeOnExit, run, startForegroundOnFreePorts, tailFile } from './daemon.js';
-import { lookupUser, type SystemUser } from './system-users.js';
+import { ensureSystemUser } from './system-users.js';
 import { ROOT } from './lab.js';
 
 export const CYRUS_ROOT = path.join(process.env.POP2MQTT_CACHE_DIR ?? path.join(ROOT, '.cache'), 'cyrus', 'root');
@@ -43,41 +42,6 @@ export interface CyrusServer extends LabPop3Server {
   stop(): Promise<void>;
 }
 
-/** The system user `cyrus` in group `mail`, created when missing (safe when parallel tests race). */
-async function ensureCyrusUser(): Promise<SystemUser> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const found = await lookupUser('cyrus');
-    if (found) return found;
-    try {
-      await run('useradd', ['--system', '--gid', 'mail', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', 'cyrus']);
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error('could not create the system user cyrus');
-}
-
-/** Run a program with `input` on stdin, as `uid`/`gid` when given; rejects with its output on a non-zero exit. */
-function runWithInput(file: string, args: string[], input: string | Buffer, o: { uid?: number; gid?: number; env?: NodeJS.ProcessEnv } = {}): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'], env: o.env ?? process.env, ...(o.uid !== undefined ? { uid: o.uid, gid: o.gid } : {}) });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve();
-      else reject(new Error(`${file} ${args.join(' ')} exited with ${code ?? signal}: ${out.trim()}`));
-    });
-    child.stdin.end(input);
-  });
-}
-
 /** Start a private Cyrus master with pop3, pop3s and lmtpunix; resolves once both POP3 ports accept connections. */
 export async function startCyrus(opts: CyrusOptions = {}): Promise<CyrusServer> {
   if (process.getuid?.() !== 0) throw new Error('startCyrus needs root (the master drops to the cyrus user); run the tests as root');
@@ -85,7 +49,7 @@ export async function startCyrus(opts: CyrusOptions = {}): Promise<CyrusServer> 
     throw new Error(`Cyrus is not unpacked at ${CYRUS_ROOT}: run scripts/install-system-deps.sh (apt-get download + dpkg-deb -x of cyrus-common and cyrus-pop3d)`);
   }
   const users = opts.users ?? [{ user: 'alice', pass: 'alice-secret-pw' }];
-  const cyrus = await ensureCyrusUser();
+  const cyrus = await ensureSystemUser('cyrus', { group: 'mail' });
   const dir = await mkdtemp(path.join(os.tmpdir(), 'p2m-cyrus-'));
   await chmod(dir, 0o755);
   removeOnExit(dir);
@@ -101,7 +65,7 @@ export async function startCyrus(opts: CyrusOptions = {}): Promise<CyrusServer> 
   const env = { ...process.env, LD_LIBRARY_PATH: [path.join(CYRUS_ROOT, 'usr', 'lib', `${os.arch() === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu`), process.env.LD_LIBRARY_PATH].filter(Boolean).join(':') };
 
   const sasldb = d('sasldb2');
-  for (const u of users) await runWithInput('saslpasswd2', ['-c', '-p', '-f', sasldb, '-u', 'localhost', u.user], u.pass);
+  for (const u of users) await run('saslpasswd2', ['-c', '-p', '-f', sasldb, '-u', 'localhost', u.user], { input: u.pass });
   await chown(sasldb, cyrus.uid, cyrus.gid);
   await chmod(sasldb, 0o640);
 
@@ -164,7 +128,7 @@ EVENTS {
     users,
     async deliver(user, raw) {
       const text = (Buffer.isBuffer(raw) ? raw.toString('latin1') : raw).replace(/\r?\n/g, '\r\n');
-      await runWithInput(path.join(BIN, 'deliver'), ['-C', imapdConf, '-a', user, user], Buffer.from(text, 'latin1'), { uid: cyrus.uid, gid: cyrus.gid, env });
+      await run(path.join(BIN, 'deliver'), ['-C', imapdConf, '-a', user, user], { input: Buffer.from(text, 'latin1'), uid: cyrus.uid, gid: cyrus.gid, env, timeoutMs: 30_000 });
     },
     logTail: (lines = 30) => tailFile(logFile, lines),
     async stop() {

@@ -127,17 +127,20 @@ export async function tailFile(path: string, lines = 30): Promise<string> {
   }
 }
 
-/** Run a program, resolve stdout/stderr; reject with both in the message on a non-zero exit. */
+/**
+ * Run a program (with `input` on its stdin, as uid/gid when given), resolve stdout/stderr; reject with both in the
+ * message on a non-zero exit or after timeoutMs.
+ */
 export function run(
   file: string,
   args: string[],
-  opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {},
+  opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string; input?: string | Buffer; uid?: number; gid?: number } = {},
 ): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    execFile(
+    const child = execFile(
       file,
       args,
-      { timeout: opts.timeoutMs ?? 15_000, env: opts.env ?? process.env, cwd: opts.cwd, maxBuffer: 4 << 20 },
+      { timeout: opts.timeoutMs ?? 15_000, env: opts.env ?? process.env, cwd: opts.cwd, maxBuffer: 4 << 20, uid: opts.uid, gid: opts.gid },
       (err, stdout, stderr) => {
         if (err) {
           reject(new Error(`${file} ${args.join(' ')} failed: ${err.message}\n${stderr}${stdout}`.trim()));
@@ -146,6 +149,7 @@ export function run(
         }
       },
     );
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
   });
 }
 

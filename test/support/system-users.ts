@@ -18,13 +18,17 @@ export async function lookupUser(name: string): Promise<SystemUser | undefined> 
   return undefined;
 }
 
-/** Return the system user `name`, creating it (useradd --system, no home, no shell) if missing. Safe when parallel tests race. */
-export async function ensureSystemUser(name: string): Promise<SystemUser> {
+/**
+ * Return the system user `name`, creating it (useradd --system, no home, no shell; in its own group, or in an existing
+ * `group`) if missing. Safe when parallel tests race.
+ */
+export async function ensureSystemUser(name: string, o: { group?: string } = {}): Promise<SystemUser> {
   for (let attempt = 0; attempt < 20; attempt++) {
     const found = await lookupUser(name);
     if (found) return found;
     try {
-      await run('useradd', ['--system', '--user-group', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', name]);
+      const group = o.group ? ['--gid', o.group] : ['--user-group'];
+      await run('useradd', ['--system', ...group, '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', name]);
     } catch {
       // another test process may be creating it right now (passwd lock), or it exists now: look again
       await new Promise((r) => setTimeout(r, 100));
