@@ -20,7 +20,7 @@ import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { makeTestCA } from './certs.js';
-import type { LabPop3Server } from './pop3-options.js';
+import { labPop3Server, type LabPop3Server } from './pop3-options.js';
 import { removeOnExit, run, startForegroundOnFreePorts, tailFile } from './daemon.js';
 import { ensureSystemUser } from './system-users.js';
 import { ROOT } from './lab.js';
@@ -121,11 +121,7 @@ EVENTS {
   });
 
   return {
-    ...endpoint,
-    caFile: certs.caFile,
-    certs,
-    dir,
-    users,
+    ...labPop3Server(endpoint, certs, dir, users),
     async deliver(user, raw) {
       const text = (Buffer.isBuffer(raw) ? raw.toString('latin1') : raw).replace(/\r?\n/g, '\r\n');
       await run(path.join(BIN, 'deliver'), ['-C', imapdConf, '-a', user, user], { input: Buffer.from(text, 'latin1'), uid: cyrus.uid, gid: cyrus.gid, env, timeoutMs: 30_000 });

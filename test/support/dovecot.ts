@@ -3,7 +3,7 @@ import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from '
 import os from 'node:os';
 import path from 'node:path';
 import { makeTestCA, type TestCerts } from './certs.js';
-import type { LabPop3Server } from './pop3-options.js';
+import { labPop3Server, type LabPop3Server } from './pop3-options.js';
 import { forgetOnExit, killAndWait, killGroupAndWait, killOnExit, pidAlive, readPidFile, removeOnExit, runDaemonizer, startOnFreePorts, tailFile, waitForPortClosed } from './daemon.js';
 import { waitForPort } from './ports.js';
 import { ensureSystemUser, lookupUser } from './system-users.js';
@@ -277,11 +277,7 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotSe
   const deliver = (user: string, raw: string | Buffer): Promise<string> => deliverToMaildir(maildir(user), raw, mailUser);
 
   const server: DovecotServer = {
-    ...endpoint,
-    caFile: certs.caFile,
-    certs,
-    dir,
-    users,
+    ...labPop3Server(endpoint, certs, dir, users),
     logFile,
     maildir,
     deliver,

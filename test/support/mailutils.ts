@@ -23,7 +23,7 @@ import { appendFile, chmod, chown, mkdir, mkdtemp, open, readdir, readFile, rm, 
 import os from 'node:os';
 import path from 'node:path';
 import { makeTestCA, type TestCerts } from './certs.js';
-import type { LabPop3Server } from './pop3-options.js';
+import { labPop3Server, type LabPop3Server } from './pop3-options.js';
 import { removeOnExit, run, startForegroundOnFreePorts, tailFile } from './daemon.js';
 import { ensureSystemUser } from './system-users.js';
 import { deliverToMaildir } from './maildir.js';
@@ -200,11 +200,7 @@ ${opts.extraConf ?? ''}
   };
 
   return {
-    ...endpoint,
-    caFile: certs.caFile,
-    certs,
-    dir,
-    users,
+    ...labPop3Server(endpoint, certs, dir, users),
     format,
     logFile,
     login,

@@ -16,6 +16,16 @@ export interface LabPop3Server {
   users: { user: string; pass: string }[];
 }
 
+/** The LabPop3Server fields of a harness's server object, from the ports it started on, its CA, dir and users. */
+export function labPop3Server<U extends { user: string; pass: string }>(
+  endpoint: { host: '127.0.0.1'; port: number; tlsPort: number },
+  certs: TestCerts,
+  dir: string,
+  users: U[],
+): LabPop3Server & { users: U[] } {
+  return { ...endpoint, caFile: certs.caFile, certs, dir, users };
+}
+
 export function labClientOptions(
   server: { port: number; tlsPort: number },
   ca: string,
