@@ -65,9 +65,9 @@ function matchAny(values: string[], m: Matcher, limit: number): LeafResult {
   const budget = { left: limit };
   for (const v of values) {
     const r = m(v, budget);
-    if (r.ok) return { result: 'true', seen: short(v), ...(r.captures ? { captures: r.captures } : {}) };
+    if (r.ok) return { result: 'true', seen: () => short(v), ...(r.captures ? { captures: r.captures } : {}) };
   }
-  return { result: 'false', seen: values.length ? short(values.join(' | ')) : '(absent)' };
+  return { result: 'false', seen: values.length ? () => short(values.join(' | ')) : '(absent)' };
 }
 
 function addressLeaf(field: AddressField, cfg: AddressConditionConfig, path: string, o: ConditionOptions): CondNode {
@@ -97,9 +97,9 @@ function addressLeaf(field: AddressField, cfg: AddressConditionConfig, path: str
         ok = r.ok;
         if (r.captures) captures = { ...(captures ?? {}), ...r.captures };
       }
-      if (ok) return { result: 'true', seen: short(formatAddress(a)), ...(captures ? { captures } : {}) };
+      if (ok) return { result: 'true', seen: () => short(formatAddress(a)), ...(captures ? { captures } : {}) };
     }
-    return { result: 'false', seen: list.length ? short(list.map(formatAddress).join(', ')) : '(no address)' };
+    return { result: 'false', seen: list.length ? () => short(list.map(formatAddress).join(', ')) : '(no address)' };
   }));
 }
 
@@ -153,15 +153,16 @@ export function compileCondition(cfg: ConditionConfig, path: string, o: Conditio
     const older = cfg.date.older_than === undefined ? undefined : parseDuration(cfg.date.older_than);
     const describe = [newer !== undefined ? `newer than ${cfg.date.newer_than}` : '', older !== undefined ? `older than ${cfg.date.older_than}` : ''].filter(Boolean).join(' and ');
     children.push(leaf(`${path}.date`, 'headers', describe, needHeaders((ctx, h) => {
-      if (!h.date) return { result: 'false', seen: h.dateRaw === undefined ? '(no Date)' : `unparseable: ${short(h.dateRaw)}` };
+      if (!h.date) return { result: 'false', seen: h.dateRaw === undefined ? '(no Date)' : () => `unparseable: ${short(h.dateRaw!)}` };
       const age = ctx.now.getTime() - h.date.getTime();
       const ok = (newer === undefined || age < newer) && (older === undefined || age > older);
-      return { result: tri(ok), seen: h.date.toISOString() };
+      const date = h.date;
+      return { result: tri(ok), seen: () => date.toISOString() };
     })));
   }
   if (cfg.size) {
     const r = sizeRange(cfg.size.over, cfg.size.under);
-    children.push(leaf(`${path}.size`, 'size', r.describe, (ctx) => ({ result: tri(r.test(ctx.msg.size)), seen: String(ctx.msg.size) })));
+    children.push(leaf(`${path}.size`, 'size', r.describe, (ctx) => ({ result: tri(r.test(ctx.msg.size)), seen: () => String(ctx.msg.size) })));
   }
   if (cfg.exists !== undefined) {
     const names = asList(cfg.exists);
@@ -202,9 +203,9 @@ export function compileCondition(cfg: ConditionConfig, path: string, o: Conditio
         if (typeM && !typeM(att.contentType, budget).ok) continue;
         if (nameM && !nameM(att.filename ?? '', budget).ok) continue;
         if (sizeR && !sizeR.test(att.size)) continue;
-        return { result: 'true', seen: short(`${att.filename ?? '(unnamed)'} ${att.contentType} ${att.size} bytes`) };
+        return { result: 'true', seen: () => short(`${att.filename ?? '(unnamed)'} ${att.contentType} ${att.size} bytes`) };
       }
-      return { result: 'false', seen: full.attachments.length ? short(full.attachments.map((x) => `${x.filename ?? '(unnamed)'} ${x.contentType} ${x.size}`).join(', ')) : '(no attachments)' };
+      return { result: 'false', seen: full.attachments.length ? () => short(full.attachments.map((x) => `${x.filename ?? '(unnamed)'} ${x.contentType} ${x.size}`).join(', ')) : '(no attachments)' };
     })));
   }
   if (cfg.authenticated !== undefined) {
@@ -215,7 +216,8 @@ export function compileCondition(cfg: ConditionConfig, path: string, o: Conditio
         d = decideAuthenticated(h, ctx.trustedAuthservIds);
         ctx.memo.set('auth', d);
       }
-      return { result: tri(d.authenticated === want), seen: short(d.reason) };
+      const reason = d.reason;
+      return { result: tri(d.authenticated === want), seen: () => short(reason) };
     })));
   }
   if (cfg.shared_secret) {
@@ -251,23 +253,36 @@ function previewText(ctx: EvalContext, lines: number): string | undefined {
 /** Evaluate a node with Kleene three-valued logic; every leaf is evaluated so the trace is complete. */
 export interface NodeTrace { path: string; result: 'true' | 'false' | 'unknown'; test?: string; seen?: string; stage?: Stage; previewLines?: number }
 
-export function evalNode(node: CondNode, ctx: EvalContext, trace: (t: NodeTrace) => void): { result: 'true' | 'false' | 'unknown'; captures: Record<string, string> } {
+/**
+ * What an evaluation reports besides its result: `trace` gets every node (test-rule's explanation; the values seen are
+ * only made into text for it), `unknown` every leaf whose data is not fetched yet (what the poller fetches next).
+ */
+export interface EvalHooks {
+  trace?: (t: NodeTrace) => void;
+  unknown?: (leaf: { stage: Stage; previewLines?: number }) => void;
+}
+
+export function evalNode(node: CondNode, ctx: EvalContext, hooks: EvalHooks): { result: 'true' | 'false' | 'unknown'; captures: Record<string, string> } {
   if (node.kind === 'leaf') {
     const r = node.test(ctx);
-    trace({
-      path: node.path, result: r.result, test: node.describe, stage: node.stage,
-      ...(r.seen !== undefined ? { seen: r.seen } : {}),
-      ...(node.previewLines !== undefined ? { previewLines: node.previewLines } : {}),
-    });
+    if (r.result === 'unknown') hooks.unknown?.(node);
+    if (hooks.trace) {
+      const seen = typeof r.seen === 'function' ? r.seen() : r.seen;
+      hooks.trace({
+        path: node.path, result: r.result, test: node.describe, stage: node.stage,
+        ...(seen !== undefined ? { seen } : {}),
+        ...(node.previewLines !== undefined ? { previewLines: node.previewLines } : {}),
+      });
+    }
     return { result: r.result, captures: r.result === 'true' && r.captures ? r.captures : {} };
   }
   if (node.kind === 'not') {
-    const r = evalNode(node.child, ctx, trace);
+    const r = evalNode(node.child, ctx, hooks);
     const result = r.result === 'true' ? 'false' : r.result === 'false' ? 'true' : 'unknown';
-    trace({ path: node.path, result });
+    hooks.trace?.({ path: node.path, result });
     return { result, captures: {} };
   }
-  const results = node.children.map((c) => evalNode(c, ctx, trace));
+  const results = node.children.map((c) => evalNode(c, ctx, hooks));
   let result: 'true' | 'false' | 'unknown';
   if (node.kind === 'all') {
     result = results.some((r) => r.result === 'false') ? 'false' : results.every((r) => r.result === 'true') ? 'true' : 'unknown';
@@ -281,7 +296,7 @@ export function evalNode(node: CondNode, ctx: EvalContext, trace: (t: NodeTrace)
       for (const [k, v] of Object.entries(r.captures)) if (!(k in captures)) captures[k] = v;
     }
   }
-  if (node.kind === 'any' || node.children.length > 1) trace({ path: node.path, result });
+  if (node.kind === 'any' || node.children.length > 1) hooks.trace?.({ path: node.path, result });
   return { result, captures };
 }
 

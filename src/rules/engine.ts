@@ -2,7 +2,7 @@
 import { maskTokens, registerCommandToken } from '../log.js';
 import { parseDuration, parseSize } from '../units.js';
 import { compileGlob } from './glob.js';
-import { compileCondition, evalNode, leaves, type ConditionOptions, type NodeTrace } from './conditions.js';
+import { compileCondition, evalNode, leaves, type ConditionOptions, type EvalHooks } from './conditions.js';
 import { DEFAULT_REGEX_INPUT_LIMIT } from './regex.js';
 import { parseRateLimit } from './rate-limit.js';
 import { COMMAND_DEFAULTS, RulesSchema, type RuleConfig, type ConditionConfig } from './schema.js';
@@ -28,6 +28,10 @@ export interface RuleSet {
   maxPreviewLines: number;
   /** Whether any rule has a `size` condition: only then must every new message's LIST size be known up front. */
   usesListSize: boolean;
+  /**
+   * With `now` (test-rule, explain): evaluated at that time, with the full trace. Without (the poller): evaluated now,
+   * cached while the message's data is the same, and without trace (Evaluation.trace is empty).
+   */
   evaluate(msg: MessageData, now?: Date): Evaluation;
   /** Whether any rule publishes attachments of this type/name (use as parseMessage's keepAttachment). */
   wantsAttachment(a: Pick<AttachmentInfo, 'filename' | 'contentType'>): boolean;
@@ -184,7 +188,8 @@ export function compileRules(rules: RuleConfig[], opts: CompileOptions): RuleSet
   const maxPreviewLines = Math.max(0, ...compiled.map((r) => r.previewLines));
   const cache = new WeakMap<MessageData, { refs: unknown[]; at: number; ev: Evaluation }>();
 
-  const evaluateNow = (msg: MessageData, now: Date): Evaluation => {
+  /** `withTrace`: fill Evaluation.trace (test-rule); the poller's evaluations leave it empty and make no trace text. */
+  const evaluateNow = (msg: MessageData, now: Date, withTrace: boolean): Evaluation => {
     const headers = msg.headers ?? msg.full?.headers;
     const ctx: EvalContext = { msg, now, trustedAuthservIds: trusted, memo: new Map(), ...(headers ? { headers } : {}) };
     const matched: RuleMatch[] = [];
@@ -194,54 +199,53 @@ export function compileRules(rules: RuleConfig[], opts: CompileOptions): RuleSet
     let stoppedBy: string | undefined;
     for (const rule of compiled) {
       if (stoppedBy) {
-        trace.push({ rule: rule.name, result: 'skipped', note: `rule "${stoppedBy}" matched with stop: true`, conditions: [] });
+        if (withTrace) trace.push({ rule: rule.name, result: 'skipped', note: `rule "${stoppedBy}" matched with stop: true`, conditions: [] });
         continue;
       }
       const conditions: ConditionTrace[] = [];
-      const unknownStages: NodeTrace[] = [];
-      const r = rule.condition
-        ? evalNode(rule.condition, ctx, (t) => {
-            conditions.push({
-              path: t.path,
-              result: t.result === 'true' ? 'matched' : t.result === 'false' ? 'failed' : 'unknown',
-              ...(t.test !== undefined ? { test: maskTokens(t.test) } : {}),
-              ...(t.seen !== undefined ? { seen: maskTokens(t.seen) } : {}), // a shared secret may sit in the Subject
-            });
-            if (t.result === 'unknown' && t.stage) unknownStages.push(t);
-          })
-        : { result: 'true' as const, captures: {} };
+      const unknownStages: Stage[] = [];
+      const hooks: EvalHooks = { unknown: (l) => unknownStages.push(l.stage) };
+      if (withTrace) {
+        hooks.trace = (t) => conditions.push({
+          path: t.path,
+          result: t.result === 'true' ? 'matched' : t.result === 'false' ? 'failed' : 'unknown',
+          ...(t.test !== undefined ? { test: maskTokens(t.test) } : {}),
+          ...(t.seen !== undefined ? { seen: maskTokens(t.seen) } : {}), // a shared secret may sit in the Subject
+        });
+      }
+      const r = rule.condition ? evalNode(rule.condition, ctx, hooks) : { result: 'true' as const, captures: {} };
       if (r.result === 'false') {
-        trace.push({ rule: rule.name, result: 'failed', conditions });
+        if (withTrace) trace.push({ rule: rule.name, result: 'failed', conditions });
         continue;
       }
       if (r.result === 'unknown') {
         const need = nextNeed(unknownStages, rule);
         pending.push({ rule: rule.name, needs: need });
-        trace.push({ rule: rule.name, result: 'unknown', note: `needs ${describeNeed(need)}`, conditions });
+        if (withTrace) trace.push({ rule: rule.name, result: 'unknown', note: `needs ${describeNeed(need)}`, conditions });
         continue;
       }
       const publishNeed = missingForPublish(rule, msg, headers !== undefined);
       if (publishNeed) {
         pending.push({ rule: rule.name, needs: publishNeed });
-        trace.push({ rule: rule.name, result: 'unknown', note: `conditions hold; publishing needs ${describeNeed(publishNeed)}`, conditions });
+        if (withTrace) trace.push({ rule: rule.name, result: 'unknown', note: `conditions hold; publishing needs ${describeNeed(publishNeed)}`, conditions });
         continue;
       }
       if (rule.command) {
         if (!headers) {
           pending.push({ rule: rule.name, needs: 'headers' });
-          trace.push({ rule: rule.name, result: 'unknown', note: 'conditions hold; the command guards need TOP n 0 (headers)', conditions });
+          if (withTrace) trace.push({ rule: rule.name, result: 'unknown', note: 'conditions hold; the command guards need TOP n 0 (headers)', conditions });
           continue;
         }
         const reason = commandRefusal(rule.command, headers, now);
         if (reason) {
           refused.push({ rule: rule.name, reason: maskTokens(reason) });
-          trace.push({ rule: rule.name, result: 'failed', note: `conditions hold, but the command is not acted on: ${maskTokens(reason)}`, conditions });
+          if (withTrace) trace.push({ rule: rule.name, result: 'failed', note: `conditions hold, but the command is not acted on: ${maskTokens(reason)}`, conditions });
           continue;
         }
       }
       matched.push({ rule, captures: r.captures });
       const oversizeNote = msg.oversize && rule.fullForPublish ? 'oversize: published without the body' : undefined;
-      trace.push({ rule: rule.name, result: 'matched', ...(oversizeNote ? { note: oversizeNote } : {}), conditions });
+      if (withTrace) trace.push({ rule: rule.name, result: 'matched', ...(oversizeNote ? { note: oversizeNote } : {}), conditions });
       if (rule.stop) stoppedBy = rule.name;
     }
     return { matched, pending, decided: pending.length === 0, trace, refused };
@@ -252,14 +256,15 @@ export function compileRules(rules: RuleConfig[], opts: CompileOptions): RuleSet
     maxPreviewLines,
     usesListSize: compiled.some((r) => r.usesListSize),
     evaluate(msg, now) {
-      if (now) return evaluateNow(msg, now);
+      if (now) return evaluateNow(msg, now, true);
       // The poller asks again after each fetch stage; reuse the answer while the data is the same (and for 1 s after
       // the evaluation ended: stamped after evaluating, so that a slow evaluation is not run again at once).
       const refs = [msg.headers, msg.preview, msg.full, msg.oversize, msg.size];
       const t = Date.now();
       const hit = cache.get(msg);
-      if (hit && t - hit.at < 1000 && hit.refs.every((v, i) => v === refs[i])) return hit.ev;
-      const ev = evaluateNow(msg, new Date(t));
+      // Object.is: a size not known yet is NaN (no LIST before a header-only rule needs it), and NaN !== NaN.
+      if (hit && t - hit.at < 1000 && hit.refs.every((v, i) => Object.is(v, refs[i]))) return hit.ev;
+      const ev = evaluateNow(msg, new Date(t), false);
       cache.set(msg, { refs, at: Date.now(), ev });
       return ev;
     },
@@ -270,9 +275,9 @@ export function compileRules(rules: RuleConfig[], opts: CompileOptions): RuleSet
 }
 
 /** The cheapest stage that can settle the rule's unknown leaves. */
-function nextNeed(unknown: NodeTrace[], rule: CompiledRule): PendingNeed {
+function nextNeed(unknown: Stage[], rule: CompiledRule): PendingNeed {
   let best: Stage = 'full';
-  for (const u of unknown) if (u.stage && STAGE_ORDER[u.stage] < STAGE_ORDER[best]) best = u.stage;
+  for (const stage of unknown) if (STAGE_ORDER[stage] < STAGE_ORDER[best]) best = stage;
   if (best === 'preview') return { preview: Math.max(1, rule.previewLines) };
   if (best === 'size') return 'headers'; // cannot happen: the size is always known
   return best;

@@ -86,7 +86,8 @@ export interface EvalContext {
   memo: Map<string, unknown>;
 }
 
-export interface LeafResult { result: Tri; seen?: string; captures?: Record<string, string> }
+/** A leaf's result; `seen` (for the trace) may be a function, so that its text is made only when a trace is wanted. */
+export interface LeafResult { result: Tri; seen?: string | (() => string); captures?: Record<string, string> }
 
 export type CondNode =
   | { kind: 'leaf'; path: string; stage: Stage; previewLines?: number; describe: string; test: (ctx: EvalContext) => LeafResult }

@@ -253,6 +253,12 @@ test('evaluate without now caches per data state and refreshes when data changes
   const e2 = rs.evaluate(d);
   assert.notEqual(e2, e1);
   assert.equal(e2.matched.length, 1);
+  // A size not known yet (NaN: no LIST before a header-only rule needs it) is the same data too.
+  const unsized: MessageData = { mailbox: 'm', uid: 'u2', msgNum: 2, size: NaN, headers: d.headers };
+  const e3 = rs.evaluate(unsized);
+  assert.equal(rs.evaluate(unsized), e3);
+  unsized.size = MAIL.length;
+  assert.notEqual(rs.evaluate(unsized), e3);
 });
 
 test('wantsAttachment follows the rules attachment filters', { timeout: 5000 }, () => {
