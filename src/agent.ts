@@ -17,8 +17,8 @@ import type { Publication } from './alerts/build.js';
 import type { MessageData, RuleMatch } from './rules/index.js';
 import { VERSION } from './version.js';
 import { makeDirs } from './state/make-dirs.js';
-import { EventBus, type Extension } from './events.js';
-import { loadExtensions } from './extensions.js';
+import { EventBus } from './events.js';
+import { Extensions } from './extensions.js';
 import { ServerNotesFile } from './state/server-notes.js';
 import { Pop3Memory } from './pop3/index.js';
 
@@ -58,8 +58,8 @@ export class Agent {
   private oauthTokens: MailboxTokens | undefined;
   /** What extensions listen to (alerts queued, retained state published, config reloaded). */
   private readonly events = new EventBus();
-  /** Loaded by the config at start (Home Assistant with homeassistant.discovery); started before the broker connects. */
-  private extensions: Extension[] = [];
+  /** Loaded as the config asks (Home Assistant with homeassistant.discovery), started before the broker connects, replaced on reload. */
+  private extensions: Extensions | undefined;
   /** mailbox id -> the last poll asked for over MQTT: when it started and its summary (see requestedPoll) */
   private requestedPolls = new Map<string, { at: number; summary: Promise<MailboxSummary> }>();
   private stopping = false;
@@ -101,11 +101,11 @@ export class Agent {
       (e) => this.runners.get(e.mailbox)?.dropped(e) ?? Promise.resolve(),
     );
     this.link.on('connect', () => this.outbox.kick());
-    this.extensions = await loadExtensions(cfg, {
+    this.extensions = new Extensions({
       events: this.events, link: this.link, bridge: this.bridge, config: () => this.config,
       stateDir: this.stateDir, logger: this.logger, version: VERSION,
-    });
-    for (const e of this.extensions) await e.start();
+    }, this.logger);
+    await this.extensions.start(cfg);
     this.buildRunners(cfg);
     for (const r of this.runners.values()) await r.init();
     await this.link.start();
@@ -242,6 +242,8 @@ export class Agent {
         r.schedule();
       }
     }
+    // A changed `homeassistant:` section: the extension is stopped and started with it (or loaded, or unloaded).
+    await this.extensions?.reload(cfg);
     await this.events.emit('configReloaded', { config: cfg });
     await this.bridge.refresh();
     this.logger.info('config reloaded', { mailboxes: cfg.mailboxes.length, rules: cfg.rules.length });
@@ -280,7 +282,7 @@ export class Agent {
     this.stopping = true;
     await Promise.all([...this.runners.values()].map((r) => r.stop(3000)));
     await this.serverNotes?.flush();
-    for (const e of this.extensions) await e.stop().catch(() => {});
+    await this.extensions?.stop();
     await this.bridge?.stop().catch(() => {});
     await this.link?.stop().catch(() => {});
     this.logger.info('pop2mqtt stopped');

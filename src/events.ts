@@ -64,8 +64,15 @@ export interface ExtensionContext {
   version: string;
 }
 
-/** A pluggable part of the agent: loaded only when its config asks for it, started before the broker connects. */
+/**
+ * A pluggable part of the agent: loaded only when its config asks for it, started before the broker connects, and
+ * stopped and started again by a reload that changes its config section.
+ */
 export interface Extension {
   start(): Promise<void>;
-  stop(): Promise<void>;
+  /**
+   * Unsubscribes and stops listening to events. `next`: the config replacing this extension's at a reload (the
+   * extension then removes from the broker what the new settings no longer announce); none at shutdown.
+   */
+  stop(next?: Config): Promise<void>;
 }

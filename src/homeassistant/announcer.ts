@@ -1,5 +1,5 @@
 // Home Assistant discovery on the broker: announces the configs of the current model, clears removed and stale ones, and has everything announced again when Home Assistant comes online.
-import { silentLogger, type Logger } from '../log.js';
+import { errorText, silentLogger, type Logger } from '../log.js';
 import type { MessageInfo, MqttLink } from '../mqtt/link.js';
 import { RESERVED_MAILBOX_IDS } from '../mqtt/topics.js';
 import { buildDiscovery, discoveryFilter, type DiscoveryMessage } from './discovery.js';
@@ -31,7 +31,9 @@ export class DiscoveryAnnouncer {
   private readonly scanMs: number;
   /** discovery topic -> JSON payload, as last announced */
   private announced = new Map<string, string>();
-  private staleScanDone = false;
+  /** The scan for stale configs, run before the first announcement (again after one that failed). */
+  private staleScan: Promise<void> | undefined;
+  private stopped = false;
 
   private readonly onHaStatus = (_topic: string, payload: Buffer) => {
     if (payload.toString('utf8').trim() !== this.ha.birthPayload) return;
@@ -53,18 +55,42 @@ export class DiscoveryAnnouncer {
     await this.link.subscribe(this.ha.statusTopic, this.onHaStatus);
   }
 
+  /** Stops listening for Home Assistant's birth message; announces nothing more. */
   async stop(): Promise<void> {
+    this.stopped = true;
     await this.link.unsubscribe(this.ha.statusTopic, this.onHaStatus).catch(() => {});
   }
 
   /**
-   * Publishes every current config (`full`, after a connect: the broker may have lost them; the first time, after
-   * clearing stale configs of an earlier run) or only the changed ones, and deletes the ones no longer current.
+   * Publishes every current config (`full`, after a connect: the broker may have lost them) or only the changed
+   * ones, and deletes the ones no longer current. The first time (at start, or when the extension was started by a
+   * reload), stale configs of an earlier run under the prefix are cleared first.
    */
   async publish(full: boolean): Promise<void> {
-    if (!this.link.connected) return; // the next connect announces everything
-    if (full && !this.staleScanDone) await this.removeStaleDiscovery();
+    if (this.stopped || !this.link.connected) return; // the next connect announces everything
+    await (this.staleScan ??= this.removeStaleDiscovery().catch((err: unknown) => {
+      this.staleScan = undefined;
+      throw err;
+    }));
     await this.announceDiscovery(full);
+  }
+
+  /**
+   * Clears every config announced (empty retained payloads), after stop(), when a reload switched discovery off
+   * (`images`: the snapshots their image entities showed go too) or moved it to another prefix (the configs under
+   * the new prefix show the same snapshots). Offline (or cut off meanwhile), what is not cleared stays: logged.
+   */
+  async withdraw(o: { images: boolean }): Promise<void> {
+    const count = this.announced.size;
+    if (count === 0) return;
+    try {
+      if (!this.link.connected) throw new Error('broker not connected');
+      await this.clear([...this.announced], o.images ? [] : null);
+      this.log.info('removed Home Assistant entities: discovery switched off or moved', { prefix: this.ha.prefix, count });
+    } catch (err) {
+      this.log.warn('Home Assistant configs not cleared; they stay on the broker', { prefix: this.ha.prefix, count, error: errorText(err) });
+    }
+    this.announced.clear();
   }
 
   /** The discovery topics currently announced (for diagnostics and tests). */
@@ -89,8 +115,7 @@ export class DiscoveryAnnouncer {
     for (const m of this.buildDiscovery()) next.set(m.topic, JSON.stringify(m.payload));
     const removed = [...this.announced.keys()].filter((t) => !next.has(t));
     const changed = [...next].filter(([t, p]) => all || this.announced.get(t) !== p);
-    const images = this.orphanImages(removed.map((t) => this.announced.get(t)!), [...next.values()]);
-    await Promise.all([...removed, ...images].map((t) => this.link.publish(t, '', RETAINED)));
+    await this.clear(removed.map((t) => [t, this.announced.get(t)!]), [...next.values()]);
     for (const t of removed) this.announced.delete(t);
     await Promise.all(changed.map(([t, p]) => this.link.publish(t, p, RETAINED)));
     this.announced = next;
@@ -116,11 +141,18 @@ export class DiscoveryAnnouncer {
     } finally {
       await this.link.unsubscribe(filter, collect);
     }
-    const stale = [...found.keys()].filter((t) => !current.has(t));
-    const images = this.orphanImages(stale.map((t) => found.get(t)!), currentMessages.map((m) => JSON.stringify(m.payload)));
-    await Promise.all([...stale, ...images].map((t) => this.link.publish(t, '', RETAINED)));
+    const stale = [...found].filter(([t]) => !current.has(t));
+    await this.clear(stale, currentMessages.map((m) => JSON.stringify(m.payload)));
     if (stale.length) this.log.info('removed stale Home Assistant entities', { count: stale.length });
-    this.staleScanDone = true;
+  }
+
+  /**
+   * Deletes configs (topic, JSON payload) with empty retained payloads, and the snapshots their image entities
+   * showed unless a config in `currentConfigs` still shows them (`null`: keep every snapshot).
+   */
+  private async clear(configs: Array<[string, string]>, currentConfigs: string[] | null): Promise<void> {
+    const images = currentConfigs ? this.orphanImages(configs.map(([, p]) => p), currentConfigs) : [];
+    await Promise.all([...configs.map(([t]) => t), ...images].map((t) => this.link.publish(t, '', RETAINED)));
   }
 
   /**

@@ -35,6 +35,11 @@ export class BinarySensors {
     if (this.registry.prune(keep)) await this.registry.save();
   }
 
+  /** Resolves when the entity list's pending writes are done (before another extension reads it). */
+  saved(): Promise<void> {
+    return this.registry.saved();
+  }
+
   /** The binary_sensor part of a rule's HaRule: the single entity, or every key seen so far. */
   haRuleField(rule: RuleConfig): HaRule['binary_sensor'] {
     const c = rule.homeassistant?.binary_sensor;

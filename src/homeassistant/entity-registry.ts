@@ -72,6 +72,11 @@ export class HaEntityRegistry {
     return changed;
   }
 
+  /** Resolves when the saves started so far are done. */
+  saved(): Promise<void> {
+    return this.saving;
+  }
+
   /** Writes the file atomically; saves run one after the other. Failures are logged, not thrown. */
   save(): Promise<void> {
     const text = JSON.stringify(this.data);

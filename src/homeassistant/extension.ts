@@ -1,6 +1,6 @@
 // The Home Assistant extension, loaded only with homeassistant.discovery: discovery, and per alert the event, image and binary_sensor publications Home Assistant's entities read.
 import type { Publication } from '../alerts/build.js';
-import type { HomeAssistantConfig } from '../config/index.js';
+import type { Config, HomeAssistantConfig } from '../config/index.js';
 import type { AgentEvents, Extension, ExtensionContext } from '../events.js';
 import { clip, maskTokens } from '../log.js';
 import { eventPayload, eventTopic, imageTopic } from '../mqtt/topics.js';
@@ -12,7 +12,7 @@ import type { HaModel, HaRule } from './types.js';
 
 export class HomeAssistant implements Extension {
   private readonly announcer: DiscoveryAnnouncer;
-  /** The `homeassistant:` settings at start: changing them takes a restart (a reload changes the entities only). */
+  /** The `homeassistant:` settings it was started with: a reload that changes them replaces the extension (extensions.ts). */
   private readonly ha: HomeAssistantConfig;
   private binarySensors: BinarySensors | undefined;
   /** rule name -> content type of the image last published to its Home Assistant image topic */
@@ -37,9 +37,17 @@ export class HomeAssistant implements Extension {
     await this.announcer.start();
   }
 
-  async stop(): Promise<void> {
+  /**
+   * `next`, at a reload that changed the `homeassistant:` section: discovery switched off clears every config
+   * announced and the image snapshots they showed; a new prefix clears the configs under the old one (the extension
+   * that replaces this one announces them under the new prefix). Shutdown clears nothing: the entities go unavailable.
+   */
+  async stop(next?: Config): Promise<void> {
     this.ctx.events.removeListeners(this);
     await this.announcer.stop();
+    const ha = next?.homeassistant;
+    if (ha && (!ha.discovery || ha.prefix !== this.ha.prefix)) await this.announcer.withdraw({ images: !ha.discovery });
+    await this.binarySensors?.saved();
   }
 
   /** The entities to announce: a device per mailbox, an event (plus image and binary_sensor) entity per rule. */

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { startLab, minimalConfig, runAgent, until, USER, type Lab } from '../support/lab.js';
 import { makeMail } from '../support/maildir.js';
-import { subscribe, type Subscriber } from '../support/mqtt-subscriber.js';
+import { bridgeRequest, subscribe, type Subscriber } from '../support/mqtt-subscriber.js';
 
 let lab: Lab;
 before(async () => {
@@ -40,11 +40,7 @@ async function watch(): Promise<Subscriber> {
 
 const startAgent = (file: string) => runAgent(lab, file);
 
-async function request(sub: Subscriber, cmd: string, tx: string): Promise<{ status: string; data?: any }> {
-  await sub.client.publishAsync(`pop2mqtt/bridge/request/${cmd}`, JSON.stringify({ mailbox: 'home', transaction: tx }), { qos: 1 });
-  const got = await sub.waitFor((m) => m.topic === `pop2mqtt/bridge/response/${cmd}` && (m.json as { transaction?: string })?.transaction === tx, 30_000);
-  return got.json as { status: string };
-}
+const request = (sub: Subscriber, cmd: string, tx: string) => bridgeRequest(sub, cmd, tx, { mailbox: 'home' });
 
 test('one binary_sensor per camera: config (retained) before the first ON, ON per alert, off by HA after off_delay; restart re-announces; removing the option deletes them', { timeout: 180_000 }, async () => {
   const file = await lab.writeConfig(config(RULE), 'bs.yaml');

@@ -121,6 +121,32 @@ export async function subscribe(url: string, topics: string[], opts: SubscribeOp
   };
 }
 
+/**
+ * What a newcomer (a restarted Home Assistant) finds retained under `topics`, by topic. The broker sends retained
+ * messages on subscription, before a marker published afterwards: the marker's arrival bounds the wait, no sleep.
+ */
+export async function retainedNow(url: string, topics: string[], timeoutMs = 10_000): Promise<Map<string, ReceivedMessage>> {
+  const marker = `p2m-test/marker/${Math.random().toString(16).slice(2, 10)}`;
+  const s = await subscribe(url, [...topics, marker]);
+  try {
+    await s.client.publishAsync(marker, 'end', { qos: 1 });
+    await s.waitFor((m) => m.topic === marker, timeoutMs);
+  } finally {
+    await s.close();
+  }
+  const out = new Map<string, ReceivedMessage>();
+  for (const m of s.messages) if (m.retain) out.set(m.topic, m);
+  return out;
+}
+
+/** Sends a bridge request (`<base>/bridge/request/<cmd>`, JSON with a transaction) and waits for its response. */
+export async function bridgeRequest(sub: Subscriber, cmd: string, tx: string, payload: Record<string, unknown> = {}, o: { base?: string; timeoutMs?: number } = {}): Promise<{ status: string; data?: any; error?: string }> {
+  const base = o.base ?? 'pop2mqtt';
+  await sub.client.publishAsync(`${base}/bridge/request/${cmd}`, JSON.stringify({ ...payload, transaction: tx }), { qos: 1 });
+  const got = await sub.waitFor((m) => m.topic === `${base}/bridge/response/${cmd}` && (m.json as { transaction?: string })?.transaction === tx, o.timeoutMs ?? 30_000);
+  return got.json as { status: string };
+}
+
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms} ms`)), ms);
