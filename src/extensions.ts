@@ -8,14 +8,18 @@ interface ExtensionKind {
   /** The config section the extension reads: when it changes at reload, the extension is stopped and started again. */
   section(config: Config): unknown;
   wanted(config: Config): boolean;
-  load(ctx: ExtensionContext): Promise<Extension>;
+  /** `previous`: the extension it replaces at a reload, stopped (what it learned at run time may carry over). */
+  load(ctx: ExtensionContext, previous?: Extension): Promise<Extension>;
 }
 
 const KINDS: ExtensionKind[] = [{
   name: 'homeassistant',
   section: (c) => c.homeassistant,
   wanted: (c) => c.homeassistant.discovery,
-  load: async (ctx) => new (await import('./homeassistant/extension.js')).HomeAssistant(ctx),
+  load: async (ctx, previous) => {
+    const { HomeAssistant } = await import('./homeassistant/extension.js');
+    return new HomeAssistant(ctx, previous instanceof HomeAssistant ? previous : undefined);
+  },
 }];
 
 /** The running extensions of an agent, as its config asks: loaded and started at start, replaced on reload, stopped at the end. */
@@ -42,7 +46,7 @@ export class Extensions {
         await current.ext.stop(next);
         this.log.info('extension stopped: its settings changed', { extension: kind.name });
       }
-      if (kind.wanted(next)) await this.startOne(kind, next);
+      if (kind.wanted(next)) await this.startOne(kind, next, current?.ext);
     }
   }
 
@@ -52,8 +56,8 @@ export class Extensions {
     this.running.clear();
   }
 
-  private async startOne(kind: ExtensionKind, config: Config): Promise<void> {
-    const ext = await kind.load(this.ctx);
+  private async startOne(kind: ExtensionKind, config: Config, previous?: Extension): Promise<void> {
+    const ext = await kind.load(this.ctx, previous);
     await ext.start();
     this.running.set(kind, { ext, section: JSON.stringify(kind.section(config)) });
   }

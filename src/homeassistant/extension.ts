@@ -16,10 +16,12 @@ export class HomeAssistant implements Extension {
   private readonly ha: HomeAssistantConfig;
   private binarySensors: BinarySensors | undefined;
   /** rule name -> content type of the image last published to its Home Assistant image topic */
-  private readonly imageTypes = new Map<string, string>();
+  private readonly imageTypes: Map<string, string>;
 
-  constructor(private readonly ctx: ExtensionContext) {
+  /** `previous`: the extension this one replaces at a reload; its image entities keep the content type of the image shown. */
+  constructor(private readonly ctx: ExtensionContext, previous?: HomeAssistant) {
     this.ha = ctx.config().homeassistant;
+    this.imageTypes = new Map(previous?.imageTypes);
     this.announcer = new DiscoveryAnnouncer(ctx.link, {
       model: () => this.model(), ha: this.ha, version: ctx.version, logger: ctx.logger,
       republish: (reason) => ctx.bridge.republish(reason),

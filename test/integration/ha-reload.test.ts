@@ -19,7 +19,7 @@ const RULE = `  - name: gate
     when:
       from: { address: { is: "cam@gate.local" } }
     publish: { topic: "alerts/gate" }
-    attachments: { topic: "snap/gate", types: ["image/jpeg"] }
+    attachments: { topic: "snap/gate", types: ["image/*"] }
 `;
 /** Polls only on request (the schedule fires once a year), never coalesced. */
 const config = (ha: string) => minimalConfig(lab, {
@@ -40,10 +40,13 @@ const TOPICS = ['pop2mqtt/#', 'homeassistant/#', 'ha2/#'];
 const ourConfigs = (retained: Map<string, ReceivedMessage>) =>
   [...retained.keys()].filter((t) => /^[^/]+\/[^/]+\/pop2mqtt\/[^/]+\/config$/.test(t)).sort();
 
+/** A PNG signature on filler bytes: the image entity's content_type follows it (the rule's default is image/jpeg). */
+const PNG = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), fakeJpeg(700).subarray(8)]);
 const gateMail = (tag: string) => makeMail({
   from: 'Gate <cam@gate.local>', subject: `Gate ${tag}`, messageId: `<${tag}@gate.local>`, body: 'x\r\n',
-  attachments: [{ filename: 'g.jpg', contentType: 'image/jpeg', content: fakeJpeg(700) }],
+  attachments: [{ filename: 'g.png', contentType: 'image/png', content: PNG }],
 });
+const contentType = (m: ReceivedMessage | undefined) => (m?.json as { content_type?: string } | undefined)?.content_type;
 
 let tx = 0;
 async function reload(sub: Subscriber, file: string, ha: string): Promise<void> {
@@ -85,14 +88,15 @@ test('reload applies a changed homeassistant section: discovery on, new prefix a
   await poll(sub);
   const event = await sub.waitFor((m) => m.topic === EVENT, 20_000);
   assert.equal((event.json as { rule?: string }).rule, 'gate');
-  await sub.waitFor((m) => m.topic === IMAGE && m.payload.length > 0, 20_000);
+  await sub.waitFor((m) => m.topic === IMAGE && m.payload.equals(PNG), 20_000);
+  await sub.waitFor((m) => m.topic === 'homeassistant/image/pop2mqtt/rule_gate_image/config' && contentType(m) === 'image/png', 20_000);
   let from = sub.messages.length;
   await sub.client.publishAsync('homeassistant/status', 'online', { qos: 1 });
   await waitAll(sub, configsUnder('homeassistant'), false, from);
 
   // 2. A new prefix and birth topic: the configs under the old prefix are cleared before they appear under the new
   //    one (Home Assistant would refuse a second config with the same unique_id); a stale config of an earlier run
-  //    under the new prefix goes, another tool's stays; the snapshot stays, the new image entity shows it.
+  //    under the new prefix goes, another tool's stays; the snapshot stays, the new image entity shows it (a PNG).
   from = sub.messages.length;
   await reload(sub, file, '  discovery: true\n  prefix: ha2\n  status_topic: ha2/status\n');
   await waitAll(sub, configsUnder('homeassistant'), true, from);
@@ -107,6 +111,7 @@ test('reload applies a changed homeassistant section: discovery on, new prefix a
   assert.ok(retained.has(foreign), 'another tool\'s config is left alone');
   assert.ok((retained.get(IMAGE)?.payload.length ?? 0) > 0, 'the snapshot stays for the image entity under the new prefix');
   assert.equal((retained.get('ha2/image/pop2mqtt/rule_gate_image/config')!.json as { image_topic?: string }).image_topic, IMAGE);
+  assert.equal(contentType(retained.get('ha2/image/pop2mqtt/rule_gate_image/config')), 'image/png', 'the content type of the image shown carries over');
   // Home Assistant's birth on the new status topic has everything announced again.
   from = sub.messages.length;
   await sub.client.publishAsync('ha2/status', 'online', { qos: 1 });
