@@ -52,6 +52,8 @@ export class Outbox {
   private onAck: AckHandler = async () => {};
   private onDrop: DropHandler = async () => {};
   private kickAgain = false;
+  /** Entries of enqueue() calls whose files are being written (not in `entries` yet). */
+  private writing = { messages: 0, bytes: 0 };
   dropped = 0;
 
   private constructor(readonly dir: string, readonly limits: OutboxLimits, private readonly logger: Logger) {}
@@ -92,7 +94,8 @@ export class Outbox {
   /** True when another poll may add alerts: always under drop_oldest, otherwise while below both limits. */
   hasRoom(): boolean {
     if (this.limits.whenFull === 'drop_oldest') return true;
-    return this.entries.length < this.limits.maxMessages && this.bytes < this.limits.maxBytes;
+    // Entries still being written count: a poll may ask while the last batch's files are on their way to disk.
+    return this.entries.length + this.writing.messages < this.limits.maxMessages && this.bytes + this.writing.bytes < this.limits.maxBytes;
   }
 
   pendingFor(mailbox: string): OutboxEntry[] {
@@ -134,10 +137,20 @@ export class Outbox {
       const seq = ++this.seq;
       return { ...item, seq, file: path.join(this.dir, `${String(seq).padStart(12, '0')}.msg`) };
     });
-    // At most WRITE_TOGETHER files open at once (each write holds the file and its directory open).
+    // At most WRITE_TOGETHER files open at once; the directory is synced once for all of them (their renames are
+    // durable then), before any of them is published.
     const written: PromiseSettledResult<void>[] = [];
-    for (let i = 0; i < entries.length; i += WRITE_TOGETHER) {
-      written.push(...await Promise.allSettled(entries.slice(i, i + WRITE_TOGETHER).map((e) => writeFileAtomic(e.file, encodeEntry(e)))));
+    const size = { messages: entries.length, bytes: entries.reduce((n, e) => n + e.payload.length, 0) };
+    this.writing.messages += size.messages;
+    this.writing.bytes += size.bytes;
+    try {
+      for (let i = 0; i < entries.length; i += WRITE_TOGETHER) {
+        written.push(...await Promise.allSettled(entries.slice(i, i + WRITE_TOGETHER).map((e) => writeFileAtomic(e.file, encodeEntry(e), 0o600, { syncDir: false }))));
+      }
+      if (entries.length) await fsyncDir(this.dir);
+    } finally {
+      this.writing.messages -= size.messages;
+      this.writing.bytes -= size.bytes;
     }
     let error: unknown;
     entries.forEach((entry, i) => {

@@ -4,8 +4,12 @@ import path from 'node:path';
 
 let counter = 0;
 
-/** `data` may be given in parts (written one after the other), so a caller need not copy them into one buffer. */
-export async function writeFileAtomic(file: string, data: string | Buffer | readonly Buffer[], mode = 0o600): Promise<void> {
+/**
+ * `data` may be given in parts (written one after the other), so a caller need not copy them into one buffer.
+ * `syncDir: false` leaves the directory's fsync to the caller, who writes several files and syncs their directory once
+ * (the files are durable only after that).
+ */
+export async function writeFileAtomic(file: string, data: string | Buffer | readonly Buffer[], mode = 0o600, o: { syncDir?: boolean } = {}): Promise<void> {
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${++counter}.tmp`);
   let fh: fs.FileHandle | undefined;
@@ -22,7 +26,7 @@ export async function writeFileAtomic(file: string, data: string | Buffer | read
     await fs.unlink(tmp).catch(() => {});
     throw err;
   }
-  await fsyncDir(dir);
+  if (o.syncDir !== false) await fsyncDir(dir);
 }
 
 /** Removes temp files of writeFileAtomic(file) left by a process killed mid-write (call before the first write). */
