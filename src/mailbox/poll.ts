@@ -161,18 +161,32 @@ async function processNewMessages(d: PollDeps, client: Pop3Client, uidByMsg: Map
   // The broker's acks are awaited (bounded) once, after the last batch, or before a batch when the outbox is full:
   // no batch waits for the one before it to be acknowledged (they arrive meanwhile), and DELE still waits for all.
   const acks = new AckWait(d, result);
-  for (let i = 0; i < fresh.length; i += batchSize) {
-    if (d.signal?.aborted) throw new Pop3Error('EABORTED', 'poll aborted');
-    if (!outbox.hasRoom()) await acks.wait();
-    if (!outbox.hasRoom()) {
-      result.deferred += fresh.length - i;
-      logger.warn('outbox full: stopping this poll; the rest waits for the broker', { left: fresh.length - i, outbox: outbox.size });
-      break;
+  // A batch's outbox files and state save run while the next batch is fetched; batches still write in order (each
+  // waits for the one before), nothing is published before its file is on disk, and a failed write fails the poll.
+  let written: Promise<void> = Promise.resolve();
+  try {
+    for (let i = 0; i < fresh.length; i += batchSize) {
+      if (d.signal?.aborted) throw new Pop3Error('EABORTED', 'poll aborted');
+      if (!outbox.hasRoom()) {
+        await written;
+        await acks.wait();
+      }
+      if (!outbox.hasRoom()) {
+        result.deferred += fresh.length - i;
+        logger.warn('outbox full: stopping this poll; the rest waits for the broker', { left: fresh.length - i, outbox: outbox.size });
+        break;
+      }
+      const batch = fresh.slice(i, i + batchSize);
+      const datas = batch.map(([msg, uid]) => ({ mailbox: d.target.id, uid, msgNum: msg, size: sizes?.get(msg) ?? NaN }) as MessageData);
+      const evaluated = await evaluateBatch(d, client, datas, result, onHeaders);
+      await written;
+      written = evaluated.alerts.enqueueTogether().then(() => state.flush());
+      written.catch(() => {}); // awaited above or below; meanwhile its failure is not an unhandled rejection
+      acks.add(evaluated);
     }
-    const batch = fresh.slice(i, i + batchSize);
-    const datas = batch.map(([msg, uid]) => ({ mailbox: d.target.id, uid, msgNum: msg, size: sizes?.get(msg) ?? NaN }) as MessageData);
-    acks.add(await evaluateBatch(d, client, datas, result, onHeaders));
-    await state.flush();
+    await written;
+  } finally {
+    await written.catch(() => {}); // no write left running behind a failed poll
   }
   await acks.wait();
 }
@@ -201,7 +215,7 @@ class AckWait {
   }
 }
 
-/** One batch: plan stages → fetch → evaluate → queue alerts; returns its alerts (whose acks the caller awaits) and its messages. */
+/** One batch: plan stages → fetch → evaluate → queue alerts; returns its alerts (the caller writes them to the outbox and awaits their acks) and its messages. */
 async function evaluateBatch(d: PollDeps, client: Pop3Client, datas: MessageData[], result: PollResult, onHeaders: () => void): Promise<{ alerts: AlertQueue; uids: string[] }> {
   const { ruleSet, state, logger } = d;
   const items: BatchItem[] = datas.map((data) => ({ data, failed: false }));
@@ -231,7 +245,6 @@ async function evaluateBatch(d: PollDeps, client: Pop3Client, datas: MessageData
   // Evaluate → queue alerts: the messages decided without a download go to the outbox together.
   await fetcher.ensureSizes(items.filter((it) => !it.failed && !it.queued && ruleSet.evaluate(it.data).matched.length > 0).map((it) => it.data));
   for (const it of items) await queueAlerts(it, 'together');
-  await alerts.enqueueTogether();
   return { alerts, uids: items.map((it) => it.data.uid) };
 }
 
