@@ -416,6 +416,7 @@ export function stripComments(s: string): { text: string; comments: string[] } {
 }
 
 function unquote(s: string): string {
+  if (!s.includes('"')) return s; // a backslash is an escape only inside quotes
   let out = '';
   let inQuote = false;
   for (let i = 0; i < s.length; i++) {
@@ -443,8 +444,33 @@ function makeAddress(name: string, address: string): Address {
  */
 export function parseAddressList(value: string): Address[] {
   const out: Address[] = [];
-  const { text } = stripComments(value);
-  // split into mailbox chunks at top-level , ; and group-opening :
+  // The common case ("Name <a@b>", "a@b"): no quote, comment, list or group, so the value is one chunk as it is.
+  const chunks = /["(,;:]/.test(value) ? splitMailboxes(stripComments(value).text) : [value];
+  for (const chunkRaw of chunks) {
+    const chunk = chunkRaw.trim();
+    if (!chunk) continue;
+    const lt = chunk.lastIndexOf('<');
+    if (lt >= 0) {
+      const gt = chunk.indexOf('>', lt);
+      const address = chunk.slice(lt + 1, gt >= 0 ? gt : undefined).trim().replace(/^@[^:]*:/, ''); // drop obsolete route
+      const name = decodeWords(unquote(chunk.slice(0, lt)).replace(/\s+/g, ' ').trim());
+      out.push(makeAddress(name, address));
+    } else {
+      // bare address, maybe with a comment as the name (comments were removed from `text`: recover them per chunk)
+      const bare = unquote(chunk).trim();
+      if (bare.includes('@') && !/\s/.test(bare)) {
+        const commentName = stripComments(valueChunkWithComments(value, bare)).comments.join(' ').trim();
+        out.push(makeAddress(decodeWords(commentName), bare));
+      } else {
+        out.push(makeAddress(decodeWords(bare.replace(/\s+/g, ' ')), ''));
+      }
+    }
+  }
+  return out;
+}
+
+/** Split an address list (comments removed) into mailbox chunks at top-level , ; and group-opening :. */
+function splitMailboxes(text: string): string[] {
   const chunks: string[] = [];
   let cur = '';
   let inQuote = false;
@@ -471,27 +497,7 @@ export function parseAddressList(value: string): Address[] {
     cur += ch;
   }
   chunks.push(cur);
-  for (const chunkRaw of chunks) {
-    const chunk = chunkRaw.trim();
-    if (!chunk) continue;
-    const lt = chunk.lastIndexOf('<');
-    if (lt >= 0) {
-      const gt = chunk.indexOf('>', lt);
-      const address = chunk.slice(lt + 1, gt >= 0 ? gt : undefined).trim().replace(/^@[^:]*:/, ''); // drop obsolete route
-      const name = decodeWords(unquote(chunk.slice(0, lt)).replace(/\s+/g, ' ').trim());
-      out.push(makeAddress(name, address));
-    } else {
-      // bare address, maybe with a comment as the name (comments were removed from `text`: recover them per chunk)
-      const bare = unquote(chunk).trim();
-      if (bare.includes('@') && !/\s/.test(bare)) {
-        const commentName = stripComments(valueChunkWithComments(value, bare)).comments.join(' ').trim();
-        out.push(makeAddress(decodeWords(commentName), bare));
-      } else {
-        out.push(makeAddress(decodeWords(bare.replace(/\s+/g, ' ')), ''));
-      }
-    }
-  }
-  return out;
+  return chunks;
 }
 
 /** Find the original text around a bare address so its trailing "(Name)" comment can be used as display name. */
