@@ -2,7 +2,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startMosquitto, type MosquittoServer } from '../support/mosquitto.js';
-import { subscribe, type ReceivedMessage, type Subscriber } from '../support/mqtt-subscriber.js';
+import { until } from '../support/lab.js';
+import { retainedNow, subscribe, type ReceivedMessage, type Subscriber } from '../support/mqtt-subscriber.js';
 import { MqttLink } from '../../src/mqtt/link.js';
 import { Bridge } from '../../src/mqtt/bridge.js';
 import { buildDiscovery } from '../../src/homeassistant/discovery.js';
@@ -245,6 +246,57 @@ test('removed entities: refresh() clears configs and statuses of removed rules/m
   assert.equal(topics.has('homeassistant/sensor/pop2mqtt/mailbox_old_last_poll/config'), false, 'stale config gone');
   assert.equal(topics.has('homeassistant/sensor/othertool/x/config'), true, 'other tools untouched');
   for (const e of afterModel) assert.ok(topics.has(e.topic));
+});
+
+test('withdraw (a reload switched discovery off or moved it): every config cleared, the snapshots only when asked; nothing announced once stopped; offline a warning, no error', T, async () => {
+  const h = await setup({ persistence: false });
+  const configs = buildDiscovery(h.model, { base: 'pop2mqtt', prefix: 'homeassistant', version: '1.0.0' }).messages.map((m) => m.topic);
+  await h.sub.waitForCount(configs.length, 5_000, (m) => m.topic.endsWith('/config'));
+  const IMAGE = 'pop2mqtt/rule/gate/image';
+  await h.sub.client.publishAsync(IMAGE, Buffer.from('jpeg bytes'), { qos: 1, retain: true });
+  const emptiedSince = async (from: number, topics: string[]) => {
+    for (const t of topics) await h.sub.waitFor((m) => m.topic === t && m.payload.length === 0 && h.sub.messages.indexOf(m) >= from, 5_000);
+  };
+  const announcerOn = async () => {
+    const logger = createLogger({ level: 'debug', timestamps: false, write: (l) => h.logs.push(l) });
+    const a = new DiscoveryAnnouncer(h.link, { model: () => h.model, ha: { discovery: true }, version: '1.0.0', scanMs: 200, logger, republish: async () => {} });
+    await a.start();
+    cleanups.push(() => a.stop());
+    await a.publish(true);
+    return a;
+  };
+
+  // A new prefix: the configs go, the snapshot stays (the image entity under the new prefix shows it).
+  let from = h.sub.messages.length;
+  await h.announcer!.stop();
+  await h.announcer!.withdraw({ images: false });
+  await emptiedSince(from, configs);
+  let retained = await retainedNow(h.broker.url, ['pop2mqtt/#', 'homeassistant/#']);
+  assert.deepEqual([...retained.keys()].filter((t) => t.endsWith('/config')), []);
+  assert.ok(retained.has(IMAGE), 'snapshot kept');
+  // Stopped, it announces nothing more: the bridge's republish runs its retained hook (this announcer) to the end.
+  from = h.sub.messages.length;
+  await h.bridge.republish('test');
+  assert.ok(h.sub.messages.length > from, 'bridge state republished');
+  assert.deepEqual(h.sub.messages.slice(from).filter((m) => m.topic.endsWith('/config')).map((m) => m.topic), []);
+
+  // Switched off: the configs and the snapshots their image entities showed go.
+  const second = await announcerOn();
+  from = h.sub.messages.length;
+  await second.stop();
+  await second.withdraw({ images: true });
+  await emptiedSince(from, [...configs, IMAGE]);
+  retained = await retainedNow(h.broker.url, ['pop2mqtt/#', 'homeassistant/#']);
+  assert.deepEqual([...retained.keys()].filter((t) => t.endsWith('/config') || t === IMAGE), []);
+
+  // Broker gone: nothing can be cleared; said in the log, and the reload goes on (no error).
+  const third = await announcerOn();
+  await h.sub.close();
+  await h.broker.kill();
+  await until(() => !h.link.connected, 10_000, 'link down');
+  await third.stop();
+  await third.withdraw({ images: true });
+  assert.ok(h.logs.some((l) => /Home Assistant configs not cleared/.test(l) && /broker not connected/.test(l)), h.logs.slice(-5).join('\n'));
 });
 
 test('command tokens never reach MQTT, and a common-word password never corrupts a response', T, async () => {
