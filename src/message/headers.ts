@@ -274,9 +274,10 @@ function indexFields(block: Buffer, limits: HeaderLimits, copy = true): FieldInd
  * header by name. Nothing here throws after parseHeaders() returned.
  */
 class HeaderSet implements ParsedHeaders {
-  private readonly byKey = new Map<string, number[]>();
-  private readonly rawValues = new Map<number, string>();
-  private readonly decoded = new Map<string, string[]>();
+  // Made on first use: most blocks are asked for two or three fields, many for none beyond what a rule reads.
+  private byKey?: Map<string, number[]>;
+  private rawValues?: Map<number, string>;
+  private decoded?: Map<string, string[]>;
   private lazy: {
     subject?: string; from?: Address[]; to?: Address[]; cc?: Address[]; replyTo?: Address[]; sender?: Address[];
     messageId?: string | null; date?: Date | null; dateRaw?: string | null;
@@ -323,10 +324,10 @@ class HeaderSet implements ParsedHeaders {
 
   get(name: string): string[] {
     const key = name.toLowerCase();
-    let v = this.decoded.get(key);
+    let v = this.decoded?.get(key);
     if (!v) {
       v = this.getRaw(key).map(decodeWords);
-      this.decoded.set(key, v);
+      (this.decoded ??= new Map()).set(key, v);
     }
     return v;
   }
@@ -352,19 +353,19 @@ class HeaderSet implements ParsedHeaders {
     return out;
   }
   private fieldsOf(key: string): number[] {
-    let list = this.byKey.get(key);
+    let list = this.byKey?.get(key);
     if (!list) {
       list = [];
       for (let i = 0; i < this.index.count; i++) if (this.index.is(i, key)) list.push(i);
-      this.byKey.set(key, list);
+      (this.byKey ??= new Map()).set(key, list);
     }
     return list;
   }
   private rawValue(i: number): string {
-    let v = this.rawValues.get(i);
+    let v = this.rawValues?.get(i);
     if (v === undefined) {
       v = this.index.value(i);
-      this.rawValues.set(i, v);
+      (this.rawValues ??= new Map()).set(i, v);
     }
     return v;
   }
