@@ -46,6 +46,32 @@ const mqttLazyTransports = {
   },
 };
 
+/**
+ * node-cron reads local wall-clock time and UTC offsets through Intl.DateTimeFormat even without a time zone, and the
+ * first one a process creates costs about 8 MiB (ICU's locale and calendar data): a daemon's whole schedule. Without a
+ * time zone (pop2mqtt never gives one) its two formatters are swapped for src/cron-local-time.ts, which reads the
+ * same parts with Date. With a time zone node-cron's own code runs. A node-cron whose code no longer matches fails
+ * the build.
+ */
+const CRON_INTL = [
+  ["formatter = new Intl.DateTimeFormat('en-US', dftOptions);", "formatter = timezone ? new Intl.DateTimeFormat('en-US', dftOptions) : __p2mLocalTime.localParts;"],
+  ["formatter = new Intl.DateTimeFormat('en-US', {\n            timeZone: timezone,", "formatter = timezone === undefined ? __p2mLocalTime.localOffset : new Intl.DateTimeFormat('en-US', {\n            timeZone: timezone,"],
+];
+const cronLocalTime = {
+  name: 'cron-local-time',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]node-cron[\\/]dist[\\/]_shared\.cjs$/ }, (a) => {
+      let code = readFileSync(a.path, 'utf8');
+      for (const [from, to] of CRON_INTL) {
+        if (code.split(from).length !== 2) throw new Error(`node-cron changed: ${JSON.stringify(from)} not found once in ${a.path}`);
+        code = code.replace(from, to);
+      }
+      const helper = JSON.stringify(path.join(root, 'src', 'cron-local-time.ts'));
+      return { contents: `const __p2mLocalTime = require(${helper});\n${code}`, loader: 'js', resolveDir: path.dirname(a.path) };
+    });
+  },
+};
+
 const outfile = path.resolve(values.outfile ?? path.join(root, 'dist', 'pop2mqtt.cjs'));
 const common = {
   entryPoints: [path.resolve(values.entry ?? path.join(root, 'src', 'cli', 'main.ts'))],
@@ -60,7 +86,7 @@ const common = {
   // Prefer packages' CommonJS builds: ESM builds may use import.meta.url, which is undefined in a CJS bundle.
   mainFields: ['main', 'module'],
   conditions: ['require', 'node', 'default'],
-  plugins: [mqttLazyTransports],
+  plugins: [mqttLazyTransports, cronLocalTime],
   // Optional add-ons of ws and debug, required inside try/catch: left out, so that require() throws and they fall back
   // to their JavaScript code (an empty stand-in made ws call a missing bufferUtil.mask on any ws:// frame >= 48 bytes).
   external: ['bufferutil', 'utf-8-validate', 'supports-color'],
