@@ -93,6 +93,10 @@ const common = {
   alias: {
     // node-cron's package exports pick its ESM build (import.meta.url at load); force the CommonJS one.
     'node-cron': path.join(root, 'node_modules', 'node-cron', 'dist', 'node-cron.cjs'),
+    // mqtt.js and bl use Writable, Readable and Duplex from readable-stream, a userland copy of Node's streams (180 KB
+    // evaluated at start, with its process/abort-controller/string_decoder shims): Node's own serve the same API.
+    // Idle `once` 56.4 -> 55.7 MiB.
+    'readable-stream': 'node:stream',
     // zod's ESM build, so that the mini API tree-shakes (src/zod.ts): its CommonJS build is one module graph of 900 KB.
     'zod/mini': path.join(root, 'node_modules', 'zod', 'v4', 'mini', 'index.js'),
     'zod/v4/core': path.join(root, 'node_modules', 'zod', 'v4', 'core', 'index.js'),
