@@ -6,6 +6,7 @@ import type { RateLimiter } from '../rules/rate-limit.js';
 import { fetchInStages } from '../rules/stage-planner.js';
 import { enableOptimizingCompilers } from '../compiler-tiers.js';
 import { AlertQueue, type ExtraPublications } from '../alerts/queue.js';
+import { AckWait } from '../alerts/ack-wait.js';
 import type { Outbox } from '../alerts/outbox.js';
 import type { MailboxState } from '../state/mailbox-state.js';
 import { syncUids } from './uid-sync.js';
@@ -160,7 +161,7 @@ async function processNewMessages(d: PollDeps, client: Pop3Client, uidByMsg: Map
   };
   // The broker's acks are awaited (bounded) once, after the last batch, or before a batch when the outbox is full:
   // no batch waits for the one before it to be acknowledged (they arrive meanwhile), and DELE still waits for all.
-  const acks = new AckWait(d, result);
+  const acks = new AckWait({ state, logger, timeoutMs: d.ackTimeoutMs, signal: d.signal });
   // A batch's outbox files and state save run while the next batch is fetched; batches still write in order (each
   // waits for the one before), nothing is published before its file is on disk, and a failed write fails the poll.
   let written: Promise<void> = Promise.resolve();
@@ -169,7 +170,7 @@ async function processNewMessages(d: PollDeps, client: Pop3Client, uidByMsg: Map
       if (d.signal?.aborted) throw new Pop3Error('EABORTED', 'poll aborted');
       if (!outbox.hasRoom()) {
         await written;
-        await acks.wait();
+        result.deferred += await acks.wait();
       }
       if (!outbox.hasRoom()) {
         result.deferred += fresh.length - i;
@@ -188,31 +189,7 @@ async function processNewMessages(d: PollDeps, client: Pop3Client, uidByMsg: Map
   } finally {
     await written.catch(() => {}); // no write left running behind a failed poll
   }
-  await acks.wait();
-}
-
-/** The alerts queued by the batches of a poll, waited for together. */
-class AckWait {
-  private batches: Array<{ alerts: AlertQueue; uids: string[] }> = [];
-  constructor(private readonly d: PollDeps, private readonly result: PollResult) {}
-
-  add(batch: { alerts: AlertQueue; uids: string[] }): void {
-    this.batches.push(batch);
-  }
-
-  /** Wait (bounded) for the broker to acknowledge what the batches so far queued; messages left undone count as deferred. */
-  async wait(): Promise<void> {
-    const { state, logger } = this.d;
-    const batches = this.batches.splice(0);
-    // At once: a broker that does not answer costs one ack timeout, not one per batch.
-    const left = await Promise.all(batches.map((b) => b.alerts.waitForAcks(this.d.ackTimeoutMs, this.d.signal)));
-    const pending = left.reduce((n, l) => n + l.length, 0);
-    if (!pending) return;
-    let undone = 0;
-    for (const b of batches) for (const uid of b.uids) if (!state.isDone(uid)) undone++;
-    this.result.deferred += undone;
-    logger.warn('broker has not acknowledged every alert yet; they stay in the outbox', { pending });
-  }
+  result.deferred += await acks.wait();
 }
 
 /** One batch: plan stages → fetch → evaluate → queue alerts; returns its alerts (the caller writes them to the outbox and awaits their acks) and its messages. */

@@ -1,0 +1,35 @@
+// The alerts a poll's batches queued, waited for together: a broker that does not answer costs one ack timeout per poll, not one per batch.
+import type { Logger } from '../log.js';
+import type { MailboxState } from '../state/mailbox-state.js';
+import type { AlertQueue } from './queue.js';
+
+export interface AckWaitOptions {
+  state: MailboxState;
+  logger: Logger;
+  /** How long to wait for the broker inside the session before leaving the rest to the outbox. */
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+export class AckWait {
+  private batches: Array<{ alerts: AlertQueue; uids: string[] }> = [];
+  constructor(private readonly o: AckWaitOptions) {}
+
+  add(batch: { alerts: AlertQueue; uids: string[] }): void {
+    this.batches.push(batch);
+  }
+
+  /** Wait (bounded) for the broker to acknowledge what the batches so far queued; returns how many of their messages are left undone (deferred). */
+  async wait(): Promise<number> {
+    const { state, logger } = this.o;
+    const batches = this.batches.splice(0);
+    // At once: a broker that does not answer costs one ack timeout, not one per batch.
+    const left = await Promise.all(batches.map((b) => b.alerts.waitForAcks(this.o.timeoutMs, this.o.signal)));
+    const pending = left.reduce((n, l) => n + l.length, 0);
+    if (!pending) return 0;
+    let undone = 0;
+    for (const b of batches) for (const uid of b.uids) if (!state.isDone(uid)) undone++;
+    logger.warn('broker has not acknowledged every alert yet; they stay in the outbox', { pending });
+    return undone;
+  }
+}
