@@ -12,19 +12,17 @@ const IF_CLEAN = { when: (payload: { issues: unknown[] }) => payload.issues.leng
 
 const MATCH_KEYS = ['is', 'contains', 'glob', 'regex', 'one_of'] as const;
 
-const GlobString = z.string().check(
+/** A string that `validate` accepts (it returns the error text of a refused one). */
+const validatedString = (validate: (s: string) => string | undefined | null) => z.string().check(
   z.superRefine((s: string, ctx) => {
-    const err = validateGlob(s);
+    const err = validate(s);
     if (err) ctx.addIssue({ code: 'custom', message: err });
   }),
 );
 
-const RegexString = z.string().check(
-  z.superRefine((s: string, ctx) => {
-    const err = validateRegex(s);
-    if (err) ctx.addIssue({ code: 'custom', message: err });
-  }),
-);
+const GlobString = validatedString(validateGlob);
+
+const RegexString = validatedString(validateRegex);
 
 /** The match types shared by every string condition (several in one object are ANDed). */
 const matchShape = {
@@ -215,12 +213,7 @@ export const ConditionSchema: z.ZodMiniType<ConditionConfig> = described(
   'condition: keys at one level are ANDed; nest with all/any/not',
 );
 
-const TopicTemplate = z.string().check(
-  z.superRefine((s: string, ctx) => {
-    const err = validateTopicTemplate(s);
-    if (err) ctx.addIssue({ code: 'custom', message: err });
-  }),
-);
+const TopicTemplate = validatedString(validateTopicTemplate);
 
 const PayloadTemplate = z.string().check(
   z.superRefine((s: string, ctx) => {
