@@ -35,16 +35,20 @@ const { values } = parseArgs({
     'skip-fetchmail': { type: 'boolean', default: false },
     'w6-only': { type: 'boolean', default: false },
     'w6-mailboxes': { type: 'string' },
+    'w1-runs': { type: 'string' },
   },
 });
 const MESSAGES = Number(values.messages ?? (values.small ? 100 : 1000));
 const SEED = Number(values.seed);
+/** W1's first poll is timed this many times (fresh state each); the table shows the median. */
+const W1_TIMED_RUNS = Number(values['w1-runs'] ?? 5);
 const SOAK_POLLS = Number(values['soak-polls'] ?? (values.small ? 20 : 120));
 const NEW_MAILS = 5;
 const WITH_FETCHMAIL = !values['skip-fetchmail'];
 const W6_MAILBOXES = Number(values['w6-mailboxes'] ?? (values.small ? 20 : 100));
 const W6_ALARMS = W6_MAILBOXES * 10;
 if (!Number.isInteger(W6_MAILBOXES) || W6_MAILBOXES < 2) throw new Error('--w6-mailboxes must be an integer >= 2');
+if (!Number.isInteger(W1_TIMED_RUNS) || W1_TIMED_RUNS < 1) throw new Error('--w1-runs must be an integer >= 1');
 if (!Number.isInteger(MESSAGES) || MESSAGES < 10) throw new Error('--messages must be an integer >= 10');
 if (!Number.isInteger(SOAK_POLLS) || SOAK_POLLS < 12) throw new Error('--soak-polls must be an integer >= 12');
 
@@ -196,8 +200,13 @@ async function main(): Promise<void> {
     assertCost('W1 pop2mqtt', w1Cost, { top: MESSAGES, retr: 0 });
     const w1Raw = w1.rawlog[0];
     // Time and RSS: a second first poll (fresh state) straight to Dovecot's POP3S port, nothing in between.
-    log('W1 pop2mqtt: first poll again from fresh state, direct to Dovecot — time and peak RSS');
-    const w1t = await timeFirstPoll(agent, sub, dovecot.tlsPort, 'w1-time', alarmCount);
+    // Wall time swings with the machine's load, so it is the median of W1_TIMED_RUNS runs (each listed in the notes).
+    log(`W1 pop2mqtt: first poll again from fresh state, direct to Dovecot, ${W1_TIMED_RUNS} times — time (median) and peak RSS`);
+    const w1Runs: Array<Awaited<ReturnType<typeof timeFirstPoll>>> = [];
+    for (let i = 0; i < W1_TIMED_RUNS; i++) w1Runs.push(await timeFirstPoll(agent, sub, dovecot.tlsPort, `w1-time-${i}`, alarmCount));
+    const medianOf = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+    const w1t = [...w1Runs].sort((x, y) => x.lastAlertMs - y.lastAlertMs)[Math.floor(w1Runs.length / 2)]!;
+    const w1PollMedian = medianOf(w1Runs.map((r) => r.poll.durationMs ?? Number.NaN));
     // The same over a link with a 20 ms round trip: how the time depends on round trips.
     log('W1 pop2mqtt: first poll from fresh state over a 20 ms round-trip link');
     const slow = await startDelayProxy('127.0.0.1', dovecot.tlsPort, 10);
@@ -234,8 +243,8 @@ async function main(): Promise<void> {
       { workload: W1, metric: 'wire bytes from server (TLS, relay)', unit: 'B', pop2mqtt: w1Cost.wireFromServer, fetchmail: fmW1?.cost.wireFromServer ?? null },
       { workload: W1, metric: 'wire bytes to server (TLS, relay)', unit: 'B', pop2mqtt: w1Cost.wireToServer, fetchmail: fmW1?.cost.wireToServer ?? null },
       { workload: W1, metric: 'TOP / RETR commands', unit: 'n', pop2mqtt: w1Cost.top + w1Cost.retr, fetchmail: fmW1 ? fmW1.cost.top + fmW1.cost.retr : null },
-      { workload: W1, metric: 'wall time: process start → last alert received (pop2mqtt); whole run (fetchmail)', unit: 'ms', pop2mqtt: w1t.lastAlertMs, fetchmail: fmW1t?.wallMs ?? null, target: { max: 1500, strict: true, text: '< 1.5 s' } },
-      { workload: W1, metric: 'poll duration inside the agent (log duration_ms)', unit: 'ms', pop2mqtt: w1t.poll.durationMs ?? null, fetchmail: null },
+      { workload: W1, metric: `wall time: process start → last alert received (pop2mqtt, median of ${W1_TIMED_RUNS} runs); whole run (fetchmail)`, unit: 'ms', pop2mqtt: w1t.lastAlertMs, fetchmail: fmW1t?.wallMs ?? null, target: { max: 600, text: '≤ 0.6 s' } },
+      { workload: W1, metric: `poll duration inside the agent (log duration_ms, median of ${W1_TIMED_RUNS} runs)`, unit: 'ms', pop2mqtt: w1PollMedian, fetchmail: null, target: { max: 250, text: '≤ 250 ms' } },
       { workload: W1, metric: `wall time over a 20 ms round-trip link (${w1sRt ?? '?'} round trips after login)`, unit: 'ms', pop2mqtt: w1s.value.lastAlertMs, fetchmail: null },
       { workload: W1, metric: 'peak RSS', unit: 'KiB', pop2mqtt: w1t.run.maxRssKiB, fetchmail: fmW1t?.maxRssKiB ?? null },
     );
@@ -415,6 +424,7 @@ async function main(): Promise<void> {
       `TOP-0 bound: ${ref.top0Bytes} B over ${MESSAGES} messages (${(ref.top0Bytes / ref.octets * 100).toFixed(2)} % of ${ref.octets} B).`,
       `Reply sizes of the other commands for this mailbox: STAT ${ref.statBytes} B, full UIDL ${ref.uidlBytes} B, full LIST ${ref.listBytes} B, QUIT ${ref.quitBytes} B.`,
       `W1 pop2mqtt: Dovecot out ${w1Cost.out} B = bound + ${w1Cost.out - ref.top0Bytes} B overhead (${((w1Cost.out / ref.top0Bytes - 1) * 100).toFixed(2)} %).`,
+      `W1 pop2mqtt timed first polls (start → last alert / duration_ms, ms): ${w1Runs.map((r) => `${r.lastAlertMs}/${r.poll.durationMs ?? '?'}`).join(', ')}.`,
       w1Raw ? `W1 pop2mqtt commands after login (rawlog; count × reply bytes): ${describeShapes(w1Raw)}; ${w1Raw.roundTrips} round trips on loopback.` : 'W1 rawlog: missing',
       w1s.rawlog[0] ? `W1 over a 20 ms RTT link: ${roundTripsOver(w1s.rawlog[0], 10)} round trips after login; server idle gaps before TOP commands: ${w1s.rawlog[0].exchanges.filter((e) => e.shape === 'TOP n 0' && e.idleBeforeMs > 10).length}; poll ${w1s.value.poll.durationMs} ms vs ${w1t.poll.durationMs} ms on loopback.` : 'W1 rtt20 rawlog: missing',
       `W2 idle poll after login (rawlog): pop2mqtt ${w2Cost.in + w2Cost.out} B = login reply ${w2r.rawlog[0]?.loginReplyBytes ?? '?'} B + ${describeExchanges(w2r.rawlog[0])}${fmW2 ? `; fetchmail ${fmW2.cost.in + fmW2.cost.out} B = login reply ${fmW2.rawlog?.loginReplyBytes ?? '?'} B + ${describeExchanges(fmW2.rawlog)}` : ''}.`,
