@@ -170,7 +170,9 @@ if (values.single) {
     // esbuild keeps dynamic import() of a chunk as a native import(), which a single binary resolves against the
     // path its blob was built at (so it works only on the build machine): make it a require() the loader serves.
     const toCjs = async (file) => (await transform(readFileSync(file, 'utf8'), { format: 'cjs', target: 'node20', platform: 'node', charset: 'ascii', logLevel: 'warning' })).code
-      .replace(/\bimport\("(\.\/[^"]+\.cjs)"\)/g, 'Promise.resolve().then(() => require("$1"))');
+      .replace(/\bimport\("(\.\/[^"]+\.cjs)"\)/g, 'Promise.resolve().then(() => require("$1"))')
+      // The same for a Node built-in imported on first use (a SEA chunk is a vm function without an import() hook).
+      .replace(/\bimport\("(node:[a-z_/]+)"\)/g, 'Promise.resolve().then(() => require("$1"))');
     for (const c of chunks) {
       writeAtomic(path.join(chunkDir, c), latin1Only(await toCjs(path.join(tmp, CHUNK_DIR, c)), `${CHUNK_DIR}/${c}`));
     }

@@ -1,6 +1,7 @@
 // One bounded HTTPS form POST to a token endpoint with node:https (works in the CJS bundle and the SEA binary; takes an extra CA), or an injected fetch.
-import http from 'node:http';
-import https from 'node:https';
+// node:http and node:https (with _http_agent, _http_client, the parser binding...: +0.6 MiB) are imported at the first
+// request: an agent without OAuth mailboxes never evaluates them.
+import type { RequestOptions } from 'node:https';
 
 export interface FormPostRequest {
   url: URL;
@@ -70,11 +71,12 @@ async function viaFetch(req: FormPostRequest, fetchImpl: FetchLike): Promise<For
   }
 }
 
-function viaNode(req: FormPostRequest): Promise<FormPostResponse> {
+async function viaNode(req: FormPostRequest): Promise<FormPostResponse> {
+  const isHttps = req.url.protocol === 'https:';
+  const { request } = isHttps ? await import('node:https') : await import('node:http');
   return new Promise((resolve, reject) => {
     const body = Buffer.from(encode(req.form), 'utf8');
-    const isHttps = req.url.protocol === 'https:';
-    const options: https.RequestOptions = {
+    const options: RequestOptions = {
       method: 'POST',
       hostname: req.url.hostname.replace(/^\[|\]$/g, ''),
       port: req.url.port || (isHttps ? 443 : 80),
@@ -91,7 +93,7 @@ function viaNode(req: FormPostRequest): Promise<FormPostResponse> {
       if (err) reject(err);
       else resolve(res!);
     };
-    const r = (isHttps ? https : http).request(options, (res) => {
+    const r = request(options, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (d: Buffer) => {

@@ -11,6 +11,8 @@ const BUNDLE = path.join(ROOT, 'dist', 'pop2mqtt.cjs');
 const CHUNKS = path.join(ROOT, 'dist', 'pop2mqtt-chunks');
 /** Packages an idle poll must not load (libmime's charset tables, the MIME parser, HTML to text; SASLprep: no SCRAM here). */
 const LAZY = ['node_modules/libmime/', 'node_modules/encoding-japanese/', 'node_modules/mailparser/', 'node_modules/html-to-text/', 'node_modules/htmlparser2/', 'node_modules/@mongodb-js/saslprep/'];
+/** Node built-ins an idle poll must not evaluate: http/https only for an OAuth token request. */
+const LAZY_BUILTINS = ['http', 'https'];
 
 let lab: Lab;
 let preload: string;
@@ -18,13 +20,16 @@ let index: { chunks: Record<string, string[]> };
 before(async () => {
   lab = await startLab({ mosquitto: { websockets: true } });
   index = JSON.parse(await readFile(path.join(CHUNKS, 'index.json'), 'utf8'));
-  // Preloaded into the CLI: at exit, the chunk files it required (from require.cache) go to the file $P2M_LOADED_OUT.
+  // Preloaded into the CLI: at exit, the chunk files it required (from require.cache) and the Node built-ins evaluated
+  // since the preload (process.moduleLoadList) go to the file $P2M_LOADED_OUT.
   preload = path.join(lab.dir, 'loaded-chunks.cjs');
   await writeFile(preload, `'use strict';
+const before = new Set(process.moduleLoadList);
 process.on('exit', () => {
   const dir = ${JSON.stringify(CHUNKS + path.sep)};
-  const loaded = Object.keys(require.cache).filter((f) => f.startsWith(dir)).map((f) => 'pop2mqtt-chunks/' + f.slice(dir.length));
-  require('node:fs').writeFileSync(process.env.P2M_LOADED_OUT, JSON.stringify(loaded));
+  const chunks = Object.keys(require.cache).filter((f) => f.startsWith(dir)).map((f) => 'pop2mqtt-chunks/' + f.slice(dir.length));
+  const builtins = process.moduleLoadList.filter((m) => !before.has(m) && m.startsWith('NativeModule ')).map((m) => m.slice('NativeModule '.length));
+  require('node:fs').writeFileSync(process.env.P2M_LOADED_OUT, JSON.stringify({ chunks, builtins }));
 });
 `);
 });
@@ -32,15 +37,22 @@ after(() => lab?.stop());
 
 /** Runs `once` on the bundle; returns the sources (package paths) of every chunk the process evaluated. */
 async function onceLoads(config: string, name: string): Promise<string[]> {
+  return (await onceLoadsAll(config, name)).sources;
+}
+
+/** Runs `once` on the bundle; returns the sources of every chunk it evaluated and the Node built-ins it loaded. */
+async function onceLoadsAll(config: string, name: string): Promise<{ sources: string[]; builtins: string[] }> {
   const out = path.join(lab.dir, `${name}.json`);
   const r = await runNode(['--require', preload, BUNDLE, 'once', '--config', config], { env: { ...lab.env, P2M_LOADED_OUT: out }, cwd: lab.dir, timeoutMs: 120_000 });
   assert.equal(r.code, 0, r.stderr);
-  const loaded: string[] = JSON.parse(await readFile(out, 'utf8'));
-  assert.ok(loaded.length > 0, 'the bundle is split into chunks and the command loaded some');
-  return loaded.flatMap((c) => {
+  const loaded: { chunks: string[]; builtins: string[] } = JSON.parse(await readFile(out, 'utf8'));
+  assert.ok(loaded.chunks.length > 0, 'the bundle is split into chunks and the command loaded some');
+  assert.ok(loaded.builtins.includes('tls'), 'built-ins are recorded (the POP3 client loaded tls)');
+  const sources = loaded.chunks.flatMap((c) => {
     assert.ok(index.chunks[c], `${c} is listed in index.json`);
     return index.chunks[c]!;
   });
+  return { sources, builtins: loaded.builtins };
 }
 
 test('an idle once does not load the MIME decoder, the MIME parser or HTML-to-text; a poll with new mail loads the decoder', async () => {
@@ -50,9 +62,10 @@ test('an idle once does not load the MIME decoder, the MIME parser or HTML-to-te
   const first = await onceLoads(config, 'first');
   assert.ok(first.some((s) => s.startsWith('node_modules/libmime/')), 'new mail: the RFC 2047 decoder was loaded');
 
-  const idle = await onceLoads(config, 'idle');
+  const { sources: idle, builtins } = await onceLoadsAll(config, 'idle');
   for (const pkg of LAZY) assert.ok(!idle.some((s) => s.startsWith(pkg)), `idle poll loaded ${pkg}`);
   assert.ok(idle.some((s) => s.startsWith('node_modules/mqtt/')), 'the idle poll did load what it uses (the MQTT client)');
+  for (const m of LAZY_BUILTINS) assert.ok(!builtins.includes(m), `idle poll loaded node:${m}`);
 });
 
 test('the Home Assistant extension is read only with homeassistant.discovery on', async () => {
@@ -79,10 +92,10 @@ test('mqtt over ws:// works from the bundle (its WebSocket transport is evaluate
   }
 });
 
-test('chunks are loaded with require() only: an import() would make a single binary read them from its build directory', async () => {
+test('chunks and built-ins imported on first use are loaded with require() only: an import() would make a single binary read chunks from its build directory, and fails in its vm-compiled chunks', async () => {
   const files = [BUNDLE, ...(await readdir(CHUNKS)).filter((f) => f.endsWith('.cjs')).map((f) => path.join(CHUNKS, f))];
   assert.ok(files.length > 10);
-  for (const f of files) assert.doesNotMatch(await readFile(f, 'utf8'), /\bimport\("\.\//, `${path.basename(f)} imports a chunk with import()`);
+  for (const f of files) assert.doesNotMatch(await readFile(f, 'utf8'), /\bimport\("(\.\/|node:)/, `${path.basename(f)} imports a chunk or a built-in with import()`);
   assert.match(await readFile(BUNDLE, 'utf8'), /__p2mRequire\("\.\/pop2mqtt-chunks\/once-/, 'commands load through the chunk loader');
 });
 
