@@ -30,12 +30,29 @@ export function secureContextFor(p: TlsParams, memory: Pop3Memory, hello: Hello 
   const minVersion = hello === 'lean' ? 'TLSv1.3' : (p.minTlsVersion ?? 'TLSv1.2');
   const ca = p.ca === undefined ? undefined : typeof p.ca === 'string' ? p.ca : p.ca.toString('utf8');
   const key = createHash('sha256').update(`${hello}\0${minVersion}\0${ca ?? ''}`).digest('hex');
-  return memory.secureContext(key, () =>
-    tls.createSecureContext({
+  return memory.secureContext(key, () => {
+    const options: tls.SecureContextOptions = {
       minVersion,
-      ca: ca === undefined ? undefined : [...tls.rootCertificates, ca],
       ...(hello === 'lean' ? { ciphers: TLS13_SUITES, ecdhCurve: LEAN_GROUPS, sigalgs: LEAN_SIGALGS } : { ciphers: FULL_CIPHERS }),
-    }));
+    };
+    return ca === undefined ? tls.createSecureContext(options) : withExtraCa(options, ca);
+  });
+}
+
+/**
+ * A context that trusts Node's bundled roots and `ca`, as `ca: [...tls.rootCertificates, ca]` does, without
+ * re-parsing the ~140 bundled PEM certificates for every context (25-45 ms of the first connect, W1 in
+ * docs/bench.md): Node keeps them parsed once per process, a context copies that store when a CA is added to it, and
+ * `ca` is added to the copy. A Node without the native addCACert (not seen in 20 or 22) gets the list as before.
+ */
+function withExtraCa(options: tls.SecureContextOptions, ca: string): tls.SecureContext {
+  const ctx = tls.createSecureContext(options);
+  const native = (ctx as { context?: { addCACert?: unknown } }).context;
+  if (native && typeof native.addCACert === 'function') {
+    (native.addCACert as (pem: string) => void).call(native, ca);
+    return ctx;
+  }
+  return tls.createSecureContext({ ...options, ca: [...tls.rootCertificates, ca] });
 }
 
 /** The server as far as lean-hello refusals go: name verified, host, port. */

@@ -1,8 +1,9 @@
 // Certificate and pin policy of a POP3 TLS connection: which name is verified, which remembered session may be offered, what a finished handshake must prove, and how socket/TLS errors are reported.
 //
 // The chain and the host name are ALWAYS verified (rejectUnauthorized cannot be turned off). `ca` adds trust
-// anchors to Node's bundled roots instead of replacing them. A `fingerprint` pin is checked IN ADDITION to chain
-// verification (a pin alone does not make a self-signed certificate acceptable: add it with `ca`).
+// anchors to Node's bundled roots instead of replacing them (client-hello.ts adds it to a copy of Node's parsed
+// store). A `fingerprint` pin is checked IN ADDITION to chain verification (a pin alone does not make a self-signed
+// certificate acceptable: add it with `ca`).
 // A resumed handshake carries no certificate (Node reports none and skips its identity check), so a resumed
 // connection reports the certificate remembered with its session (see memory.ts), and with a pin a session is only
 // offered when its remembered certificate matches the pin (otherwise a full handshake is done).
