@@ -19,6 +19,19 @@ export class AckWait {
     this.batches.push(batch);
   }
 
+  /** Batches are queued that were not waited for yet. */
+  get pending(): boolean {
+    return this.batches.length > 0;
+  }
+
+  /**
+   * The wait DELE needs: when a message of these batches is to be deleted on its acks, wait() now; otherwise 0, and
+   * the caller may wait() after the session (QUIT does not wait for the broker when nothing is deleted on its word).
+   */
+  async waitForDele(): Promise<number> {
+    return this.batches.some((b) => b.alerts.deletesAfterAck) ? this.wait() : 0;
+  }
+
   /** Wait (bounded) for the broker to acknowledge what the batches so far queued; returns how many of their messages are left undone (deferred). */
   async wait(): Promise<number> {
     const { state, logger } = this.o;

@@ -29,6 +29,7 @@ export interface AlertQueueDeps {
 export class AlertQueue {
   private readonly waitKeys: string[] = [];
   private readonly together: OutboxItem[] = [];
+  private deleting = false;
 
   constructor(private readonly d: AlertQueueDeps) {}
 
@@ -82,6 +83,7 @@ export class AlertQueue {
       state.markDone(data.uid, { deleteOnServer: deleteAfter });
       return 0;
     }
+    this.deleting ||= deleteAfter;
     if (when === 'together') this.together.push(...toQueue);
     else await this.d.outbox.enqueue(toQueue);
     this.waitKeys.push(...toQueue.map((q) => q.key));
@@ -95,6 +97,11 @@ export class AlertQueue {
    */
   async enqueueTogether(): Promise<void> {
     await this.d.outbox.enqueue(this.together.splice(0));
+  }
+
+  /** Whether a message of this batch is to be deleted once the broker acknowledged its alerts. */
+  get deletesAfterAck(): boolean {
+    return this.deleting;
   }
 
   /** Wait (bounded) for the broker to acknowledge what this batch queued; returns the keys still unacknowledged. */

@@ -13,6 +13,7 @@ import { syncUids } from './uid-sync.js';
 import { clientOptionsOf, type PollTarget } from './target.js';
 import { MessageFailures, hasAttemptsLeft, type BatchItem } from './message-failures.js';
 import { StageFetcher, listSizes } from './fetch-stages.js';
+import { deleteAcknowledged } from './delete-acknowledged.js';
 
 /** What the poller needs to know about a mailbox, already resolved from the config. */
 export interface PollDeps {
@@ -57,20 +58,33 @@ export interface PollResult {
   limitsExceeded: number;
   /** Messages left for a later poll (broker not acknowledging, outbox full, fetch errors). */
   deferred: number;
+  /** ms after QUIT waiting for the acks of a poll that deletes nothing on them (else awaited before DELE, in durationMs). */
+  ackWaitMs?: number;
 }
 
 /**
  * One poll, in the order of the data flow: log in and STAT, sync UIDs (stop here when nothing changed), then per
  * batch of new messages plan stages → fetch → evaluate → queue alerts, wait for the acks of all, and last DELE what the
- * broker acknowledged, in this same session.
+ * broker acknowledged, in this same session. When nothing is deleted on these acks, they are awaited after QUIT.
  */
 export async function pollMailbox(d: PollDeps): Promise<PollResult> {
-  const t0 = Date.now();
-  const { target, state, logger } = d;
   const result: PollResult = {
-    mailbox: target.id, messages: 0, octets: 0, newMessages: 0, alerts: 0, deleted: 0, failed: 0,
+    mailbox: d.target.id, messages: 0, octets: 0, newMessages: 0, alerts: 0, deleted: 0, failed: 0,
     bytesIn: 0, bytesOut: 0, durationMs: 0, shortCircuit: false, topFetches: 0, retrFetches: 0, deferred: 0, limitsExceeded: 0,
   };
+  const acks = await pollSession(d, result);
+  if (acks?.pending) {
+    const t = Date.now();
+    result.deferred += await acks.wait();
+    result.ackWaitMs = Date.now() - t;
+  }
+  return result;
+}
+
+/** The POP3 session of a poll (durationMs); returns the acks still to wait for when no DELE depends on them. */
+async function pollSession(d: PollDeps, result: PollResult): Promise<AckWait | undefined> {
+  const t0 = Date.now();
+  const { target, state, logger } = d;
   const client = await Pop3Client.connect({
     ...clientOptionsOf(target), tlsSession: d.tlsSession ?? undefined, logger: logger.child('pop3'), signal: d.signal, memory: d.memory,
   });
@@ -96,15 +110,16 @@ export async function pollMailbox(d: PollDeps): Promise<PollResult> {
       result.shortCircuit = true;
       await client.quit();
       quitOk = true;
-      return result;
+      return undefined;
     }
 
+    let acks: AckWait | undefined;
     if (d.firstRun && target.existing === 'skip') {
       for (const uid of sync.uidByMsg.values()) state.markDone(uid);
       await state.flush();
       logger.info('first run: existing mail marked as seen without alerts (existing: skip)', { messages: sync.uidByMsg.size });
     } else {
-      await processNewMessages(d, client, sync.uidByMsg, result);
+      acks = await processNewMessages(d, client, sync.uidByMsg, result);
     }
 
     const deleted = await deleteAcknowledged(d, client, sync.uidByMsg);
@@ -114,7 +129,7 @@ export async function pollMailbox(d: PollDeps): Promise<PollResult> {
       state.confirmDeleted(deleted);
       result.deleted = deleted.length;
     }
-    return result;
+    return acks;
   } finally {
     if (!quitOk) client.destroy();
     if (client.tlsSession && d.onTlsSession) d.onTlsSession(client.tlsSession);
@@ -131,8 +146,8 @@ function hasUnfinishedWork(d: PollDeps): boolean {
   return d.state.data.serverUids.some((uid) => !d.state.isDone(uid) && hasAttemptsLeft(d.state, uid) && !d.outbox.pendingFor(d.target.id).some((e) => e.uid === uid));
 }
 
-/** The messages not done, not waiting in the outbox and not parked, in server order, evaluated in batches. */
-async function processNewMessages(d: PollDeps, client: Pop3Client, uidByMsg: Map<number, string>, result: PollResult): Promise<void> {
+/** The messages not done, not waiting in the outbox and not parked, in server order, evaluated in batches; returns their acks. */
+async function processNewMessages(d: PollDeps, client: Pop3Client, uidByMsg: Map<number, string>, result: PollResult): Promise<AckWait | undefined> {
   const { state, logger, outbox } = d;
   const queued = new Set(outbox.pendingFor(d.target.id).map((e) => e.uid));
   const fresh: Array<[number, string]> = [];
@@ -142,7 +157,7 @@ async function processNewMessages(d: PollDeps, client: Pop3Client, uidByMsg: Map
   }
   fresh.sort((a, b) => a[0] - b[0]);
   result.newMessages = fresh.length;
-  if (!fresh.length) return;
+  if (!fresh.length) return undefined;
   enableOptimizingCompilers(); // work to do: V8 may optimize from here on (compiler-tiers.ts)
 
   // LIST sizes up front only when a rule has a size condition; otherwise they are asked for (LIST n, pipelined) just
@@ -159,8 +174,8 @@ async function processNewMessages(d: PollDeps, client: Pop3Client, uidByMsg: Map
       logger.info('progress', { previewed: `${previewed}/${fresh.length}` });
     }
   };
-  // The broker's acks are awaited (bounded) once, after the last batch, or before a batch when the outbox is full:
-  // no batch waits for the one before it to be acknowledged (they arrive meanwhile), and DELE still waits for all.
+  // The broker's acks are awaited (bounded) once, after the last batch (before DELE when a message is to be deleted,
+  // else after QUIT), or before a batch when the outbox is full: no batch waits for the one before it to be acknowledged.
   const acks = new AckWait({ state, logger, timeoutMs: d.ackTimeoutMs, signal: d.signal });
   // A batch's outbox files and state save run while the next batch is fetched; batches still write in order (each
   // waits for the one before), nothing is published before its file is on disk, and a failed write fails the poll.
@@ -189,7 +204,8 @@ async function processNewMessages(d: PollDeps, client: Pop3Client, uidByMsg: Map
   } finally {
     await written.catch(() => {}); // no write left running behind a failed poll
   }
-  result.deferred += await acks.wait();
+  result.deferred += await acks.waitForDele(); // DELE needs them; otherwise they are awaited after QUIT
+  return acks;
 }
 
 /** One batch: plan stages → fetch → evaluate → queue alerts; returns its alerts (the caller writes them to the outbox and awaits their acks) and its messages. */
@@ -223,19 +239,4 @@ async function evaluateBatch(d: PollDeps, client: Pop3Client, datas: MessageData
   await fetcher.ensureSizes(items.filter((it) => !it.failed && !it.queued && ruleSet.evaluate(it.data).matched.length > 0).map((it) => it.data));
   for (const it of items) await queueAlerts(it, 'together');
   return { alerts, uids: items.map((it) => it.data.uid) };
-}
-
-/** DELE the messages whose alerts were all acknowledged (state.deletePending); returns the UIDs the server accepted. */
-async function deleteAcknowledged(d: PollDeps, client: Pop3Client, uidByMsg: Map<number, string>): Promise<string[]> {
-  const pendingDel = new Set(d.state.data.deletePending);
-  const toDelete = [...uidByMsg].filter(([, uid]) => pendingDel.has(uid));
-  if (!toDelete.length) return [];
-  const res = await client.deleMany(toDelete.map(([m]) => m));
-  const deleted: string[] = [];
-  for (const [msg, uid] of toDelete) {
-    const err = res.get(msg);
-    if (err) d.logger.warn('DELE refused; will retry next poll', { uid, error: err.message });
-    else deleted.push(uid);
-  }
-  return deleted;
 }

@@ -209,7 +209,7 @@ export class MailboxRunner {
       this.countAlerts(result.alerts);
       this.log.info('poll', {
         messages: result.messages, new: result.newMessages, alerts: result.alerts, deleted: result.deleted || undefined,
-        failed: result.failed || undefined, deferred: result.deferred || undefined, limits_exceeded: result.limitsExceeded || undefined, bytes: result.bytesIn, duration_ms: result.durationMs,
+        failed: result.failed || undefined, deferred: result.deferred || undefined, limits_exceeded: result.limitsExceeded || undefined, bytes: result.bytesIn, duration_ms: result.durationMs, ack_wait_ms: result.ackWaitMs,
       });
       this.setStatus({
         lastPoll: started.toISOString(), result: 'ok', error: undefined, messages: result.messages, newMessages: result.newMessages,

@@ -51,6 +51,9 @@ test('existing: process alerts present mail from headers only (retr=0); a second
   assert.equal(payload.camera, 'Camera 1');
   assert.equal(payload.event, 'Motion Detected');
   assert.match(r1.stderr, /poll.*messages=4.*new=4.*alerts=2/);
+  // Nothing is to be deleted: QUIT went out without waiting for the PUBACKs, awaited after the session.
+  assert.match(r1.stderr, / poll .*duration_ms=\d+ ack_wait_ms=\d+/);
+  assert.doesNotMatch(r1.stderr, /deferred=/, 'every alert acknowledged within the poll');
 
   const sessions = await lab.dovecot.logoutLines({ atLeast: before + 1 });
   const s1 = sessions[before]!;
@@ -94,10 +97,13 @@ test('keep: false deletes only alerted mail, after the broker acknowledged it', 
   await lab.dovecot.deliverMany(USER, [alarm(5, 'c1'), news(5), alarm(6, 'c2'), news(6)]);
   const cfg = await lab.writeConfig(minimalConfig(lab, { existing: 'process', keep: false, stateDir: './state-delete' }), 'delete.yaml');
   const before = (await lab.dovecot.settled()).length;
-  await once(cfg);
+  const r = await once(cfg);
   await sub.waitForCount(2, 10_000);
   const sessions = await lab.dovecot.logoutLines({ atLeast: before + 1 });
   assert.equal(sessions[before]!.del, 2, sessions[before]!.raw);
+  // The acks were awaited inside the session, before DELE: none is left for after QUIT.
+  assert.match(r.stderr, / poll .*deleted=2/);
+  assert.doesNotMatch(r.stderr, /ack_wait_ms=/);
   const left = await lab.dovecot.messageFiles(USER);
   assert.equal(left.length, 2, 'the two newsletters stay');
   // Next poll: the remaining (non-matching) mail is neither alerted nor deleted.
