@@ -8,11 +8,9 @@
 // of 1,000 messages spends its time after that point). Like the heap policy, POP2MQTT_HEAP_POLICY=off leaves V8's
 // defaults, and a compiler flag the process was started with (execArgv, NODE_OPTIONS) wins.
 import v8 from 'node:v8';
+import { v8FlagsGiven, type V8FlagsInput } from './v8-flags-given.js';
 
-export interface CompilerTierInput {
-  env?: NodeJS.ProcessEnv;
-  execArgv?: readonly string[];
-  v8Version?: string;
+export interface CompilerTierInput extends V8FlagsInput {
   arch?: string;
 }
 
@@ -29,17 +27,15 @@ function flagNames(args: readonly string[]): Set<string> {
   return new Set(args.filter((a) => a.startsWith('--')).map((a) => a.slice(2).split('=')[0]!.replace(/_/g, '-').replace(/^no-/, '')));
 }
 
-/** V8 versions this was measured on (Node 20: 11.3, Node 22: 12.4), where both compilers are on by default. */
-const MEASURED_V8 = /^1[12]\./;
 /** Architectures where Sparkplug is on by default in those versions (and measured: x64). */
 const SPARKPLUG_ARCHES = ['x64', 'arm64'];
 
 /** The [idle, work] flag pairs deferCompilers() would set for this process (empty when switched off or not applicable). */
 export function deferredCompilerFlags(o: CompilerTierInput = {}): Array<[string, string]> {
-  const env = o.env ?? process.env;
-  if ((env.POP2MQTT_HEAP_POLICY ?? '').toLowerCase() === 'off') return [];
-  if (!MEASURED_V8.test(o.v8Version ?? process.versions.v8)) return [];
-  const given = flagNames([...(o.execArgv ?? process.execArgv), ...(env.NODE_OPTIONS ?? '').split(/\s+/)]);
+  // On the measured V8 versions (v8FlagsGiven) both compilers are on by default.
+  const args = v8FlagsGiven(o);
+  if (!args) return [];
+  const given = flagNames(args);
   if (ALL_TIERS.some((n) => given.has(n))) return [];
   const arch = o.arch ?? process.arch;
   return TIERS.filter(([idle, , own]) => !own.some((n) => given.has(n)) && (idle !== '--no-sparkplug' || SPARKPLUG_ARCHES.includes(arch))).map(

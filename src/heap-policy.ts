@@ -9,6 +9,7 @@
 // Both flags are read by V8 whenever it resizes the heap, so setting them after start works (checked on Node 20
 // and 22); a flag the process was started with (execArgv, NODE_OPTIONS) wins.
 import v8 from 'node:v8';
+import { v8FlagsGiven, type V8FlagsInput } from './v8-flags-given.js';
 
 /** [flag, spellings that mean the user sized this part of the heap themselves]. */
 const POLICY: ReadonlyArray<readonly [string, readonly string[]]> = [
@@ -18,21 +19,13 @@ const POLICY: ReadonlyArray<readonly [string, readonly string[]]> = [
   ['--heap-growing-percent=20', ['heap-growing-percent', 'heap_growing_percent', 'max-old-space-size', 'max_old_space_size']],
 ];
 
-/** V8 versions the flags were measured on (Node 20: 11.3, Node 22: 12.4); other versions are left alone. */
-const MEASURED_V8 = /^1[12]\./;
-
-export interface HeapPolicyInput {
-  env?: NodeJS.ProcessEnv;
-  execArgv?: readonly string[];
-  v8Version?: string;
-}
+export type HeapPolicyInput = V8FlagsInput;
 
 /** The flags applyHeapPolicy() would set for this process (empty when switched off or not applicable). */
 export function heapPolicyFlags(o: HeapPolicyInput = {}): string[] {
-  const env = o.env ?? process.env;
-  if ((env.POP2MQTT_HEAP_POLICY ?? '').toLowerCase() === 'off') return [];
-  if (!MEASURED_V8.test(o.v8Version ?? process.versions.v8)) return [];
-  const given = [...(o.execArgv ?? process.execArgv), ...(env.NODE_OPTIONS ?? '').split(/\s+/)].join(' ');
+  const args = v8FlagsGiven(o);
+  if (!args) return [];
+  const given = args.join(' ');
   return POLICY.filter(([, own]) => !own.some((s) => given.includes(s))).map(([flag]) => flag);
 }
 
