@@ -1,7 +1,9 @@
 // Measures a single binary at rest: RSS and CPU over N polls of an unchanged mailbox (real Dovecot + Mosquitto, 1 poll/s).
-// Usage: node --import tsx scripts/binaries/footprint.ts [--target x64] [--polls 100] [--reference] [--node-options OPTS]
+// Usage: node --import tsx scripts/binaries/footprint.ts [--target x64] [--polls 100] [--reference] [--node-options OPTS] [--new-mail 1|0]
+//   --new-mail 0: the state is primed by a `once` first, so that no poll finds new mail (as the bench's daemon row);
+//   default 1: the first poll alerts one mail (which loads the MIME header decoder and turns V8's optimizing compilers on).
 //   --reference: run `node bin/pop2mqtt.js` (this Node) instead of the binary, for comparison; --node-options: NODE_OPTIONS for it.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -17,12 +19,15 @@ const { values } = parseArgs({
     reference: { type: 'boolean', default: false },
     'node-options': { type: 'string' },
     tls: { type: 'string', default: 'starttls' },
+    'new-mail': { type: 'string', default: '1' },
   },
 });
 const target = values.target as Target;
 const polls = Number(values.polls);
 if (!Number.isInteger(polls) || polls < 2) throw new Error('--polls must be an integer >= 2');
 const tlsMode = values.tls!;
+const newMail = values['new-mail'];
+if (newMail !== '0' && newMail !== '1') throw new Error('--new-mail must be 0 or 1');
 if (!['starttls', 'implicit', 'none'].includes(tlsMode)) throw new Error('--tls must be starttls, implicit or none');
 
 const TICKS = 100; // USER_HZ on Linux
@@ -75,6 +80,12 @@ try {
     : [...runnerFor(target), binaryPath(target), 'run', '--config', config];
   const extraEnv: Record<string, string> = { MAIL_PASS: 'footprint-pw-1234' };
   if (values['node-options']) extraEnv.NODE_OPTIONS = values['node-options'];
+  let before = 0;
+  if (newMail === '0') {
+    const once = spawnSync(argv[0]!, [...argv.slice(1, -3), 'once', '--config', config], { cwd: tmp, env: { ...cleanEnv(), ...extraEnv }, encoding: 'utf8', timeout: 120_000 });
+    if (once.status !== 0) throw new Error(`priming once failed (${once.status})\n${once.stderr}`);
+    before = (await dovecot.settled()).length;
+  }
   if (!values.reference) dropPageCache(binaryPath(target));
   const started = Date.now();
   child = spawn(argv[0]!, argv.slice(1), { cwd: tmp, env: { ...cleanEnv(), ...extraEnv }, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -83,27 +94,28 @@ try {
   const pid = child.pid!;
   const limitMs = (polls + 30) * 1000 * (runnerFor(target).length ? 4 : 1);
 
-  const samples: { poll: number; rssKiB: number }[] = [];
+  const samples: { poll: number; rssKiB: number; anonKiB: number; fileKiB: number }[] = [];
   let cpuAfterFirst = 0;
   const marks = [...new Set([1, ...Array.from({ length: Math.floor(polls / 10) }, (_, i) => (i + 1) * 10), polls])];
   for (const at of marks) {
     const remaining = limitMs - (Date.now() - started);
     if (remaining <= 0) throw new Error(`timed out before poll ${at}\n${stderr}`);
-    await dovecot.logoutLines({ atLeast: at, timeoutMs: remaining });
+    await dovecot.logoutLines({ atLeast: before + at, timeoutMs: remaining });
     if (child.exitCode !== null) throw new Error(`agent exited (${child.exitCode})\n${stderr}`);
-    samples.push({ poll: at, rssKiB: procStatus(pid).rssKiB });
+    const st = procStatus(pid);
+    samples.push({ poll: at, rssKiB: st.rssKiB, anonKiB: st.anonKiB, fileKiB: st.fileKiB });
     if (at === 1) cpuAfterFirst = cpuSeconds(pid);
   }
   const { hwmKiB, anonKiB, fileKiB } = procStatus(pid);
   const cpu = cpuSeconds(pid);
-  const lines = await dovecot.logoutLines();
-  const idle = lines.slice(1);
+  const lines = (await dovecot.logoutLines()).slice(before);
+  const idle = newMail === '0' ? lines : lines.slice(1);
   const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
   const what = values.reference ? `node ${process.version} bin/pop2mqtt.js` : `pop2mqtt-linux-${target}`;
-  console.log(`${what}${values['node-options'] ? ` (NODE_OPTIONS=${values['node-options']})` : ''}, tls ${tlsMode}: ${lines.length} polls of an unchanged mailbox, 1 per second${runnerFor(target).length ? ' (under qemu-user: RSS includes the emulator)' : ''}`);
+  console.log(`${what}${values['node-options'] ? ` (NODE_OPTIONS=${values['node-options']})` : ''}, tls ${tlsMode}: ${lines.length} polls of an unchanged mailbox, 1 per second, ${newMail === '0' ? 'no new mail (state primed by a `once`)' : 'the first alerting one new mail'}${runnerFor(target).length ? ' (under qemu-user: RSS includes the emulator)' : ''}`);
   for (const s of samples.filter((x) => [1, 10, Math.floor(polls / 2), polls].includes(x.poll))) {
-    console.log(`  RSS after poll ${String(s.poll).padStart(3)}: ${mib(s.rssKiB)} MiB`);
+    console.log(`  RSS after poll ${String(s.poll).padStart(3)}: ${mib(s.rssKiB)} MiB (${mib(s.anonKiB)} anonymous + ${mib(s.fileKiB)} file-backed)`);
   }
   console.log(`  RSS series (MiB, every 10 polls): ${samples.map((x) => mib(x.rssKiB)).join(' ')}`);
   console.log(`  peak RSS (VmHWM):    ${mib(hwmKiB)} MiB; at the end ${mib(anonKiB)} MiB anonymous + ${mib(fileKiB)} MiB file-backed (mapped executable and libraries, reclaimable)`);
