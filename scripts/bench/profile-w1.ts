@@ -1,6 +1,7 @@
 // Where W1's first-poll time goes: `pop2mqtt once` of 1,000 bench messages under --cpu-prof (from source, so files name the parts), self time by part, inside the poll.
 // Usage: node --import tsx scripts/bench/profile-w1.ts [--messages N] [--keep DIR] [--plain N]   (--plain: N first polls of the bundle, no profiler, their duration_ms)
 //        node --import tsx scripts/bench/profile-w1.ts --compare old.cjs,new.cjs [--plain N]   (N rounds of first polls of each bundle, alternated: duration_ms and process start → last alert, medians and best)
+//        --node-arg=X (repeatable) passes X to node for every bundle (e.g. --node-arg=--cpu-prof); add --trace to --compare: each process runs under start-trace.cjs; medians of its milestones (boot, modules, config, MQTT, POP3, alerts, exit), and the timeline of one run
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -13,9 +14,10 @@ import { subscribe } from '../../test/support/mqtt-subscriber.js';
 import { corpus, kindAt } from './corpus.js';
 import { timedRun } from './proc.js';
 import { AgentHarness, headerRules } from './agent.js';
+import { milestones, printMilestones, type Trace } from './start-timeline.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const { values } = parseArgs({ options: { messages: { type: 'string', default: '1000' }, keep: { type: 'string' }, plain: { type: 'string' }, compare: { type: 'string' }, strace: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { messages: { type: 'string', default: '1000' }, keep: { type: 'string' }, plain: { type: 'string' }, compare: { type: 'string' }, trace: { type: 'boolean', default: false }, 'node-arg': { type: 'string', multiple: true, default: [] }, strace: { type: 'boolean', default: false } } });
 const MESSAGES = Number(values.messages);
 
 interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
@@ -84,14 +86,18 @@ async function main(): Promise<void> {
 async function compare(harness: AgentHarness, mqttUrl: string, bundles: string[], rounds: number): Promise<void> {
   const alerts = Array.from({ length: MESSAGES }, (_, i) => kindAt(1, i)).filter((k) => k === 'alarm' || k === 'alarm-snapshot').length;
   const sub = await subscribe(mqttUrl, ['pop2mqtt/alerts/#']);
-  const got = bundles.map(() => ({ poll: [] as number[], last: [] as number[], cpu: [] as number[] }));
+  const got = bundles.map(() => ({ poll: [] as number[], last: [] as number[], cpu: [] as number[], traces: [] as Array<Map<string, number>> }));
+  const tracer = path.join(ROOT, 'scripts/bench/start-trace.cjs');
   try {
     let n = 0;
     for (let k = 0; k <= rounds; k++) {
       for (const [b, bundle] of bundles.entries()) {
         const cfg = await harness.writeConfig(`cmp${n}`, { stateDir: `state-cmp${n++}`, rules: headerRules() });
         sub.clear();
-        const r = await timedRun(process.execPath, [path.resolve(bundle), 'once', '--config', cfg], { env: harness.env, timeoutMs: 300_000 });
+        const traceFile = `${cfg}.trace.json`;
+        const nodeArgs = [...(values.trace ? ['-r', tracer] : []), ...values['node-arg']!];
+        const env = values.trace ? { ...harness.env, P2M_START_TRACE: traceFile } : harness.env;
+        const r = await timedRun(process.execPath, [...nodeArgs, path.resolve(bundle), 'once', '--config', cfg], { env, timeoutMs: 300_000 });
         if (r.code !== 0) throw new Error(`${bundle}: once exited ${r.code}\n${r.stderr}`);
         const msgs = await sub.waitForCount(alerts, 60_000);
         if (msgs.length !== alerts) throw new Error(`${bundle}: ${msgs.length} alerts, expected ${alerts}`);
@@ -99,6 +105,13 @@ async function compare(harness: AgentHarness, mqttUrl: string, bundles: string[]
         got[b]!.poll.push(Number(/duration_ms=(\d+)/.exec(r.stderr)?.[1]));
         got[b]!.last.push(Math.max(...msgs.map((m) => m.receivedAt)) - r.startedAt);
         got[b]!.cpu.push(r.cpuMs);
+        if (values.trace) {
+          const trace = JSON.parse(await readFile(traceFile, 'utf8')) as Trace;
+          const m = milestones(trace, msgs.map((x) => x.receivedAt), r.endedAt);
+          got[b]!.traces.push(m);
+          if (values.keep) spawnSync('cp', [traceFile, values.keep]);
+          if (k === 1) printMilestones(bundle, trace, m);
+        }
       }
     }
   } finally {
@@ -110,6 +123,14 @@ async function compare(harness: AgentHarness, mqttUrl: string, bundles: string[]
     const g = got[b]!;
     process.stdout.write(`| ${bundle} | ${med(g.poll)} (${Math.min(...g.poll)}) | ${med(g.last)} (${Math.min(...g.last)}) | ${med(g.cpu)} | ${g.poll.length} |\n`);
     process.stdout.write(`<!-- ${bundle}: poll ${g.poll.join(' ')}; last alert ${g.last.join(' ')} -->\n`);
+  }
+  if (values.trace) {
+    const names = [...new Set(got.flatMap((g) => g.traces.flatMap((m) => [...m.keys()])))];
+    process.stdout.write(`\n| ms since process start, median | ${bundles.join(' | ')} |\n|---|${bundles.map(() => '---:').join('|')}|\n`);
+    for (const n of names) {
+      const cell = (g: (typeof got)[number]) => { const v = g.traces.map((m) => m.get(n)).filter((x): x is number => x !== undefined); return v.length ? med(v).toFixed(0) : '–'; };
+      process.stdout.write(`| ${n} | ${got.map(cell).join(' | ')} |\n`);
+    }
   }
 }
 
