@@ -9,7 +9,7 @@ import { Outbox } from './alerts/outbox.js';
 import { MailboxRunner, type PollOutcome, type RunnerStatus, type RunnerTarget } from './mailbox/runner.js';
 import { pollTargetOf } from './mailbox/target.js';
 import { PollSlots, spreadPhase } from './mailbox/poll-slots.js';
-import { MailboxTokens } from './oauth/index.js';
+import type { MailboxTokens } from './oauth/mailbox-tokens.js';
 import { MqttLink } from './mqtt/link.js';
 import { Bridge } from './mqtt/bridge.js';
 import type { BridgeInfo, MailboxStatus } from './mqtt/types.js';
@@ -82,7 +82,12 @@ export class Agent {
     return path.resolve(this.loaded.dir, this.config.state_dir);
   }
 
-  async start(opts: { schedule: boolean }): Promise<void> {
+  /**
+   * `waitForBroker: false` (`once`): return as soon as the MQTT connection is under way instead of after the CONNACK
+   * and the bridge's first publications, so that the POP3 session starts meanwhile. Alerts go to the disk outbox
+   * first in any case and are sent when the link connects; broken MQTT settings still fail here, before any poll.
+   */
+  async start(opts: { schedule: boolean; waitForBroker?: boolean }): Promise<void> {
     for (const w of this.loaded.warnings) this.logger.warn(w);
     const cfg = this.config;
     await makeDirs(this.stateDir, 0o700);
@@ -106,9 +111,10 @@ export class Agent {
       stateDir: this.stateDir, logger: this.logger, version: VERSION,
     }, this.logger);
     await this.extensions.start(cfg);
+    await this.loadOAuth(cfg);
     this.buildRunners(cfg);
     for (const r of this.runners.values()) await r.init();
-    await this.link.start();
+    await this.link.start({ wait: opts.waitForBroker !== false });
     await this.bridge.start();
     this.outbox.kick();
     if (opts.schedule) for (const r of this.runners.values()) r.schedule();
@@ -154,11 +160,18 @@ export class Agent {
     for (const id of [...this.runners.keys()]) if (!keep.has(id)) this.runners.delete(id);
   }
 
+  /** The token managers are loaded only when a mailbox has `oauth:` settings (the rest never reads node:https). Kept across reloads. */
+  private async loadOAuth(cfg: Config): Promise<void> {
+    if (this.oauthTokens || !cfg.mailboxes.some((m) => m.oauth !== undefined)) return;
+    const { MailboxTokens } = await import('./oauth/mailbox-tokens.js');
+    this.oauthTokens = new MailboxTokens({ logger: this.logger });
+  }
+
   private pollTarget(mb: MailboxConfig): RunnerTarget {
     return {
       ...pollTargetOf(mb, this.loaded.dir),
       // OAuth mailboxes: accessToken() and invalidateAccessToken() from a token manager kept across reloads.
-      ...(this.oauthTokens ??= new MailboxTokens({ logger: this.logger })).hooksFor(mb, this.stateDir),
+      ...this.oauthTokens?.hooksFor(mb, this.stateDir),
     };
   }
 
@@ -217,7 +230,11 @@ export class Agent {
     const deadline = Date.now() + timeoutMs;
     this.outbox.kick();
     while (this.outbox.size > 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 50));
+      // Returns as soon as what is queued now is acknowledged; every 50 ms at the latest, to kick the outbox again.
+      const keys = this.config.mailboxes.flatMap((m) => this.outbox.pendingFor(m.id).map((e) => e.key));
+      const ms = Math.max(1, Math.min(50, deadline - Date.now()));
+      if (keys.length) await this.outbox.waitFor(keys, ms);
+      else await new Promise((r) => setTimeout(r, ms));
       if (this.link.connected) this.outbox.kick();
     }
     return this.outbox.size;
@@ -235,6 +252,7 @@ export class Agent {
     this.loaded = next;
     this.pollSlots.setLimit(cfg.max_concurrent_polls);
     const before = new Set(this.runners.keys());
+    await this.loadOAuth(cfg);
     this.buildRunners(cfg);
     for (const [id, r] of this.runners) {
       if (!before.has(id)) {

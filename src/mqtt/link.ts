@@ -63,6 +63,8 @@ export class MqttLink extends EventEmitter {
   private stopped = false;
   private attempt = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
+  /** Ends start()'s wait for the first connect (and its warning timer): stop() calls it, so no timer outlives the link. */
+  private stopWaiting: (() => void) | undefined;
   private readonly subscriptions = new Map<string, Set<MessageHandler>>();
   private readonly pending = new Set<(err: MqttLinkError) => void>();
   /** MQTT.js's outgoing Store: publishes waiting for their ack, never replayed after a reconnect. */
@@ -87,8 +89,11 @@ export class MqttLink extends EventEmitter {
   /**
    * Begins connecting. Resolves once connected, or after the connect timeout (the link keeps retrying in the
    * background). Rejects only on unusable settings (bad URL scheme, unreadable TLS file).
+   * `wait: false` resolves as soon as the settings are checked and the connection is under way (`once` polls
+   * meanwhile: its alerts wait in the disk outbox for the 'connect' event); the warning after the connect timeout
+   * is logged all the same.
    */
-  async start(): Promise<void> {
+  async start(o: { wait?: boolean } = {}): Promise<void> {
     if (this.client) throw new MqttLinkError('MQTT_SETTINGS', 'MqttLink.start() called twice', false);
     if (this.stopped) throw new MqttLinkError('MQTT_STOPPED', 'MqttLink was stopped', false);
     const options = await this.buildClientOptions();
@@ -114,14 +119,16 @@ export class MqttLink extends EventEmitter {
     client.connect();
 
     const waitMs = this.settings.connect_timeout ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    await new Promise<void>((resolve) => {
-      const done = () => { clearTimeout(timer); this.off('connect', done); resolve(); };
+    const connected = new Promise<void>((resolve) => {
+      const done = () => { clearTimeout(timer); this.off('connect', done); this.stopWaiting = undefined; resolve(); };
       const timer = setTimeout(() => {
         this.log.warn('broker not reachable yet; continuing and retrying in the background', { url: safeUrl(url) });
         done();
       }, waitMs);
       this.once('connect', done);
+      this.stopWaiting = done;
     });
+    if (o.wait !== false) await connected;
   }
 
   /**
@@ -173,6 +180,7 @@ export class MqttLink extends EventEmitter {
     if (this.stopped || this.stopping) return;
     this.stopping = true;
     this.clearReconnectTimer();
+    this.stopWaiting?.();
     const client = this.client;
     const started = Date.now();
     if (client && this.isConnected) {

@@ -9,8 +9,8 @@ import { subscribe } from '../support/mqtt-subscriber.js';
 
 const BUNDLE = path.join(ROOT, 'dist', 'pop2mqtt.cjs');
 const CHUNKS = path.join(ROOT, 'dist', 'pop2mqtt-chunks');
-/** Packages an idle poll must not load (libmime's charset tables, the MIME parser, HTML to text; SASLprep: no SCRAM here). */
-const LAZY = ['node_modules/libmime/', 'node_modules/encoding-japanese/', 'node_modules/mailparser/', 'node_modules/html-to-text/', 'node_modules/htmlparser2/', 'node_modules/@mongodb-js/saslprep/'];
+/** Code an idle poll must not load (libmime's charset tables, the MIME parser, HTML to text; SASLprep: no SCRAM here; the OAuth client: no `oauth:` here). */
+const LAZY = ['node_modules/libmime/', 'node_modules/encoding-japanese/', 'node_modules/mailparser/', 'node_modules/html-to-text/', 'node_modules/htmlparser2/', 'node_modules/@mongodb-js/saslprep/', 'src/oauth/'];
 /** Node built-ins an idle poll must not evaluate: http/https only for an OAuth token request. */
 const LAZY_BUILTINS = ['http', 'https'];
 

@@ -13,7 +13,8 @@ export async function onceCommand(args: CommandArgs): Promise<number> {
   const agent = new Agent(loaded, { logger });
   let code = 0;
   try {
-    await agent.start({ schedule: false });
+    // The poll starts while the broker connection comes up; its alerts wait in the outbox until it is there.
+    await agent.start({ schedule: false, waitForBroker: false });
     const summaries = await agent.pollNow(args.mailbox, 'once');
     for (const s of summaries) {
       if (!s.ok) {
