@@ -1,4 +1,5 @@
 // One bounded HTTPS form POST to a token endpoint with node:https (works in the CJS bundle and the SEA binary; takes an extra CA), or an injected fetch.
+//
 // node:http and node:https (with _http_agent, _http_client, the parser binding...: +0.6 MiB) are imported at the first
 // request: an agent without OAuth mailboxes never evaluates them.
 import type { RequestOptions } from 'node:https';
