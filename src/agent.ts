@@ -6,7 +6,7 @@ import { loadConfig, type Config, type LoadedConfig, type MailboxConfig } from '
 import { compileRules, type RuleSet } from './rules/index.js';
 import { createRateLimiter } from './rules/rate-limit.js';
 import { Outbox } from './alerts/outbox.js';
-import { MailboxRunner, type PollOutcome, type RunnerStatus, type RunnerTarget } from './mailbox/runner.js';
+import { MailboxRunner, loadScheduler, type PollOutcome, type RunnerStatus, type RunnerTarget } from './mailbox/runner.js';
 import { pollTargetOf } from './mailbox/target.js';
 import { PollSlots, spreadPhase } from './mailbox/poll-slots.js';
 import type { MailboxTokens } from './oauth/mailbox-tokens.js';
@@ -117,7 +117,10 @@ export class Agent {
     await this.link.start({ wait: opts.waitForBroker !== false });
     await this.bridge.start();
     this.outbox.kick();
-    if (opts.schedule) for (const r of this.runners.values()) r.schedule();
+    if (opts.schedule) {
+      await loadScheduler();
+      for (const r of this.runners.values()) r.schedule();
+    }
     this.logger.info('pop2mqtt started', { version: VERSION, mailboxes: this.runners.size, rules: cfg.rules.length, broker_connected: this.link.connected });
   }
 
@@ -254,6 +257,7 @@ export class Agent {
     const before = new Set(this.runners.keys());
     await this.loadOAuth(cfg);
     this.buildRunners(cfg);
+    await loadScheduler();
     for (const [id, r] of this.runners) {
       if (!before.has(id)) {
         await r.init();

@@ -1,7 +1,7 @@
 // The zod schema of the config file: the one source of truth for the Config types, the defaults and the JSON Schema.
 import * as z from '../zod.js';
 import { described } from '../zod.js';
-import { validateDetailed as validateCron } from 'node-cron';
+import { checkCronExpression } from './cron-expression.js';
 import { RuleSchema } from '../rules/schema.js';
 import { parseDuration, parseSize } from '../units.js';
 
@@ -220,7 +220,7 @@ export const MailboxSchema = described(
           z._default(
             z.string().check(
               z.superRefine((s: string, ctx) => {
-                const result = validateCron(s);
+                const result = checkCronExpression(s);
                 if (result.valid) return;
                 const why = result.errors.map((e) => e.message).join('; ');
                 ctx.addIssue({ code: 'custom', message: `invalid cron expression${why ? ` (${why})` : ''}: expected 5 fields (minute hour day month weekday) or 6 with seconds first` });

@@ -1,5 +1,5 @@
 // Runs one mailbox over time: its schedule, no overlapping polls, backoff after failures, and its status for the bridge.
-import cron, { type ScheduledTask } from 'node-cron';
+import type { ScheduledTask } from 'node-cron';
 import type { Logger } from '../log.js';
 import { Pop3Error, errorCodeOf, type Pop3Memory } from '../pop3/index.js';
 import type { RuleSet } from '../rules/index.js';
@@ -67,6 +67,14 @@ export interface RunnerSettings {
   spreadPhase: number;
 }
 
+/** node-cron, once loadScheduler() has imported it: only a daemon schedules, so `once` never evaluates it (0.5 MiB). */
+let cron: typeof import('node-cron').default | undefined;
+
+/** Imports node-cron for schedule(); the agent awaits it before it schedules the first runner. */
+export async function loadScheduler(): Promise<void> {
+  cron ??= (await import('node-cron')).default;
+}
+
 export type PollOutcome = { ok: true; result: PollResult } | { ok: false; error: Error; skipped?: string };
 
 export class MailboxRunner {
@@ -120,6 +128,7 @@ export class MailboxRunner {
   }
 
   schedule(): void {
+    if (!cron) throw new Error('schedule() before loadScheduler()');
     this.task = cron.createTask(this.settings.schedule, () => {
       const offset = this.offsetMs();
       if (offset === 0) {

@@ -9,10 +9,14 @@ import { subscribe } from '../support/mqtt-subscriber.js';
 
 const BUNDLE = path.join(ROOT, 'dist', 'pop2mqtt.cjs');
 const CHUNKS = path.join(ROOT, 'dist', 'pop2mqtt-chunks');
-/** Code an idle poll must not load (libmime's charset tables, the MIME parser, HTML to text; SASLprep: no SCRAM here; the OAuth client: no `oauth:` here). */
-const LAZY = ['node_modules/libmime/', 'node_modules/encoding-japanese/', 'node_modules/mailparser/', 'node_modules/html-to-text/', 'node_modules/htmlparser2/', 'node_modules/@mongodb-js/saslprep/', 'src/oauth/'];
-/** Node built-ins an idle poll must not evaluate: http/https only for an OAuth token request. */
-const LAZY_BUILTINS = ['http', 'https'];
+/**
+ * Code an idle poll must not load (libmime's charset tables, the MIME parser, HTML to text; SASLprep: no SCRAM here;
+ * the OAuth client: no `oauth:` here; node-cron: only a daemon schedules, `once` checks `schedule:` with
+ * src/config/cron-expression.ts).
+ */
+const LAZY = ['node_modules/libmime/', 'node_modules/encoding-japanese/', 'node_modules/mailparser/', 'node_modules/html-to-text/', 'node_modules/htmlparser2/', 'node_modules/@mongodb-js/saslprep/', 'src/oauth/', 'node_modules/node-cron/'];
+/** Node built-ins an idle poll must not evaluate: http/https only for an OAuth token request, child_process (node-cron's) only in a daemon. */
+const LAZY_BUILTINS = ['http', 'https', 'child_process'];
 
 let lab: Lab;
 let preload: string;

@@ -53,7 +53,7 @@ test('config errors with common-word passwords: paths and our text intact, a quo
   // The input at the issue's path is what a message can quote: a secret there is masked, the rest stays.
   const quoted = configError(yaml('    schedule: "${POP3_PASSWORD} * * * *"\n'), { POP3_PASSWORD: 'hunter2-x', MQTT_PASSWORD: 'm' });
   assert.doesNotMatch(quoted.message, /hunter2-x/);
-  assert.match(quoted.message, /mailboxes\[0\]\.schedule: invalid cron expression \(\*\*\* is a invalid expression for minute\)/);
+  assert.match(quoted.message, /mailboxes\[0\]\.schedule: invalid cron expression \(\*\*\* is not a valid minute \(0-59\)\)/);
   assert.ok(quoted.issues.every((i) => !('input' in i)), 'the input is never kept on the error');
 });
 
