@@ -39,6 +39,8 @@ export function milestones(trace: Trace, alerts: number[], endedAt: number): Map
   set('agent stopped logged', first('log', /pop2mqtt stopped/));
   set('exit event', exit?.t);
   set('process gone (parent saw it)', endedAt - wall0);
+  if (exit) set('— exit event → process gone, ms', endedAt - wall0 - exit.t);
+  if (Number.isFinite(pollEnd)) set('— poll line → process gone, ms', endedAt - wall0 - pollEnd);
   return m;
 }
 
