@@ -24,24 +24,69 @@ const CHUNK_DIR = 'pop2mqtt-chunks';
 
 /**
  * mqtt.js requires its WebSocket and SOCKS transports (ws, socks, ip-address, smart-buffer) at the first connect even for
- * mqtt:// and mqtts://. These stand-ins have the same exports and evaluate the real module only when one is called.
+ * mqtt:// and mqtts://, and its browser timers (worker-timers, with @babel/runtime, broker-factory, fast-unique-numbers)
+ * when loaded, though only a browser or `timerVariant: 'worker'` uses them. These stand-ins have the same exports and
+ * evaluate the real module only when one is called.
  */
-const MQTT_LAZY = { './ws': ['streamBuilder', 'browserStreamBuilder'], './socks': ['default'] };
+const MQTT_LAZY = [
+  { dir: /[\\/]mqtt[\\/]build[\\/]lib[\\/]connect$/, request: './ws', names: ['streamBuilder', 'browserStreamBuilder'] },
+  { dir: /[\\/]mqtt[\\/]build[\\/]lib[\\/]connect$/, request: './socks', names: ['default'] },
+  { dir: /[\\/]mqtt[\\/]build[\\/]lib$/, request: 'worker-timers', names: ['setInterval', 'clearInterval'] },
+];
 const mqttLazyTransports = {
   name: 'mqtt-lazy-transports',
   setup(b) {
-    b.onResolve({ filter: /^\.\/(ws|socks)$/ }, (a) => {
-      if (a.namespace !== 'file' || !/[\\/]mqtt[\\/]build[\\/]lib[\\/]connect$/.test(a.resolveDir)) return undefined;
-      return { path: path.join(a.resolveDir, a.path.slice(2) + '.js'), namespace: 'mqtt-lazy' };
+    b.onResolve({ filter: /^(\.\/ws|\.\/socks|worker-timers)$/ }, async (a) => {
+      const lazy = MQTT_LAZY.find((l) => l.request === a.path && l.dir.test(a.resolveDir));
+      if (a.namespace !== 'file' || !lazy) return undefined;
+      // The stand-in's own require() of the same request resolves normally (its namespace is not 'file').
+      return { path: path.join(a.resolveDir, a.path), namespace: 'mqtt-lazy', pluginData: lazy };
     });
     b.onLoad({ filter: /.*/, namespace: 'mqtt-lazy' }, (a) => {
-      const names = MQTT_LAZY['./' + path.basename(a.path, '.js')];
-      const real = JSON.stringify(a.path);
+      const { request, names } = a.pluginData;
       return {
         resolveDir: path.dirname(a.path), loader: 'js',
-        contents: `Object.defineProperty(exports, '__esModule', { value: true });\nlet real;\nconst load = () => (real ??= require(${real}));\n`
+        contents: `Object.defineProperty(exports, '__esModule', { value: true });\nlet real;\nconst load = () => (real ??= require(${JSON.stringify(request)}));\n`
           + names.map((n) => `exports.${n} = (...args) => load().${n}(...args);\n`).join(''),
       };
+    });
+  },
+};
+
+/**
+ * Two modules of mqtt.js's dependencies that load Node built-ins an idle agent otherwise never needs (each part
+ * checked: a dependency whose code no longer matches fails the build):
+ * - debug (mqtt.js, mqtt-packet, socks) asks tty whether stderr is a terminal for every logger it creates, though
+ *   they print only for namespaces listed in $DEBUG: without DEBUG set (read once, as debug does) its loggers are
+ *   silent stand-ins and debug itself is never evaluated.
+ * - lru-cache (mqtt.js's topic aliases) looks up `performance` when evaluated, which makes Node load perf_hooks;
+ *   it only reads performance.now() for entries with a TTL, which mqtt.js never sets: looked up on first use.
+ * Idle `once` -0.1 and -0.2 MiB.
+ */
+const DEPENDENCY_PATCHES = [
+  {
+    file: /[\\/]node_modules[\\/]debug[\\/]src[\\/]index\.js$/,
+    from: "if (typeof process === 'undefined'",
+    to: "if (typeof process === 'object' && !process.env.DEBUG) {\n"
+      + "  const silent = (namespace) => Object.assign(() => {}, { namespace, enabled: false, log: () => {}, destroy: () => true, extend: (sub, d = ':') => silent(namespace + d + sub) });\n"
+      + "  module.exports = Object.assign(silent, { enabled: () => false });\n"
+      + "} else if (typeof process === 'undefined'",
+  },
+  {
+    file: /[\\/]node_modules[\\/]lru-cache[\\/]dist[\\/]commonjs[\\/]index\.js$/,
+    from: "const perf = typeof performance === 'object' &&\n    performance &&\n    typeof performance.now === 'function'\n    ? performance\n    : Date;",
+    to: "const perf = { now: () => performance.now() };",
+  },
+];
+const dependencyPatches = {
+  name: 'dependency-patches',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]node_modules[\\/](debug|lru-cache)[\\/].*\.js$/ }, (a) => {
+      const patch = DEPENDENCY_PATCHES.find((p) => p.file.test(a.path));
+      if (!patch) return undefined;
+      const code = readFileSync(a.path, 'utf8');
+      if (code.split(patch.from).length !== 2) throw new Error(`${a.path} changed: ${JSON.stringify(patch.from)} not found once`);
+      return { contents: code.replace(patch.from, patch.to), loader: 'js', resolveDir: path.dirname(a.path) };
     });
   },
 };
@@ -86,7 +131,7 @@ const common = {
   // Prefer packages' CommonJS builds: ESM builds may use import.meta.url, which is undefined in a CJS bundle.
   mainFields: ['main', 'module'],
   conditions: ['require', 'node', 'default'],
-  plugins: [mqttLazyTransports, cronLocalTime],
+  plugins: [mqttLazyTransports, dependencyPatches, cronLocalTime],
   // Optional add-ons of ws and debug, required inside try/catch: left out, so that require() throws and they fall back
   // to their JavaScript code (an empty stand-in made ws call a missing bufferUtil.mask on any ws:// frame >= 48 bytes).
   external: ['bufferutil', 'utf-8-validate', 'supports-color'],

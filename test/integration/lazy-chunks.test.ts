@@ -15,8 +15,11 @@ const CHUNKS = path.join(ROOT, 'dist', 'pop2mqtt-chunks');
  * src/config/cron-expression.ts).
  */
 const LAZY = ['node_modules/libmime/', 'node_modules/encoding-japanese/', 'node_modules/mailparser/', 'node_modules/html-to-text/', 'node_modules/htmlparser2/', 'node_modules/@mongodb-js/saslprep/', 'src/oauth/', 'node_modules/node-cron/'];
-/** Node built-ins an idle poll must not evaluate: http/https only for an OAuth token request, child_process (node-cron's) only in a daemon. */
-const LAZY_BUILTINS = ['http', 'https', 'child_process'];
+/**
+ * Node built-ins an idle poll must not evaluate: http/https only for an OAuth token request, child_process (node-cron's)
+ * only in a daemon, tty only for debug's loggers with $DEBUG set, perf_hooks only if an lru-cache entry has a TTL.
+ */
+const LAZY_BUILTINS = ['http', 'https', 'child_process', 'tty', 'perf_hooks'];
 
 let lab: Lab;
 let preload: string;
@@ -70,6 +73,16 @@ test('an idle once does not load the MIME decoder, the MIME parser or HTML-to-te
   for (const pkg of LAZY) assert.ok(!idle.some((s) => s.startsWith(pkg)), `idle poll loaded ${pkg}`);
   assert.ok(idle.some((s) => s.startsWith('node_modules/mqtt/')), 'the idle poll did load what it uses (the MQTT client)');
   for (const m of LAZY_BUILTINS) assert.ok(!builtins.includes(m), `idle poll loaded node:${m}`);
+});
+
+test("mqtt.js's debug output still appears with DEBUG set (its debug module is a silent stand-in only without it)", async () => {
+  const config = await lab.writeConfig(minimalConfig(lab, { stateDir: './data-debug', extra: 'log_level: warn\n' }), 'debug.yaml');
+  const r = await runNode([BUNDLE, 'once', '--config', config], { env: { ...lab.env, DEBUG: 'mqttjs:client' }, cwd: lab.dir, timeoutMs: 120_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /mqttjs:client .*connect/, 'debug printed mqtt.js client lines');
+  const quiet = await runNode([BUNDLE, 'once', '--config', config], { env: { ...lab.env, DEBUG: '' }, cwd: lab.dir, timeoutMs: 120_000 });
+  assert.equal(quiet.code, 0, quiet.stderr);
+  assert.doesNotMatch(quiet.stderr, /mqttjs/);
 });
 
 test('the Home Assistant extension is read only with homeassistant.discovery on', async () => {
