@@ -66,6 +66,8 @@ interface Pending {
 export class Pop3Connection {
   /** While true (inside sendMany), queued commands wait for one pump. */
   private pumpHeld = false;
+  /** A pump is queued for the end of this synchronous run (schedulePump). */
+  private pumpQueued = false;
   readonly stats: ConnectionStats = { bytesIn: 0, bytesOut: 0, commands: 0, roundTrips: 0, topFallbacks: 0 };
   /** Pipelining allowed right now (server advertised it and the caller allows it). */
   pipelining = false;
@@ -79,6 +81,8 @@ export class Pop3Connection {
   private quitting = false;
   private inputPaused = false;
   private commandTimer: NodeJS.Timeout | null = null;
+  /** When the command deadline runs out (performance.now() ms, monotonic); 0 while it is off. */
+  private commandDue = 0;
   private greetingTimer: NodeJS.Timeout | null = null;
   private readonly sessionTimer: NodeJS.Timeout;
   private readonly rate: ReplyRateGuard | null;
@@ -191,7 +195,7 @@ export class Pop3Connection {
         this.armCommandTimer();
       } else {
         this.waiting.push(p);
-        this.pump();
+        this.schedulePump();
       }
     });
   }
@@ -199,6 +203,19 @@ export class Pop3Connection {
   private closedError(): Pop3Error {
     const e = this.closedErr!;
     return new Pop3Error('ECLOSED', `connection is closed (${e.code}: ${e.message})`, { cause: e });
+  }
+
+  /**
+   * Commands queued in one synchronous run (a pipelined TOP sweep, DELE of many) go out together, in one write and
+   * one TLS record, at the end of the run (a microtask), not one write each.
+   */
+  private schedulePump(): void {
+    if (this.pumpQueued) return;
+    this.pumpQueued = true;
+    queueMicrotask(() => {
+      this.pumpQueued = false;
+      this.pump();
+    });
   }
 
   /** Write as many queued commands as the pipelining rules allow, in one TCP write. */
@@ -268,18 +285,34 @@ export class Pop3Connection {
     l.debug(`S: ${redact(shown)}${spec.multiline && status === '+OK' ? ` (${dataBytes} data bytes)` : ''}`);
   }
 
+  /**
+   * Progress (a complete line, a reply, a command sent): the command deadline restarts. Called for every line, so it
+   * only moves the due time; one timer checks it when it fires and sleeps again for what is left.
+   */
   private armCommandTimer(): void {
-    if (this.commandTimer) clearTimeout(this.commandTimer);
-    this.commandTimer = null;
-    if (this.closed || this.inflight.length === 0 || this.inputPaused) return;
-    if (this.inflight[0]!.spec.line === undefined) return; // greeting: its own absolute deadline
-    const name = this.inflight[0]!.spec.name;
+    // Off while nothing is outstanding, input is paused, or for the greeting (its own absolute deadline).
+    if (this.closed || this.inflight.length === 0 || this.inputPaused || this.inflight[0]!.spec.line === undefined) {
+      this.commandDue = 0;
+      if (this.commandTimer) clearTimeout(this.commandTimer);
+      this.commandTimer = null;
+      return;
+    }
     const ms = this.opts.deadline.commandMs;
-    this.commandTimer = setTimeout(
-      () => this.fail(new Pop3Error('ETIMEOUT', `${name}: no complete reply line within ${ms} ms`)),
-      ms,
-    );
+    this.commandDue = performance.now() + ms;
+    this.commandTimer ??= setTimeout(this.onCommandTimer, ms);
   }
+
+  private readonly onCommandTimer = (): void => {
+    this.commandTimer = null;
+    if (this.commandDue === 0 || this.closed) return;
+    const left = Math.ceil(this.commandDue - performance.now());
+    if (left > 0) {
+      this.commandTimer = setTimeout(this.onCommandTimer, left);
+      return;
+    }
+    const name = this.inflight[0]?.spec.name ?? 'reply';
+    this.fail(new Pop3Error('ETIMEOUT', `${name}: no complete reply line within ${this.opts.deadline.commandMs} ms`));
+  };
 
   /** Backpressure from a stream consumer: stop reading (the command deadline is suspended meanwhile). */
   pauseInput(): void {
