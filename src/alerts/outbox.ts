@@ -92,10 +92,12 @@ export class Outbox {
   }
 
   /** True when another poll may add alerts: always under drop_oldest, otherwise while below both limits. */
-  hasRoom(): boolean {
+  hasRoom(queued: { messages: number; bytes: number } = { messages: 0, bytes: 0 }): boolean {
     if (this.limits.whenFull === 'drop_oldest') return true;
-    // Entries still being written count: a poll may ask while the last batch's files are on their way to disk.
-    return this.entries.length + this.writing.messages < this.limits.maxMessages && this.bytes + this.writing.bytes < this.limits.maxBytes;
+    // Entries still being written count, and those a poll has `queued` for writing: a poll may ask while its last
+    // batches' files are on their way to disk.
+    const messages = this.entries.length + this.writing.messages + queued.messages;
+    return messages < this.limits.maxMessages && this.bytes + this.writing.bytes + queued.bytes < this.limits.maxBytes;
   }
 
   pendingFor(mailbox: string): OutboxEntry[] {

@@ -99,6 +99,11 @@ export class AlertQueue {
     await this.d.outbox.enqueue(this.together.splice(0));
   }
 
+  /** The alerts kept for enqueueTogether: how many, and their payload bytes. */
+  get togetherSize(): { messages: number; bytes: number } {
+    return { messages: this.together.length, bytes: this.together.reduce((n, q) => n + q.payload.length, 0) };
+  }
+
   /** Whether a message of this batch is to be deleted once the broker acknowledged its alerts. */
   get deletesAfterAck(): boolean {
     return this.deleting;

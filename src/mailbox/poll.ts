@@ -7,6 +7,7 @@ import { fetchInStages } from '../rules/stage-planner.js';
 import { enableOptimizingCompilers } from '../compiler-tiers.js';
 import { AlertQueue, type ExtraPublications } from '../alerts/queue.js';
 import { AckWait } from '../alerts/ack-wait.js';
+import { OrderedWrites } from '../alerts/ordered-writes.js';
 import type { Outbox } from '../alerts/outbox.js';
 import type { MailboxState } from '../state/mailbox-state.js';
 import { syncUids } from './uid-sync.js';
@@ -177,14 +178,14 @@ async function processNewMessages(d: PollDeps, client: Pop3Client, uidByMsg: Map
   // The broker's acks are awaited (bounded) once, after the last batch (before DELE when a message is to be deleted,
   // else after QUIT), or before a batch when the outbox is full: no batch waits for the one before it to be acknowledged.
   const acks = new AckWait({ state, logger, timeoutMs: d.ackTimeoutMs, signal: d.signal });
-  // A batch's outbox files and state save run while the next batch is fetched; batches still write in order (each
-  // waits for the one before), nothing is published before its file is on disk, and a failed write fails the poll.
-  let written: Promise<void> = Promise.resolve();
+  // A batch's outbox files and state save run while the next batches are fetched; batches still write in order,
+  // nothing is published before its file is on disk, and a failed write fails the poll (OrderedWrites).
+  const writes = new OrderedWrites(outbox);
   try {
     for (let i = 0; i < fresh.length; i += batchSize) {
       if (d.signal?.aborted) throw new Pop3Error('EABORTED', 'poll aborted');
-      if (!outbox.hasRoom()) {
-        await written;
+      if (!writes.hasRoom() || writes.failed) {
+        await writes.done(); // throws when a write failed
         result.deferred += await acks.wait();
       }
       if (!outbox.hasRoom()) {
@@ -195,14 +196,12 @@ async function processNewMessages(d: PollDeps, client: Pop3Client, uidByMsg: Map
       const batch = fresh.slice(i, i + batchSize);
       const datas = batch.map(([msg, uid]) => ({ mailbox: d.target.id, uid, msgNum: msg, size: sizes?.get(msg) ?? NaN }) as MessageData);
       const evaluated = await evaluateBatch(d, client, datas, result, onHeaders);
-      await written;
-      written = evaluated.alerts.enqueueTogether().then(() => state.flush());
-      written.catch(() => {}); // awaited above or below; meanwhile its failure is not an unhandled rejection
+      writes.add(evaluated.alerts, () => state.flush());
       acks.add(evaluated);
     }
-    await written;
+    await writes.done();
   } finally {
-    await written.catch(() => {}); // no write left running behind a failed poll
+    await writes.done().catch(() => {}); // no write left running behind a failed poll
   }
   result.deferred += await acks.waitForDele(); // DELE needs them; otherwise they are awaited after QUIT
   return acks;
