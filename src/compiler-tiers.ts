@@ -4,9 +4,10 @@
 // config, one TLS session) makes V8 optimize one function (Node's path normalizeString, hot from require()), and
 // that single TurboFan compile makes 3.6 MiB more of the node executable resident (idle `once` 61.8 -> 58.0 MiB
 // without it); Sparkplug, the baseline compiler, another 1.3 MiB. Neither pays off before mail is parsed: the poller
-// calls enableOptimizingCompilers() when a poll finds new mail, and from then on V8 tiers up as usual (a first poll
-// of 1,000 messages spends its time after that point). Like the heap policy, POP2MQTT_HEAP_POLICY=off leaves V8's
-// defaults, and a compiler flag the process was started with (execArgv, NODE_OPTIONS) wins.
+// calls newMessagesSeen() when a poll finds new mail, and once that is work enough (TIER_UP_AT: a first poll of 1,000
+// messages is) V8 tiers up as usual; a few new messages now and then are left to the interpreter. Like the heap
+// policy, POP2MQTT_HEAP_POLICY=off leaves V8's defaults, and a compiler flag the process was started with (execArgv,
+// NODE_OPTIONS) wins.
 import v8 from 'node:v8';
 import { v8FlagsGiven, type V8FlagsInput } from './v8-flags-given.js';
 
@@ -59,4 +60,18 @@ export function enableOptimizingCompilers(): string[] {
   deferred = [];
   v8.setFlagsFromString(flags.join(' '));
   return flags;
+}
+
+/**
+ * How much new mail is work enough for V8's optimizing compilers: a poll with `poll` new messages or more (a first poll
+ * of a full mailbox), or `total` since start (a busy mailbox). Fewer are parsed by the interpreter, and the compilers'
+ * code is never pulled into memory: a daemon that alerts a message now and then stays as small as an idle one.
+ */
+export const TIER_UP_AT = { poll: 20, total: 500 } as const;
+let messagesSeen = 0;
+
+/** A poll found `n` new messages: enables the compilers once TIER_UP_AT is reached; returns the flags set, if any. */
+export function newMessagesSeen(n: number): string[] {
+  messagesSeen += n;
+  return n >= TIER_UP_AT.poll || messagesSeen >= TIER_UP_AT.total ? enableOptimizingCompilers() : [];
 }

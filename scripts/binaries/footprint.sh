@@ -16,7 +16,7 @@ while [ $# -gt 0 ]; do
     --polls) POLLS="${2:?}"; shift 2 ;;
     --reference) EXTRA+=(--reference); shift ;;
     --tls) EXTRA+=(--tls "${2:?}"); shift 2 ;;
-    --node-options) EXTRA+=(--node-options "${2:?}"); shift 2 ;;
+    --node-options) EXTRA+=("--node-options=${2:?}"); shift 2 ;;
     --new-mail) EXTRA+=(--new-mail "${2:?}"); shift 2 ;;
     *) die "unknown argument: $1" ;;
   esac

@@ -4,7 +4,7 @@ import { Pop3Client, Pop3Error, type Pop3Memory } from '../pop3/index.js';
 import type { RuleSet, MessageData } from '../rules/index.js';
 import type { RateLimiter } from '../rules/rate-limit.js';
 import { fetchInStages } from '../rules/stage-planner.js';
-import { enableOptimizingCompilers } from '../compiler-tiers.js';
+import { newMessagesSeen } from '../compiler-tiers.js';
 import { AlertQueue, type ExtraPublications } from '../alerts/queue.js';
 import { AckWait } from '../alerts/ack-wait.js';
 import { OrderedWrites } from '../alerts/ordered-writes.js';
@@ -159,7 +159,7 @@ async function processNewMessages(d: PollDeps, client: Pop3Client, uidByMsg: Map
   fresh.sort((a, b) => a[0] - b[0]);
   result.newMessages = fresh.length;
   if (!fresh.length) return undefined;
-  enableOptimizingCompilers(); // work to do: V8 may optimize from here on (compiler-tiers.ts)
+  newMessagesSeen(fresh.length); // enough work: V8 may optimize from here on (compiler-tiers.ts)
 
   // LIST sizes up front only when a rule has a size condition; otherwise they are asked for (LIST n, pipelined) just
   // for the messages about to be retrieved or alerted: a header-only first poll then costs little beyond TOP n 0.

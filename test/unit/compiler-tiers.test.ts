@@ -59,3 +59,25 @@ test('V8 optimizes nothing while deferred, and tiers up as usual once enabled', 
   assert.deepEqual(optimizedFunctions(true), ['realWork']);
   assert.deepEqual(optimizedFunctions(false, 'off'), ['idleWork', 'realWork']);
 });
+
+/** In a fresh process (the counter is per process): defers, then reports polls of `counts` new messages; returns what each call set. */
+function tierUpsFor(counts: number[]): string[][] {
+  const mod = fileURLToPath(new URL('../../src/compiler-tiers.ts', import.meta.url));
+  const script = `
+    import { deferOptimizingCompilers, newMessagesSeen } from ${JSON.stringify(mod)};
+    deferOptimizingCompilers({ env: {}, execArgv: [], arch: 'x64' });
+    process.stdout.write(JSON.stringify(${JSON.stringify(counts)}.map((n) => newMessagesSeen(n))));
+  `;
+  const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    env: { ...process.env, NODE_OPTIONS: '' },
+    timeout: 60_000,
+    encoding: 'utf8',
+  });
+  return JSON.parse(out) as string[][];
+}
+
+test('a few new messages leave the compilers off; a poll of TIER_UP_AT.poll, or TIER_UP_AT.total in all, turns them on once', { timeout: 120_000 }, () => {
+  const on = ['--turbofan', '--sparkplug'];
+  assert.deepEqual(tierUpsFor([1, 19, 19, 20, 25]), [[], [], [], on, []]);
+  assert.deepEqual(tierUpsFor([...Array.from({ length: 49 }, () => 10), 9, 1, 1]), [...Array.from({ length: 50 }, () => []), on, []]);
+});
