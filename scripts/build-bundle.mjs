@@ -26,28 +26,41 @@ const CHUNK_DIR = 'pop2mqtt-chunks';
  * mqtt.js requires its WebSocket and SOCKS transports (ws, socks, ip-address, smart-buffer) at the first connect even for
  * mqtt:// and mqtts://, and its browser timers (worker-timers, with @babel/runtime, broker-factory, fast-unique-numbers)
  * when loaded, though only a browser or `timerVariant: 'worker'` uses them. These stand-ins have the same exports and
- * evaluate the real module only when one is called.
+ * require the real module only when one is called. Split, each real module is an entry file of its own
+ * (<chunk dir>/<file>.cjs, exporting it as `default`), so an agent that never calls them does not even hold their
+ * source (410 KB of the chunk with the MQTT client); --single bundles them in the one file.
  */
 const MQTT_LAZY = [
-  { dir: /[\\/]mqtt[\\/]build[\\/]lib[\\/]connect$/, request: './ws', names: ['streamBuilder', 'browserStreamBuilder'] },
-  { dir: /[\\/]mqtt[\\/]build[\\/]lib[\\/]connect$/, request: './socks', names: ['default'] },
-  { dir: /[\\/]mqtt[\\/]build[\\/]lib$/, request: 'worker-timers', names: ['setInterval', 'clearInterval'] },
+  { dir: /[\\/]mqtt[\\/]build[\\/]lib[\\/]connect$/, request: './ws', names: ['streamBuilder', 'browserStreamBuilder'], file: 'mqtt-ws' },
+  { dir: /[\\/]mqtt[\\/]build[\\/]lib[\\/]connect$/, request: './socks', names: ['default'], file: 'mqtt-socks' },
+  { dir: /[\\/]mqtt[\\/]build[\\/]lib$/, request: 'worker-timers', names: ['setInterval', 'clearInterval'], file: 'mqtt-worker-timers' },
 ];
+/** Entry points of the split build: `${LAZY_ENTRY}<file>` is the module that re-exports MQTT_LAZY's real module. */
+const LAZY_ENTRY = 'mqtt-lazy-entry:';
 const mqttLazyTransports = {
   name: 'mqtt-lazy-transports',
   setup(b) {
-    b.onResolve({ filter: /^(\.\/ws|\.\/socks|worker-timers)$/ }, async (a) => {
+    const split = !values.single;
+    b.onResolve({ filter: /^(\.\/ws|\.\/socks|worker-timers)$/ }, (a) => {
       const lazy = MQTT_LAZY.find((l) => l.request === a.path && l.dir.test(a.resolveDir));
       if (a.namespace !== 'file' || !lazy) return undefined;
       // The stand-in's own require() of the same request resolves normally (its namespace is not 'file').
-      return { path: path.join(a.resolveDir, a.path), namespace: 'mqtt-lazy', pluginData: lazy };
+      return { path: path.join(a.resolveDir, a.path), namespace: 'mqtt-lazy', pluginData: { lazy, resolveDir: a.resolveDir } };
+    });
+    b.onResolve({ filter: /^\.\/mqtt-[a-z-]+\.cjs$/ }, (a) => (a.namespace === 'mqtt-lazy' ? { path: a.path, external: true } : undefined));
+    b.onResolve({ filter: new RegExp(`^${LAZY_ENTRY}`) }, (a) => ({ path: a.path.slice(LAZY_ENTRY.length), namespace: 'mqtt-lazy-entry' }));
+    b.onLoad({ filter: /.*/, namespace: 'mqtt-lazy-entry' }, (a) => {
+      const lazy = MQTT_LAZY.find((l) => l.file === a.path);
+      const dir = path.join(root, 'node_modules', 'mqtt', 'build', 'lib', lazy.request.startsWith('./') ? 'connect' : '');
+      return { resolveDir: dir, loader: 'js', contents: `module.exports = require(${JSON.stringify(lazy.request)});\n` };
     });
     b.onLoad({ filter: /.*/, namespace: 'mqtt-lazy' }, (a) => {
-      const { request, names } = a.pluginData;
+      const { lazy, resolveDir } = a.pluginData;
+      const real = split ? `require(${JSON.stringify(`./${lazy.file}.cjs`)}).default` : `require(${JSON.stringify(lazy.request)})`;
       return {
-        resolveDir: path.dirname(a.path), loader: 'js',
-        contents: `Object.defineProperty(exports, '__esModule', { value: true });\nlet real;\nconst load = () => (real ??= require(${JSON.stringify(request)}));\n`
-          + names.map((n) => `exports.${n} = (...args) => load().${n}(...args);\n`).join(''),
+        resolveDir, loader: 'js',
+        contents: `Object.defineProperty(exports, '__esModule', { value: true });\nlet real;\nconst load = () => (real ??= ${real});\n`
+          + lazy.names.map((n) => `exports.${n} = (...args) => load().${n}(...args);\n`).join(''),
       };
     });
   },
@@ -119,7 +132,7 @@ const cronLocalTime = {
 
 const outfile = path.resolve(values.outfile ?? path.join(root, 'dist', 'pop2mqtt.cjs'));
 const common = {
-  entryPoints: [path.resolve(values.entry ?? path.join(root, 'src', 'cli', 'main.ts'))],
+  entryPoints: [{ in: path.resolve(values.entry ?? path.join(root, 'src', 'cli', 'main.ts')), out: 'main' }],
   // The default, stated: code, strings and regexps come out as ASCII (non-ASCII escaped).
   charset: 'ascii',
   bundle: true,
@@ -208,7 +221,8 @@ if (values.single) {
   try {
     const result = await build({
       ...common, format: 'esm', splitting: true, outdir: tmp, write: true, metafile: true,
-      entryNames: 'main', chunkNames: `${CHUNK_DIR}/[name]-[hash]`, outExtension: { '.js': '.cjs' },
+      entryPoints: [...common.entryPoints, ...MQTT_LAZY.map((l) => ({ in: LAZY_ENTRY + l.file, out: `${CHUNK_DIR}/${l.file}` }))],
+      entryNames: '[dir]/[name]', chunkNames: `${CHUNK_DIR}/[name]-[hash]`, outExtension: { '.js': '.cjs' },
     });
     mkdirSync(chunkDir, { recursive: true });
     const chunks = readdirSync(path.join(tmp, CHUNK_DIR)).sort();

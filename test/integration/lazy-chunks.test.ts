@@ -12,9 +12,10 @@ const CHUNKS = path.join(ROOT, 'dist', 'pop2mqtt-chunks');
 /**
  * Code an idle poll must not load (libmime's charset tables, the MIME parser, HTML to text; SASLprep: no SCRAM here;
  * the OAuth client: no `oauth:` here; node-cron: only a daemon schedules, `once` checks `schedule:` with
- * src/config/cron-expression.ts).
+ * src/config/cron-expression.ts; mqtt.js's WebSocket and SOCKS transports and browser timers: mqtt:// here).
  */
-const LAZY = ['node_modules/libmime/', 'node_modules/encoding-japanese/', 'node_modules/mailparser/', 'node_modules/html-to-text/', 'node_modules/htmlparser2/', 'node_modules/@mongodb-js/saslprep/', 'src/oauth/', 'node_modules/node-cron/'];
+const LAZY = ['node_modules/libmime/', 'node_modules/encoding-japanese/', 'node_modules/mailparser/', 'node_modules/html-to-text/', 'node_modules/htmlparser2/', 'node_modules/@mongodb-js/saslprep/', 'src/oauth/', 'node_modules/node-cron/',
+  'node_modules/ws/', 'node_modules/socks/', 'node_modules/ip-address/', 'node_modules/smart-buffer/', 'node_modules/worker-timers/', 'node_modules/@babel/runtime/'];
 /**
  * Node built-ins an idle poll must not evaluate: http/https only for an OAuth token request, child_process (node-cron's)
  * only in a daemon, tty only for debug's loggers with $DEBUG set, perf_hooks only if an lru-cache entry has a TTL.
@@ -93,19 +94,29 @@ test('the Home Assistant extension is read only with homeassistant.discovery on'
   assert.ok((await onceLoads(on, 'ha-on')).includes('src/homeassistant/extension.ts'), 'discovery on: the extension chunk was loaded');
 });
 
-test('mqtt over ws:// works from the bundle (its WebSocket transport is evaluated only when used)', async () => {
+test('mqtt over ws:// works from the bundle (its WebSocket transport is a file of its own, read only when used)', async () => {
   const sub = await subscribe(lab.mosquitto.url, ['pop2mqtt/alerts/#']);
   try {
     await lab.dovecot.deliver(USER, makeMail({ from: 'NVR <nvr@nvr.local>', to: 'alice@home.example', subject: 'ALARM: Motion Detected Camera 7', messageId: '<lazy-ws@nvr.local>', body: 'motion\r\n' }));
     const yaml = minimalConfig(lab, { existing: 'process', stateDir: './data-ws', extra: 'log_level: warn\n' }).replace(`url: ${lab.mosquitto.url}`, `url: ${lab.mosquitto.wsUrl}`);
     assert.ok(yaml.includes(`url: ${lab.mosquitto.wsUrl}`));
     const config = await lab.writeConfig(yaml, 'ws.yaml');
-    const r = await runNode([BUNDLE, 'once', '--config', config], { env: lab.env, cwd: lab.dir, timeoutMs: 120_000 });
-    assert.equal(r.code, 0, r.stderr);
+    const loaded = await onceLoads(config, 'ws');
+    assert.ok(loaded.some((x) => x.startsWith('node_modules/ws/')), 'ws was loaded');
     const m = await sub.waitFor((x) => x.payload.toString().includes('Camera 7'), 30_000);
     assert.match(m.topic, /^pop2mqtt\/alerts\//);
   } finally {
     await sub.close();
+  }
+});
+
+test("the files of mqtt.js's lazily required modules export what their stand-ins call", async () => {
+  const files: Record<string, string[]> = { 'mqtt-ws': ['streamBuilder', 'browserStreamBuilder'], 'mqtt-socks': ['default'], 'mqtt-worker-timers': ['setInterval', 'clearInterval'] };
+  for (const [file, names] of Object.entries(files)) {
+    const code = `const m = require(${JSON.stringify(path.join(CHUNKS, `${file}.cjs`))}).default; process.stdout.write(JSON.stringify(${JSON.stringify(names)}.map((n) => typeof m[n])));`;
+    const r = await runNode(['-e', code], { timeoutMs: 60_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), names.map(() => 'function'), file);
   }
 });
 
