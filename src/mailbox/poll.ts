@@ -7,7 +7,6 @@ import { fetchInStages } from '../rules/stage-planner.js';
 import { newMessagesSeen } from '../compiler-tiers.js';
 import { AlertQueue, type ExtraPublications } from '../alerts/queue.js';
 import { AckWait } from '../alerts/ack-wait.js';
-import { OrderedWrites } from '../alerts/ordered-writes.js';
 import type { Outbox } from '../alerts/outbox.js';
 import type { MailboxState } from '../state/mailbox-state.js';
 import { syncUids } from './uid-sync.js';
@@ -59,7 +58,10 @@ export interface PollResult {
   limitsExceeded: number;
   /** Messages left for a later poll (broker not acknowledging, outbox full, fetch errors). */
   deferred: number;
-  /** ms after QUIT waiting for the acks of a poll that deletes nothing on them (else awaited before DELE, in durationMs). */
+  /**
+   * ms after QUIT writing the last alerts to the outbox and waiting for their acks, when no message is deleted on them
+   * (else both are awaited before DELE, inside durationMs, the POP3 session).
+   */
   ackWaitMs?: number;
 }
 
@@ -90,6 +92,7 @@ async function pollSession(d: PollDeps, result: PollResult): Promise<AckWait | u
     ...clientOptionsOf(target), tlsSession: d.tlsSession ?? undefined, logger: logger.child('pop3'), signal: d.signal, memory: d.memory,
   });
   let quitOk = false;
+  let acks: AckWait | undefined;
   try {
     // STAT and the short-circuit's `UIDL n` (n = last poll's count) go out together right after the login's reply.
     const lastCount = state.data.serverUids.length;
@@ -114,7 +117,6 @@ async function pollSession(d: PollDeps, result: PollResult): Promise<AckWait | u
       return undefined;
     }
 
-    let acks: AckWait | undefined;
     if (d.firstRun && target.existing === 'skip') {
       for (const uid of sync.uidByMsg.values()) state.markDone(uid);
       await state.flush();
@@ -131,6 +133,9 @@ async function pollSession(d: PollDeps, result: PollResult): Promise<AckWait | u
       result.deleted = deleted.length;
     }
     return acks;
+  } catch (err) {
+    await acks?.written().catch(() => {}); // no write left running behind a failed poll
+    throw err;
   } finally {
     if (!quitOk) client.destroy();
     if (client.tlsSession && d.onTlsSession) d.onTlsSession(client.tlsSession);
@@ -175,19 +180,14 @@ async function processNewMessages(d: PollDeps, client: Pop3Client, uidByMsg: Map
       logger.info('progress', { previewed: `${previewed}/${fresh.length}` });
     }
   };
-  // The broker's acks are awaited (bounded) once, after the last batch (before DELE when a message is to be deleted,
-  // else after QUIT), or before a batch when the outbox is full: no batch waits for the one before it to be acknowledged.
-  const acks = new AckWait({ state, logger, timeoutMs: d.ackTimeoutMs, signal: d.signal });
-  // A batch's outbox files and state save run while the next batches are fetched; batches still write in order,
-  // nothing is published before its file is on disk, and a failed write fails the poll (OrderedWrites).
-  const writes = new OrderedWrites(outbox);
+  // A batch's outbox files and state save run while the next batches are fetched, in batch order; nothing is
+  // published before its file is on disk. They and the broker's acks are awaited (bounded) once, after the last batch
+  // (before DELE when a message is to be deleted, else after QUIT), or before a batch when the outbox may be full.
+  const acks = new AckWait({ state, outbox, logger, timeoutMs: d.ackTimeoutMs, signal: d.signal });
   try {
     for (let i = 0; i < fresh.length; i += batchSize) {
       if (d.signal?.aborted) throw new Pop3Error('EABORTED', 'poll aborted');
-      if (!writes.hasRoom() || writes.failed) {
-        await writes.done(); // throws when a write failed
-        result.deferred += await acks.wait();
-      }
+      if (!acks.hasRoom()) result.deferred += await acks.wait(); // throws when a write failed
       if (!outbox.hasRoom()) {
         result.deferred += fresh.length - i;
         logger.warn('outbox full: stopping this poll; the rest waits for the broker', { left: fresh.length - i, outbox: outbox.size });
@@ -195,13 +195,11 @@ async function processNewMessages(d: PollDeps, client: Pop3Client, uidByMsg: Map
       }
       const batch = fresh.slice(i, i + batchSize);
       const datas = batch.map(([msg, uid]) => ({ mailbox: d.target.id, uid, msgNum: msg, size: sizes?.get(msg) ?? NaN }) as MessageData);
-      const evaluated = await evaluateBatch(d, client, datas, result, onHeaders);
-      writes.add(evaluated.alerts, () => state.flush());
-      acks.add(evaluated);
+      acks.add(await evaluateBatch(d, client, datas, result, onHeaders), () => state.flush());
     }
-    await writes.done();
-  } finally {
-    await writes.done().catch(() => {}); // no write left running behind a failed poll
+  } catch (err) {
+    await acks.written().catch(() => {}); // no write left running behind a failed poll
+    throw err;
   }
   result.deferred += await acks.waitForDele(); // DELE needs them; otherwise they are awaited after QUIT
   return acks;
