@@ -2,7 +2,7 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { readFile } from 'node:fs/promises';
-import { connect, type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, IClientPublishOptions, MqttClient } from 'mqtt';
 import { errorText, maskTokensInPublication, redact, registerSecret, silentLogger, type Logger } from '../log.js';
 import { withTimeout } from '../with-timeout.js';
 import { reconnectDelay } from '../backoff.js';
@@ -59,6 +59,7 @@ export class MqttLink extends EventEmitter {
   private readonly version: string;
   private client: MqttClient | undefined;
   private isConnected = false;
+  private starting = false;
   private stopping = false;
   private stopped = false;
   private attempt = 0;
@@ -89,14 +90,33 @@ export class MqttLink extends EventEmitter {
   /**
    * Begins connecting. Resolves once connected, or after the connect timeout (the link keeps retrying in the
    * background). Rejects only on unusable settings (bad URL scheme, unreadable TLS file).
-   * `wait: false` resolves as soon as the settings are checked and the connection is under way (`once` polls
-   * meanwhile: its alerts wait in the disk outbox for the 'connect' event); the warning after the connect timeout
-   * is logged all the same.
+   * `wait: false` resolves as soon as the settings are checked (`once` polls meanwhile: its alerts wait in the disk
+   * outbox for the 'connect' event). The MQTT client is then loaded and connected two turns of the event loop
+   * later, after the caller's next steps: `once` has its POP3 connection under way by then, so that compiling the
+   * client overlaps the server's part of the TLS handshake. The warning after the connect timeout is logged all the same.
    */
   async start(o: { wait?: boolean } = {}): Promise<void> {
-    if (this.client) throw new MqttLinkError('MQTT_SETTINGS', 'MqttLink.start() called twice', false);
+    if (this.starting) throw new MqttLinkError('MQTT_SETTINGS', 'MqttLink.start() called twice', false);
     if (this.stopped) throw new MqttLinkError('MQTT_STOPPED', 'MqttLink was stopped', false);
+    this.starting = true;
     const options = await this.buildClientOptions();
+    if (o.wait !== false) {
+      await (await this.open(options));
+      return;
+    }
+    // Two turns: in the first, a connection the caller opened meanwhile completes (on loopback at once) and its TLS
+    // ClientHello goes out; the server works on it while this process compiles the MQTT client.
+    setImmediate(() => setImmediate(() => {
+      if (this.stopping || this.stopped) return;
+      this.open(options).catch((err) => this.log.error('the MQTT client could not be started', { error: errorText(err) }));
+    }));
+  }
+
+  /** Creates the client and connects; resolves (once the client exists) with the wait for the first connect or the connect timeout. */
+  private async open(options: IClientOptions): Promise<Promise<void>> {
+    // The MQTT client is a chunk of its own in the bundle, read when the link starts. `.default` is the package's
+    // module.exports, whether the import is Node's (CommonJS seen from ESM) or the bundle's.
+    const { connect } = (await import('mqtt')).default;
     const url = this.settings.url;
     const client = connect(url, options);
     if (this.protocolVersion === 4) {
@@ -119,7 +139,7 @@ export class MqttLink extends EventEmitter {
     client.connect();
 
     const waitMs = this.settings.connect_timeout ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    const connected = new Promise<void>((resolve) => {
+    return new Promise<void>((resolve) => {
       const done = () => { clearTimeout(timer); this.off('connect', done); this.stopWaiting = undefined; resolve(); };
       const timer = setTimeout(() => {
         this.log.warn('broker not reachable yet; continuing and retrying in the background', { url: safeUrl(url) });
@@ -128,7 +148,6 @@ export class MqttLink extends EventEmitter {
       this.once('connect', done);
       this.stopWaiting = done;
     });
-    if (o.wait !== false) await connected;
   }
 
   /**
