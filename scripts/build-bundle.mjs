@@ -140,6 +140,10 @@ const common = {
   target: 'node20',
   sourcemap: false,
   legalComments: 'none',
+  // Every chunk's source text stays in the heap while its functions live (1.0 MB in an idle `once`): without
+  // indentation, line breaks and comments it is 25 % smaller. Identifiers and syntax are left as written (stack
+  // traces keep function names; their columns point into long lines). Idle `once` 53.9 -> 53.5-53.7 MiB.
+  minifyWhitespace: true,
   logLevel: 'warning',
   // Prefer packages' CommonJS builds: ESM builds may use import.meta.url, which is undefined in a CJS bundle.
   mainFields: ['main', 'module'],
@@ -228,7 +232,7 @@ if (values.single) {
     const chunks = readdirSync(path.join(tmp, CHUNK_DIR)).sort();
     // esbuild keeps dynamic import() of a chunk as a native import(), which a single binary resolves against the
     // path its blob was built at (so it works only on the build machine): make it a require() the loader serves.
-    const toCjs = async (file) => (await transform(readFileSync(file, 'utf8'), { format: 'cjs', target: 'node20', platform: 'node', charset: 'ascii', logLevel: 'warning' })).code
+    const toCjs = async (file) => (await transform(readFileSync(file, 'utf8'), { format: 'cjs', target: 'node20', platform: 'node', charset: 'ascii', logLevel: 'warning', minifyWhitespace: common.minifyWhitespace })).code
       .replace(/\bimport\("(\.\/[^"]+\.cjs)"\)/g, 'Promise.resolve().then(() => require("$1"))')
       // The same for a Node built-in imported on first use (a SEA chunk is a vm function without an import() hook).
       .replace(/\bimport\("(node:[a-z_/]+)"\)/g, 'Promise.resolve().then(() => require("$1"))');
