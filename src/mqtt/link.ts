@@ -117,6 +117,8 @@ export class MqttLink extends EventEmitter {
     // The MQTT client is a chunk of its own in the bundle, read when the link starts. `.default` is the package's
     // module.exports, whether the import is Node's (CommonJS seen from ESM) or the bundle's.
     const { connect } = (await import('mqtt')).default;
+    // stop() may have come while the module loaded: no client after it.
+    if (this.stopping || this.stopped) return Promise.resolve();
     const url = this.settings.url;
     const client = connect(url, options);
     if (this.protocolVersion === 4) {
