@@ -1,7 +1,7 @@
 // Measures a single binary at rest: RSS and CPU over N polls of an unchanged mailbox (real Dovecot + Mosquitto, 1 poll/s).
-// Usage: node --import tsx scripts/binaries/footprint.ts [--target x64] [--polls 100] [--reference] [--node-options OPTS] [--new-mail 1|0]
+// Usage: node --import tsx scripts/binaries/footprint.ts [--target x64] [--polls 100] [--reference] [--node-options OPTS] [--new-mail 1|0] [--env K=V ...]
 //   --new-mail 0: the state is primed by a `once` first, so that no poll finds new mail (as the bench's daemon row);
-//   default 1: the first poll alerts one mail (which loads the MIME header decoder and turns V8's optimizing compilers on).
+//   default 1: the first poll alerts one mail (which loads the MIME header decoder; V8's compilers stay off for so few, see compiler-tiers.ts).
 //   --reference: run `node bin/pop2mqtt.js` (this Node) instead of the binary, for comparison; --node-options: NODE_OPTIONS for it.
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,6 +20,7 @@ const { values } = parseArgs({
     'node-options': { type: 'string' },
     tls: { type: 'string', default: 'starttls' },
     'new-mail': { type: 'string', default: '1' },
+    env: { type: 'string', multiple: true, default: [] },
   },
 });
 const target = values.target as Target;
@@ -80,6 +81,11 @@ try {
     : [...runnerFor(target), binaryPath(target), 'run', '--config', config];
   const extraEnv: Record<string, string> = { MAIL_PASS: 'footprint-pw-1234' };
   if (values['node-options']) extraEnv.NODE_OPTIONS = values['node-options'];
+  for (const kv of values.env ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq < 1) throw new Error(`--env wants K=V, got ${kv}`);
+    extraEnv[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
   let before = 0;
   if (newMail === '0') {
     const once = spawnSync(argv[0]!, [...argv.slice(1, -3), 'once', '--config', config], { cwd: tmp, env: { ...cleanEnv(), ...extraEnv }, encoding: 'utf8', timeout: 120_000 });
@@ -113,7 +119,7 @@ try {
   const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
   const what = values.reference ? `node ${process.version} bin/pop2mqtt.js` : `pop2mqtt-linux-${target}`;
-  console.log(`${what}${values['node-options'] ? ` (NODE_OPTIONS=${values['node-options']})` : ''}, tls ${tlsMode}: ${lines.length} polls of an unchanged mailbox, 1 per second, ${newMail === '0' ? 'no new mail (state primed by a `once`)' : 'the first alerting one new mail'}${runnerFor(target).length ? ' (under qemu-user: RSS includes the emulator)' : ''}`);
+  console.log(`${what}${values['node-options'] ? ` (NODE_OPTIONS=${values['node-options']})` : ''}${values.env?.length ? ` (${values.env.join(' ')})` : ''}, tls ${tlsMode}: ${lines.length} polls of an unchanged mailbox, 1 per second, ${newMail === '0' ? 'no new mail (state primed by a `once`)' : 'the first alerting one new mail'}${runnerFor(target).length ? ' (under qemu-user: RSS includes the emulator)' : ''}`);
   for (const s of samples.filter((x) => [1, 10, Math.floor(polls / 2), polls].includes(x.poll))) {
     console.log(`  RSS after poll ${String(s.poll).padStart(3)}: ${mib(s.rssKiB)} MiB (${mib(s.anonKiB)} anonymous + ${mib(s.fileKiB)} file-backed)`);
   }
