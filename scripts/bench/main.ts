@@ -245,6 +245,7 @@ async function main(): Promise<void> {
       { workload: W1, metric: 'TOP / RETR commands', unit: 'n', pop2mqtt: w1Cost.top + w1Cost.retr, fetchmail: fmW1 ? fmW1.cost.top + fmW1.cost.retr : null },
       { workload: W1, metric: `wall time: process start → last alert received (pop2mqtt, median of ${W1_TIMED_RUNS} runs); whole run (fetchmail)`, unit: 'ms', pop2mqtt: w1t.lastAlertMs, fetchmail: fmW1t?.wallMs ?? null, target: { max: 600, text: '≤ 0.6 s' } },
       { workload: W1, metric: `poll duration inside the agent (log duration_ms, median of ${W1_TIMED_RUNS} runs)`, unit: 'ms', pop2mqtt: w1PollMedian, fetchmail: null, target: { max: 250, text: '≤ 250 ms' } },
+      { workload: W1, metric: `wait for the last outbox writes and PUBACKs after QUIT (log ack_wait_ms, median of ${W1_TIMED_RUNS} runs)`, unit: 'ms', pop2mqtt: medianOf(w1Runs.map((r) => r.poll.ackWaitMs ?? 0)), fetchmail: null },
       { workload: W1, metric: `wall time over a 20 ms round-trip link (${w1sRt ?? '?'} round trips after login)`, unit: 'ms', pop2mqtt: w1s.value.lastAlertMs, fetchmail: null },
       { workload: W1, metric: 'peak RSS', unit: 'KiB', pop2mqtt: w1t.run.maxRssKiB, fetchmail: fmW1t?.maxRssKiB ?? null },
     );
@@ -424,7 +425,7 @@ async function main(): Promise<void> {
       `TOP-0 bound: ${ref.top0Bytes} B over ${MESSAGES} messages (${(ref.top0Bytes / ref.octets * 100).toFixed(2)} % of ${ref.octets} B).`,
       `Reply sizes of the other commands for this mailbox: STAT ${ref.statBytes} B, full UIDL ${ref.uidlBytes} B, full LIST ${ref.listBytes} B, QUIT ${ref.quitBytes} B.`,
       `W1 pop2mqtt: Dovecot out ${w1Cost.out} B = bound + ${w1Cost.out - ref.top0Bytes} B overhead (${((w1Cost.out / ref.top0Bytes - 1) * 100).toFixed(2)} %).`,
-      `W1 pop2mqtt timed first polls (start → last alert / duration_ms, ms): ${w1Runs.map((r) => `${r.lastAlertMs}/${r.poll.durationMs ?? '?'}`).join(', ')}.`,
+      `W1 pop2mqtt timed first polls (start → last alert / duration_ms / ack_wait_ms, ms): ${w1Runs.map((r) => `${r.lastAlertMs}/${r.poll.durationMs ?? '?'}/${r.poll.ackWaitMs ?? 0}`).join(', ')}.`,
       w1Raw ? `W1 pop2mqtt commands after login (rawlog; count × reply bytes): ${describeShapes(w1Raw)}; ${w1Raw.roundTrips} round trips on loopback.` : 'W1 rawlog: missing',
       w1s.rawlog[0] ? `W1 over a 20 ms RTT link: ${roundTripsOver(w1s.rawlog[0], 10)} round trips after login; server idle gaps before TOP commands: ${w1s.rawlog[0].exchanges.filter((e) => e.shape === 'TOP n 0' && e.idleBeforeMs > 10).length}; poll ${w1s.value.poll.durationMs} ms vs ${w1t.poll.durationMs} ms on loopback.` : 'W1 rtt20 rawlog: missing',
       `W2 idle poll after login (rawlog): pop2mqtt ${w2Cost.in + w2Cost.out} B = login reply ${w2r.rawlog[0]?.loginReplyBytes ?? '?'} B + ${describeExchanges(w2r.rawlog[0])}${fmW2 ? `; fetchmail ${fmW2.cost.in + fmW2.cost.out} B = login reply ${fmW2.rawlog?.loginReplyBytes ?? '?'} B + ${describeExchanges(fmW2.rawlog)}` : ''}.`,
@@ -529,14 +530,14 @@ function assertCost(what: string, c: Cost, expect: { top?: number; retr?: number
 }
 
 /** Fields of the agent's `poll` log line (logfmt-like key=value). */
-function parsePollLine(text: string): { durationMs?: number; bytes?: number; line?: string } {
+function parsePollLine(text: string): { durationMs?: number; ackWaitMs?: number; bytes?: number; line?: string } {
   const line = text.split('\n').reverse().find((l) => / poll (?:.* )?messages=/.test(l));
   if (!line) return {};
   const num = (k: string) => {
     const m = new RegExp(`\\b${k}=(\\d+)`).exec(line);
     return m ? Number(m[1]) : undefined;
   };
-  return { durationMs: num('duration_ms'), bytes: num('bytes'), line: line.trim() };
+  return { durationMs: num('duration_ms'), ackWaitMs: num('ack_wait_ms'), bytes: num('bytes'), line: line.trim() };
 }
 
 /** A daemon (pop2mqtt run or fetchmail -d) behind the relay for n polls: per-poll costs (poll k = relay connection k = logout line k). */
