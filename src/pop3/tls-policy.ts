@@ -9,8 +9,7 @@
 // offered when its remembered certificate matches the pin (otherwise a full handshake is done).
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import v8 from 'node:v8';
-import { v8FlagsGiven } from '../v8-flags-given.js';
+import { compileIpRegexOnce } from '../ip-regex-compile.js';
 import { Pop3Error, type Pop3ErrorCode } from './errors.js';
 import type { PeerCertificateInfo, Pop3Memory } from './memory.js';
 
@@ -55,28 +54,6 @@ export function verificationOptions(p: TlsParams): tls.ConnectionOptions {
     checkServerIdentity: (_host, cert) => tls.checkServerIdentity(name, cert),
     ...(net.isIP(name) ? {} : { servername: name }),
   };
-}
-
-let ipRegexCompiled = false;
-
-/**
- * Node runs every TLS name through net.isIP (here, in tls.connect for the SNI, in checkServerIdentity), and a host
- * name through its IPv6 regex, a large one: V8 compiles it to bytecode for its regexp interpreter at the first use
- * (about 10 ms of a first connect), then to native code at the second (about 3 ms). Compiled straight to native code
- * once per process it costs the 3 ms alone (Node 20, docs/bench.md "W1 first-poll time"). A user's own V8 flags for
- * regexps or the JIT (execArgv, NODE_OPTIONS) and POP2MQTT_HEAP_POLICY=off leave V8 alone.
- */
-function compileIpRegexOnce(): void {
-  if (ipRegexCompiled) return;
-  ipRegexCompiled = true;
-  const given = v8FlagsGiven();
-  if (!given || given.some((a) => /regexp|jitless|lite.mode/.test(a))) return;
-  v8.setFlagsFromString('--no-regexp-tier-up');
-  try {
-    net.isIPv6('pop3.invalid');
-  } finally {
-    v8.setFlagsFromString('--regexp-tier-up');
-  }
 }
 
 function certName(obj: unknown): string {
