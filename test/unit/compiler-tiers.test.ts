@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { deferredCompilerFlags } from '../../src/compiler-tiers.js';
+import { deferredCompilerFlags, OPTIMIZE_AT, TIER_UP_AT } from '../../src/compiler-tiers.js';
 
 const V20 = '11.3.244.8-node.38';
 const V22 = '12.4.254.21-node.57';
@@ -61,11 +61,11 @@ test('V8 optimizes nothing while deferred, and tiers up as usual once enabled', 
 });
 
 /** In a fresh process (the counter is per process): defers, then reports polls of `counts` new messages; returns what each call set. */
-function tierUpsFor(counts: number[]): string[][] {
+function tierUpsFor(counts: number[], arch = 'x64'): string[][] {
   const mod = fileURLToPath(new URL('../../src/compiler-tiers.ts', import.meta.url));
   const script = `
     import { deferOptimizingCompilers, newMessagesSeen } from ${JSON.stringify(mod)};
-    deferOptimizingCompilers({ env: {}, execArgv: [], arch: 'x64' });
+    deferOptimizingCompilers({ env: {}, execArgv: [], arch: ${JSON.stringify(arch)} });
     process.stdout.write(JSON.stringify(${JSON.stringify(counts)}.map((n) => newMessagesSeen(n))));
   `;
   const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
@@ -76,8 +76,16 @@ function tierUpsFor(counts: number[]): string[][] {
   return JSON.parse(out) as string[][];
 }
 
-test('a few new messages leave the compilers off; a poll of TIER_UP_AT.poll, or TIER_UP_AT.total in all, turns them on once', { timeout: 120_000 }, () => {
-  const on = ['--turbofan', '--sparkplug'];
-  assert.deepEqual(tierUpsFor([1, 19, 19, 20, 25]), [[], [], [], on, []]);
-  assert.deepEqual(tierUpsFor([...Array.from({ length: 49 }, () => 10), 9, 1, 1]), [...Array.from({ length: 50 }, () => []), on, []]);
+test('a few new messages leave the compilers off; Sparkplug at TIER_UP_AT (a poll of 20, or 500 in all), TurboFan at OPTIMIZE_AT (5,000 in a poll or in all), each once', { timeout: 120_000 }, () => {
+  assert.deepEqual(TIER_UP_AT, { poll: 20, total: 500 });
+  assert.deepEqual(OPTIMIZE_AT, { poll: 5000, total: 5000 });
+  const baseline = ['--sparkplug'];
+  assert.deepEqual(tierUpsFor([1, 19, 19, 20, 25, 1000]), [[], [], [], baseline, [], []]);
+  assert.deepEqual(tierUpsFor([...Array.from({ length: 49 }, () => 10), 9, 1, 1]), [...Array.from({ length: 50 }, () => []), baseline, []]);
+  // a first poll of a very full mailbox turns both on at once
+  assert.deepEqual(tierUpsFor([5000, 1]), [['--turbofan', '--sparkplug'], []]);
+  // a busy mailbox: TurboFan once 5,000 new messages have been seen
+  assert.deepEqual(tierUpsFor([20, ...Array.from({ length: 9 }, () => 500), 479, 1, 1]), [baseline, ...Array.from({ length: 10 }, () => []), ['--turbofan'], []]);
+  // without Sparkplug (32-bit ARM) TurboFan is the only compiler and keeps the baseline's threshold
+  assert.deepEqual(tierUpsFor([19, 20], 'arm'), [[], ['--turbofan']]);
 });
