@@ -36,9 +36,21 @@ function leaf(path: string, stage: Stage, describe: string, test: (ctx: EvalCont
   return previewLines === undefined ? { kind: 'leaf', path, stage, describe, test } : { kind: 'leaf', path, stage, describe, test, previewLines };
 }
 
+/** Results without captures or a text for the trace: the poller's evaluations (ctx.trace unset) make no new objects for them. */
+const TRUE: LeafResult = Object.freeze({ result: 'true' });
+const FALSE: LeafResult = Object.freeze({ result: 'false' });
+const NO_HEADERS: LeafResult = Object.freeze({ result: 'unknown', seen: 'headers not fetched yet' });
+
+/** A leaf result; `seen` (a value or a function making the text) is only kept when a trace is being made. */
+function outcome(ctx: EvalContext, ok: boolean, seen: string | (() => string), captures?: Record<string, string>): LeafResult {
+  if (captures) return ctx.trace ? { result: 'true', seen, captures } : { result: 'true', captures };
+  if (!ctx.trace) return ok ? TRUE : FALSE;
+  return { result: ok ? 'true' : 'false', seen };
+}
+
 /** Evaluate a header-stage leaf only when headers are there. */
 function needHeaders(fn: (ctx: EvalContext, h: NonNullable<EvalContext['headers']>) => LeafResult) {
-  return (ctx: EvalContext): LeafResult => (ctx.headers ? fn(ctx, ctx.headers) : { result: 'unknown', seen: 'headers not fetched yet' });
+  return (ctx: EvalContext): LeafResult => (ctx.headers ? fn(ctx, ctx.headers) : NO_HEADERS);
 }
 
 /** Evaluate a full-stage leaf: unknown before RETR, false when RETR was refused (oversize). */
@@ -61,13 +73,22 @@ const DEFAULT_OPTIONS: ConditionOptions = { regexInputLimit: DEFAULT_REGEX_INPUT
  * Match one string list: true when some value matches (Sieve semantics); the first matching value's captures.
  * The values share one regex budget of `limit` characters, taken from the first values on.
  */
-function matchAny(values: string[], m: Matcher, limit: number): LeafResult {
+function matchAny(ctx: EvalContext, values: readonly string[], m: Matcher, limit: number): LeafResult {
   const budget = { left: limit };
-  for (const v of values) {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
     const r = m(v, budget);
-    if (r.ok) return { result: 'true', seen: () => short(v), ...(r.captures ? { captures: r.captures } : {}) };
+    if (r.ok) return ctx.trace ? { result: 'true', seen: () => short(v), ...(r.captures ? { captures: r.captures } : {}) } : r.captures ? { result: 'true', captures: r.captures } : TRUE;
   }
+  if (!ctx.trace) return FALSE;
   return { result: 'false', seen: values.length ? () => short(values.join(' | ')) : '(absent)' };
+}
+
+/** matchAny of one value. */
+function matchOne(ctx: EvalContext, value: string, m: Matcher, limit: number): LeafResult {
+  if (ctx.trace) return matchAny(ctx, [value], m, limit);
+  const r = m(value, { left: limit });
+  return r.ok ? (r.captures ? { result: 'true', captures: r.captures } : TRUE) : FALSE;
 }
 
 function addressLeaf(field: AddressField, cfg: AddressConditionConfig, path: string, o: ConditionOptions): CondNode {
@@ -80,10 +101,12 @@ function addressLeaf(field: AddressField, cfg: AddressConditionConfig, path: str
   const desc = [full ? describeMatch(cfg) : '', ...(['address', 'localpart', 'domain', 'name'] as const).filter((k) => cfg[k]).map((k) => `${k} ${describeMatch(cfg[k]!)}`)]
     .filter(Boolean)
     .join('; ');
-  return leaf(path, 'headers', desc, needHeaders((_ctx, h) => {
-    const list = h[ADDRESS_PROP[field]];
+  const prop = ADDRESS_PROP[field];
+  return leaf(path, 'headers', desc, needHeaders((ctx, h) => {
+    const list = h[prop];
     const budget = { left: o.regexInputLimit }; // one budget for every address and part this leaf reads
-    for (const a of list) {
+    for (let i = 0; i < list.length; i++) {
+      const a = list[i]!;
       let captures: Record<string, string> | undefined;
       let ok = true;
       if (full) {
@@ -91,21 +114,22 @@ function addressLeaf(field: AddressField, cfg: AddressConditionConfig, path: str
         ok = r.ok;
         if (r.captures) captures = { ...r.captures };
       }
-      for (const [k, m] of parts) {
-        if (!ok) break;
+      for (let j = 0; ok && j < parts.length; j++) {
+        const [k, m] = parts[j]!;
         const r = m(a[k], budget);
         ok = r.ok;
         if (r.captures) captures = { ...(captures ?? {}), ...r.captures };
       }
-      if (ok) return { result: 'true', seen: () => short(formatAddress(a)), ...(captures ? { captures } : {}) };
+      if (ok) return outcome(ctx, true, () => short(formatAddress(a)), captures);
     }
+    if (!ctx.trace) return FALSE;
     return { result: 'false', seen: list.length ? () => short(list.map(formatAddress).join(', ')) : '(no address)' };
   }));
 }
 
 function headerLeaf(cfg: HeaderConditionConfig, path: string, o: ConditionOptions): CondNode {
   const m = compileMatch(cfg, o.regexInputLimit);
-  return leaf(path, 'headers', `${cfg.name}: ${describeMatch(cfg)}`, needHeaders((_ctx, h) => matchAny(h.get(cfg.name), m, o.regexInputLimit)));
+  return leaf(path, 'headers', `${cfg.name}: ${describeMatch(cfg)}`, needHeaders((ctx, h) => matchAny(ctx, h.get(cfg.name), m, o.regexInputLimit)));
 }
 
 function sizeRange(over: string | number | undefined, under: string | number | undefined) {
@@ -136,8 +160,8 @@ export function compileCondition(cfg: ConditionConfig, path: string, o: Conditio
   }
   if (cfg.subject) {
     const m = compileMatch(cfg.subject, limit);
-    children.push(leaf(`${path}.subject`, 'headers', describeMatch(cfg.subject), needHeaders((_c, h) =>
-      h.has('subject') ? matchAny([h.subject], m, limit) : { result: 'false', seen: '(no Subject)' })));
+    children.push(leaf(`${path}.subject`, 'headers', describeMatch(cfg.subject), needHeaders((ctx, h) =>
+      h.has('subject') ? matchOne(ctx, h.subject, m, limit) : outcome(ctx, false, '(no Subject)'))));
   }
   if (cfg.header) {
     const list = Array.isArray(cfg.header) ? cfg.header : [cfg.header];
@@ -145,8 +169,8 @@ export function compileCondition(cfg: ConditionConfig, path: string, o: Conditio
   }
   if (cfg.message_id) {
     const m = compileMatch(cfg.message_id, limit);
-    children.push(leaf(`${path}.message_id`, 'headers', describeMatch(cfg.message_id), needHeaders((_c, h) =>
-      h.messageId !== undefined ? matchAny([h.messageId], m, limit) : { result: 'false', seen: '(no Message-ID)' })));
+    children.push(leaf(`${path}.message_id`, 'headers', describeMatch(cfg.message_id), needHeaders((ctx, h) =>
+      h.messageId !== undefined ? matchOne(ctx, h.messageId, m, limit) : outcome(ctx, false, '(no Message-ID)'))));
   }
   if (cfg.date) {
     const newer = cfg.date.newer_than === undefined ? undefined : parseDuration(cfg.date.newer_than);
@@ -157,7 +181,7 @@ export function compileCondition(cfg: ConditionConfig, path: string, o: Conditio
       const age = ctx.now.getTime() - h.date.getTime();
       const ok = (newer === undefined || age < newer) && (older === undefined || age > older);
       const date = h.date;
-      return { result: tri(ok), seen: () => date.toISOString() };
+      return outcome(ctx, ok, () => date.toISOString());
     })));
   }
   if (cfg.size) {
@@ -183,12 +207,12 @@ export function compileCondition(cfg: ConditionConfig, path: string, o: Conditio
     const m = compileMatch(cfg.preview, limit);
     children.push(leaf(`${path}.preview`, 'preview', `first ${lines} lines: ${describeMatch(cfg.preview)}`, (ctx) => {
       const text = previewText(ctx, lines);
-      return text === undefined ? { result: 'unknown', seen: 'preview not fetched yet' } : matchAny([text], m, limit);
+      return text === undefined ? { result: 'unknown', seen: 'preview not fetched yet' } : matchOne(ctx, text, m, limit);
     }, lines));
   }
   if (cfg.body) {
     const m = compileMatch(cfg.body, limit);
-    children.push(leaf(`${path}.body`, 'full', describeMatch(cfg.body), needFull((_c, full) => matchAny([full.text], m, limit))));
+    children.push(leaf(`${path}.body`, 'full', describeMatch(cfg.body), needFull((ctx, full) => matchOne(ctx, full.text, m, limit))));
   }
   if (cfg.attachment) {
     const a = cfg.attachment;
@@ -298,6 +322,76 @@ export function evalNode(node: CondNode, ctx: EvalContext, hooks: EvalHooks): { 
   }
   if (node.kind === 'any' || node.children.length > 1) hooks.trace?.({ path: node.path, result });
   return { result, captures };
+}
+
+/** A node's outcome for the poller: the result and, when true, the named captures (a shared empty object when none). */
+export interface Decision { result: 'true' | 'false' | 'unknown'; captures: Readonly<Record<string, string>> }
+const NO_CAPTURES: Readonly<Record<string, string>> = Object.freeze({});
+const DECIDED_TRUE: Decision = Object.freeze({ result: 'true', captures: NO_CAPTURES });
+const DECIDED_FALSE: Decision = Object.freeze({ result: 'false', captures: NO_CAPTURES });
+const UNDECIDED: Decision = Object.freeze({ result: 'unknown', captures: NO_CAPTURES });
+
+/** Per node: the stages of the leaves under it (bit per stage), to tell whether a subtree can still be unknown. */
+const subtreeStages = new WeakMap<CondNode, number>();
+const STAGE_BIT: Record<Stage, number> = { size: 1, headers: 2, preview: 4, full: 8 };
+function stagesUnder(node: CondNode): number {
+  let bits = subtreeStages.get(node);
+  if (bits === undefined) {
+    bits = node.kind === 'leaf' ? STAGE_BIT[node.stage] : node.kind === 'not' ? stagesUnder(node.child) : node.children.reduce((b, c) => b | stagesUnder(c), 0);
+    subtreeStages.set(node, bits);
+  }
+  return bits;
+}
+
+/** Whether a leaf under `node` can be unknown on this data (then it is evaluated, so the poller hears what it needs). */
+function mayBeUnknown(node: CondNode, ctx: EvalContext): boolean {
+  const bits = stagesUnder(node);
+  if (bits & STAGE_BIT.headers && !ctx.headers) return true;
+  if (bits & STAGE_BIT.preview && !ctx.msg.full) return true;
+  return (bits & STAGE_BIT.full) !== 0 && !ctx.msg.full && !ctx.msg.oversize;
+}
+
+/**
+ * The poller's evaluation of a node: the same result, captures and unknown leaves (`unknown` gets each unknown leaf's
+ * stage) as evalNode without a trace, with less work: once an `all` is false, the children after it are evaluated
+ * only when one of their leaves could be unknown (the poller still learns every stage it may need). An `any` that is
+ * true evaluates every child, since each true one adds its captures.
+ */
+export function decideNode(node: CondNode, ctx: EvalContext, unknown: Stage[]): Decision {
+  if (node.kind === 'leaf') {
+    const r = node.test(ctx);
+    if (r.result === 'true') return r.captures ? { result: 'true', captures: r.captures } : DECIDED_TRUE;
+    if (r.result === 'false') return DECIDED_FALSE;
+    unknown.push(node.stage);
+    return UNDECIDED;
+  }
+  if (node.kind === 'not') {
+    const r = decideNode(node.child, ctx, unknown);
+    return r.result === 'true' ? DECIDED_FALSE : r.result === 'false' ? DECIDED_TRUE : UNDECIDED;
+  }
+  const all = node.kind === 'all';
+  const children = node.children;
+  let settled = false; // all: a child is false; any: a child is true
+  let unknowns = 0;
+  let captures: Record<string, string> | undefined;
+  for (let i = 0; i < children.length; i++) {
+    const c = children[i]!;
+    if (settled && all && !mayBeUnknown(c, ctx)) continue;
+    const r = decideNode(c, ctx, unknown);
+    if (r.result === 'unknown') unknowns++;
+    else if (r.result === (all ? 'false' : 'true')) settled = true;
+    if (r.result === 'true') {
+      // The captures of the true children, the first one's value for a name (as evalNode merges them).
+      if (r.captures !== NO_CAPTURES) {
+        for (const k in r.captures) if (!captures || !(k in captures)) (captures ??= {})[k] = r.captures[k]!;
+      }
+    }
+  }
+  let result: Decision['result'];
+  if (all) result = settled ? 'false' : unknowns > 0 ? 'unknown' : 'true';
+  else result = settled ? 'true' : unknowns > 0 ? 'unknown' : 'false';
+  if (result !== 'true') return result === 'false' ? DECIDED_FALSE : UNDECIDED;
+  return captures ? { result, captures } : DECIDED_TRUE;
 }
 
 /** Every leaf of the tree (for computing what a rule can need). */

@@ -77,17 +77,20 @@ export function compileMatch(m: MatchSpec, regexInputLimit = DEFAULT_REGEX_INPUT
       if (!r) return FAIL;
       if (!r.groups) return PASS;
       const captures: Record<string, string> = {};
-      for (const [k, val] of Object.entries(r.groups)) if (val !== undefined) captures[k] = val;
+      const groups = r.groups;
+      for (const k in groups) if (groups[k] !== undefined) captures[k] = groups[k];
       return { ok: true, captures };
     });
   }
+  // is/contains/one_of compare the folded value; glob and regex fold themselves (flags), so they need no copy.
+  const needsFolded = !cs && (m.is !== undefined || m.contains !== undefined || m.one_of !== undefined);
   return (value: string, budget?: RegexBudget) => {
-    const folded = cs ? value : value.toLowerCase();
+    const folded = needsFolded ? value.toLowerCase() : value;
     let captures: Record<string, string> | undefined;
-    for (const t of tests) {
-      const r = t(value, folded, budget);
+    for (let i = 0; i < tests.length; i++) {
+      const r = tests[i]!(value, folded, budget);
       if (!r.ok) return FAIL;
-      if (r.captures) captures = { ...(captures ?? {}), ...r.captures };
+      if (r.captures) captures = captures ? { ...captures, ...r.captures } : r.captures;
     }
     return captures ? { ok: true, captures } : PASS;
   };

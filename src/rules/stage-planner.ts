@@ -8,12 +8,13 @@ export const FETCH_STAGES: readonly FetchStage[] = ['headers', 'preview', 'full'
 
 /** Whether the rules, still undecided on `data`, need `stage`, and `data` does not hold it yet. */
 export function needsStage(ruleSet: RuleSet, data: MessageData, stage: FetchStage, now?: Date): boolean {
+  if (stage === 'headers' ? data.headers : stage === 'preview' ? data.preview : data.full || data.oversize) return false;
   const ev = ruleSet.evaluate(data, now);
   if (ev.decided) return false;
-  const needs = ev.pending.map((p) => p.needs);
-  if (stage === 'headers') return !data.headers && needs.includes('headers');
-  if (stage === 'preview') return !data.preview && needs.some((n) => typeof n === 'object');
-  return !data.full && !data.oversize && needs.includes('full');
+  for (const p of ev.pending) {
+    if (stage === 'preview' ? typeof p.needs === 'object' : p.needs === stage) return true;
+  }
+  return false;
 }
 
 export interface StagedOptions<T> {

@@ -84,6 +84,8 @@ export interface EvalContext {
   trustedAuthservIds: readonly string[];
   /** Cache for values that several leaves read (authentication decision, preview text). */
   memo: Map<string, unknown>;
+  /** A trace is being made (test-rule, explain): leaves say what they saw; without it they make no text for it. */
+  trace?: boolean;
 }
 
 /** A leaf's result; `seen` (for the trace) may be a function, so that its text is made only when a trace is wanted. */

@@ -257,8 +257,18 @@ test('evaluate without now caches per data state and refreshes when data changes
   const unsized: MessageData = { mailbox: 'm', uid: 'u2', msgNum: 2, size: NaN, headers: d.headers };
   const e3 = rs.evaluate(unsized);
   assert.equal(rs.evaluate(unsized), e3);
+  // No rule reads the size: learning it (a LIST for the alert's size field) keeps the answer.
   unsized.size = MAIL.length;
-  assert.notEqual(rs.evaluate(unsized), e3);
+  assert.equal(rs.evaluate(unsized), e3);
+  // A rule that reads it: a new size is new data.
+  const sized = rules({ name: 's', when: { subject: { glob: 'ALARM*' }, size: { under: 1_000_000 } } });
+  const later: MessageData = { mailbox: 'm', uid: 'u3', msgNum: 3, size: NaN, headers: d.headers };
+  const e4 = sized.evaluate(later);
+  assert.equal(sized.evaluate(later), e4);
+  later.size = MAIL.length;
+  const e5 = sized.evaluate(later);
+  assert.notEqual(e5, e4);
+  assert.equal(e5.matched.length, 1);
 });
 
 test('wantsAttachment follows the rules attachment filters', { timeout: 5000 }, () => {
@@ -267,4 +277,35 @@ test('wantsAttachment follows the rules attachment filters', { timeout: 5000 }, 
   assert.equal(rs.wantsAttachment({ contentType: 'image/jpeg', filename: 'x.png' }), false);
   assert.equal(rs.wantsAttachment({ contentType: 'application/pdf', filename: 'x.jpg' }), false);
   assert.equal(rules({ name: 'none' }).wantsAttachment({ contentType: 'image/jpeg' }), false);
+});
+
+test("the poller's evaluation (no trace, all-false shortcut) gives what the traced one gives, at every stage", { timeout: 10000 }, async () => {
+  const sets: unknown[][] = [
+    [{ name: 'hdr', when: { from: { domain: { is: 'nvr.local' } }, subject: { regex: '^ALARM: (?<event>\\w+)' } } }],
+    [{ name: 'miss', when: { from: { domain: { is: 'elsewhere.org' } }, subject: { regex: '^(?<x>.)' }, body: { contains: 'zone' } } }],
+    [{ name: 'any', when: { any: [{ subject: { regex: '^(?<first>\\w+)' } }, { from: { name: { regex: '^(?<second>\\w+)' } } }, { body: { contains: 'nope' } }] } }],
+    [{ name: 'not', when: { not: { all: [{ from: { domain: { is: 'other.org' } } }, { preview: { lines: 2, contains: 'zone' } }] } } }],
+    // A false `all` inside an undecided `any`: its unknown preview leaf still says what to fetch next.
+    [{ name: 'nested', when: { any: [{ all: [{ from: { domain: { is: 'other.org' } } }, { preview: { lines: 3, contains: 'line' } }] }, { body: { contains: 'zone' } }] } }],
+    [{ name: 'late', when: { all: [{ to: { domain: { is: 'nowhere.net' } } }, { any: [{ preview: { lines: 3, contains: 'line' } }, { attachment: { type: 'image/*' } }] }] } }],
+    [
+      { name: 'first', when: { subject: { contains: 'alarm' } }, stop: true },
+      { name: 'second', when: { subject: { regex: '(?<never>x)' } } },
+    ],
+    [{ name: 'size', when: { size: { under: 1_000_000 }, header: { name: 'X-Multi', regex: '^(?<m>s\\w+)' } }, publish: { topic: 't/{{m}}', payload: '{{preview}}' } }],
+  ];
+  const summary = (ev: ReturnType<ReturnType<typeof rules>['evaluate']>) => ({
+    matched: ev.matched.map((m) => ({ rule: m.rule.name, captures: { ...m.captures } })), pending: ev.pending, decided: ev.decided, refused: ev.refused,
+  });
+  for (const set of sets) {
+    const rs = rules(...set);
+    const datas: MessageData[] = [
+      { mailbox: 'mb', uid: 'U', msgNum: 1, size: MAIL.length },
+      await dataAt(MAIL, 'headers'), await dataAt(MAIL, 'preview', 2), await dataAt(MAIL, 'preview', 20), await dataAt(MAIL, 'full'),
+      { ...(await dataAt(MAIL, 'headers')), oversize: true },
+    ];
+    for (const [i, d] of datas.entries()) {
+      assert.deepEqual(summary(rs.evaluate(d)), summary(rs.evaluate(d, new Date())), `${JSON.stringify(set)} at data ${i}`);
+    }
+  }
 });
