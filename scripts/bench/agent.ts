@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { timedRun, type TimedRun } from './proc.js';
+import { measuredEnv, timedRun, type TimedRun } from './proc.js';
 import { NVR_DOMAIN, PANEL_DOMAIN } from './corpus.js';
 
 export interface AgentSetup {
@@ -51,11 +51,9 @@ ${PANEL_RULE}`;
 export class AgentHarness {
   constructor(private readonly s: AgentSetup) {}
 
+  /** The measured environment (no NODE_* variable, see measuredEnv), for the bundle and a binary alike. */
   get env(): NodeJS.ProcessEnv {
-    const env: NodeJS.ProcessEnv = { ...process.env, BENCH_POP3_PASSWORD: this.s.pass };
-    // A binary must not see the bench's own Node settings.
-    if (this.s.binary) for (const k of Object.keys(env)) if (k.startsWith('NODE_')) delete env[k];
-    return env;
+    return measuredEnv({ BENCH_POP3_PASSWORD: this.s.pass });
   }
 
   /** The same harness running a single binary instead of node and the bundle. */

@@ -30,6 +30,20 @@ export function parseGnuTime(text: string): { maxRssKiB: number; elapsed: string
   return { maxRssKiB: rss ? Number(rss[1]) : NaN, elapsed: el?.[1], cpuMs: Math.round((sec('User') + sec('System')) * 1000) };
 }
 
+/**
+ * The environment of every measured process, the agent (bundle or binary) and the bare-Node floor alike: the bench's
+ * own without any NODE_* variable. A gateway runs the agent without them, and they change what is measured:
+ * NODE_EXTRA_CA_CERTS (this machine sets it to the system bundle) makes Node parse its ~140 certificates at every
+ * boot (about 40 ms of CPU on Node 20) although the agent verifies its servers with the config's ca_file; NODE_OPTIONS
+ * would hand the bench's own flags to the agent. Flags and variables for a measurement are given explicitly
+ * (--node-arg, --env), on top of this.
+ */
+export function measuredEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('NODE_')) delete env[k];
+  return { ...env, ...extra };
+}
+
 /** Run a command to completion under `/usr/bin/time -v`, bounded in time. */
 export async function timedRun(cmd: string, args: string[], o: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs: number; onStart?: (child: ChildProcess) => void }): Promise<TimedRun> {
   if (!existsSync(TIME_BIN)) throw new Error(`${TIME_BIN} is missing (Debian package "time")`);
@@ -37,7 +51,7 @@ export async function timedRun(cmd: string, args: string[], o: { env?: NodeJS.Pr
   const report = path.join(dir, 'time.txt');
   try {
     const startedAt = Date.now();
-    const child = spawn(TIME_BIN, ['-v', '-o', report, cmd, ...args], { env: o.env ?? process.env, cwd: o.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(TIME_BIN, ['-v', '-o', report, cmd, ...args], { env: o.env ?? measuredEnv(), cwd: o.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     o.onStart?.(child);
     let stdout = '';
     let stderr = '';

@@ -1,6 +1,8 @@
 // Where W1's first-poll time goes: `pop2mqtt once` of 1,000 bench messages under --cpu-prof (from source, so files name the parts), self time by part, inside the poll.
 // Usage: node --import tsx scripts/bench/profile-w1.ts [--messages N] [--keep DIR] [--plain N]   (--plain: N first polls of the bundle, no profiler, their duration_ms)
 //        node --import tsx scripts/bench/profile-w1.ts --compare old.cjs,new.cjs [--plain N]   (N rounds of first polls of each bundle, alternated: duration_ms and process start → last alert, medians and best)
+//        --env-of I=K=V (repeatable): variable K=V for the I-th (from 0) bundle of --compare only, e.g. `--compare b.cjs,b.cjs --env-of 1=NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt`
+//          (every run has the bench's measured environment, without NODE_* variables: scripts/bench/proc.ts measuredEnv)
 //        --node-arg=X (repeatable) passes X to node for every bundle (e.g. --node-arg=--cpu-prof); add --trace to --compare: each process runs under start-trace.cjs; medians of its milestones (boot, modules, config, MQTT, POP3, alerts, exit), and the timeline of one run
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -17,7 +19,7 @@ import { AgentHarness, headerRules } from './agent.js';
 import { milestones, printMilestones, type Trace } from './start-timeline.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const { values } = parseArgs({ options: { messages: { type: 'string', default: '1000' }, keep: { type: 'string' }, plain: { type: 'string' }, compare: { type: 'string' }, trace: { type: 'boolean', default: false }, 'node-arg': { type: 'string', multiple: true, default: [] }, strace: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { messages: { type: 'string', default: '1000' }, keep: { type: 'string' }, plain: { type: 'string' }, compare: { type: 'string' }, trace: { type: 'boolean', default: false }, 'node-arg': { type: 'string', multiple: true, default: [] }, 'env-of': { type: 'string', multiple: true, default: [] }, strace: { type: 'boolean', default: false } } });
 const MESSAGES = Number(values.messages);
 
 interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
@@ -88,6 +90,13 @@ async function compare(harness: AgentHarness, mqttUrl: string, bundles: string[]
   const sub = await subscribe(mqttUrl, ['pop2mqtt/alerts/#']);
   const got = bundles.map(() => ({ poll: [] as number[], last: [] as number[], cpu: [] as number[], traces: [] as Array<Map<string, number>> }));
   const tracer = path.join(ROOT, 'scripts/bench/start-trace.cjs');
+  const envOf = bundles.map(() => ({}) as Record<string, string>);
+  for (const spec of values['env-of']!) {
+    const m = /^(\d+)=([^=]+)=(.*)$/.exec(spec);
+    if (!m || !envOf[Number(m[1])]) throw new Error(`--env-of wants I=K=V with I a bundle index of --compare, got ${spec}`);
+    envOf[Number(m[1])]![m[2]!] = m[3]!;
+  }
+  const label = (b: number) => `${bundles[b]}${Object.keys(envOf[b]!).length ? ` (${Object.entries(envOf[b]!).map(([k, v]) => `${k}=${v}`).join(' ')})` : ''}`;
   try {
     let n = 0;
     for (let k = 0; k <= rounds; k++) {
@@ -96,7 +105,7 @@ async function compare(harness: AgentHarness, mqttUrl: string, bundles: string[]
         sub.clear();
         const traceFile = `${cfg}.trace.json`;
         const nodeArgs = [...(values.trace ? ['-r', tracer] : []), ...values['node-arg']!];
-        const env = values.trace ? { ...harness.env, P2M_START_TRACE: traceFile } : harness.env;
+        const env = { ...harness.env, ...envOf[b], ...(values.trace ? { P2M_START_TRACE: traceFile } : {}) };
         const r = await timedRun(process.execPath, [...nodeArgs, path.resolve(bundle), 'once', '--config', cfg], { env, timeoutMs: 300_000 });
         if (r.code !== 0) throw new Error(`${bundle}: once exited ${r.code}\n${r.stderr}`);
         const msgs = await sub.waitForCount(alerts, 60_000);
@@ -119,10 +128,10 @@ async function compare(harness: AgentHarness, mqttUrl: string, bundles: string[]
   }
   const med = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
   process.stdout.write(`| bundle | poll duration_ms median (best) | start → last alert ms median (best) | CPU ms median | runs |\n|---|---:|---:|---:|---:|\n`);
-  for (const [b, bundle] of bundles.entries()) {
+  for (const b of bundles.keys()) {
     const g = got[b]!;
-    process.stdout.write(`| ${bundle} | ${med(g.poll)} (${Math.min(...g.poll)}) | ${med(g.last)} (${Math.min(...g.last)}) | ${med(g.cpu)} | ${g.poll.length} |\n`);
-    process.stdout.write(`<!-- ${bundle}: poll ${g.poll.join(' ')}; last alert ${g.last.join(' ')} -->\n`);
+    process.stdout.write(`| ${label(b)} | ${med(g.poll)} (${Math.min(...g.poll)}) | ${med(g.last)} (${Math.min(...g.last)}) | ${med(g.cpu)} | ${g.poll.length} |\n`);
+    process.stdout.write(`<!-- ${label(b)}: poll ${g.poll.join(' ')}; last alert ${g.last.join(' ')} -->\n`);
   }
   if (values.trace) {
     const names = [...new Set(got.flatMap((g) => g.traces.flatMap((m) => [...m.keys()])))];
