@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prints the resting footprint of a single binary: RSS after 1/10/50/100 polls, peak RSS, CPU and bytes per idle poll.
-# Usage: scripts/binaries/footprint.sh [--target x64] [--polls 100] [--reference] [--node-options OPTS] [--tls starttls|implicit|none] [--new-mail 1|0] [--env K=V]
+# Usage: scripts/binaries/footprint.sh [--target x64] [--polls 100] [--reference] [--node-options OPTS] [--tls starttls|implicit|none] [--new-mail 1|0] [--env K=V] [--marks 10,100,500,1000]
 #   (takes about polls seconds; not part of the tests; --reference measures `node bin/pop2mqtt.js` instead)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -19,6 +19,7 @@ while [ $# -gt 0 ]; do
     --node-options) EXTRA+=("--node-options=${2:?}"); shift 2 ;;
     --new-mail) EXTRA+=(--new-mail "${2:?}"); shift 2 ;;
     --env) EXTRA+=(--env "${2:?}"); shift 2 ;;
+    --marks) EXTRA+=(--marks "${2:?}"); shift 2 ;;
     *) die "unknown argument: $1" ;;
   esac
 done
