@@ -133,3 +133,17 @@ test('hostile header values parse in bounded time', { timeout: 10000 }, () => {
   assert.ok(Array.isArray(h.from));
   assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms`);
 });
+
+test('field names: white space before the colon is trimmed; a name with a space, control or 8-bit byte is no field', { timeout: 5000 }, () => {
+  const block = Buffer.concat([
+    Buffer.from('From sender@example.org Mon Jan  1 00:00:00 2024\r\nSubject \t: spaced\r\nBad Name: x\r\nX-Ctl\x01: y\r\nK\x0b: vt\r\n', 'latin1'),
+    Buffer.from('Stray \r\n: colon on the next line\r\nX-Ü: 8-bit\r\nX-B:\r\n  folded\r\n', 'latin1'),
+  ]);
+  const h = parseHeaders(block);
+  assert.deepEqual(h.names(), ['Subject', 'K', 'X-B']);
+  assert.equal(h.subject, 'spaced');
+  assert.equal(h.first('k'), 'vt');
+  assert.deepEqual(h.getRaw('x-b'), ['folded']);
+  assert.equal(h.has('bad name'), false);
+  assert.equal(h.has('stray'), false);
+});
