@@ -25,15 +25,19 @@ const CHUNK_DIR = 'pop2mqtt-chunks';
 /**
  * mqtt.js requires its WebSocket and SOCKS transports (ws, socks, ip-address, smart-buffer) at the first connect even for
  * mqtt:// and mqtts://, and its browser timers (worker-timers, with @babel/runtime, broker-factory, fast-unique-numbers)
- * when loaded, though only a browser or `timerVariant: 'worker'` uses them. These stand-ins have the same exports and
- * require the real module only when one is called. Split, each real module is an entry file of its own
- * (<chunk dir>/<file>.cjs, exporting it as `default`), so an agent that never calls them does not even hold their
- * source (410 KB of the chunk with the MQTT client); --single bundles them in the one file.
+ * when loaded, though only a browser or `timerVariant: 'worker'` uses them. mailparser requires html-to-text (with
+ * htmlparser2, entities, domutils...) when loaded, though with the options src/message/body.ts gives it
+ * (skipHtmlToText) it never calls it: body.ts converts HTML itself, only for a message without text.
+ * These stand-ins have the same exports and require the real module only when one is called. Split, each
+ * real module is an entry file of its own (<chunk dir>/<file>.cjs, exporting it as `default`), so an agent that never
+ * calls them does not even hold their source (410 KB of the chunk with the MQTT client, 330 KB of the MIME parser's);
+ * --single bundles them in the one file. `base`: the directory the real module is required from.
  */
 const MQTT_LAZY = [
-  { dir: /[\\/]mqtt[\\/]build[\\/]lib[\\/]connect$/, request: './ws', names: ['streamBuilder', 'browserStreamBuilder'], file: 'mqtt-ws' },
-  { dir: /[\\/]mqtt[\\/]build[\\/]lib[\\/]connect$/, request: './socks', names: ['default'], file: 'mqtt-socks' },
-  { dir: /[\\/]mqtt[\\/]build[\\/]lib$/, request: 'worker-timers', names: ['setInterval', 'clearInterval'], file: 'mqtt-worker-timers' },
+  { dir: /[\\/]mqtt[\\/]build[\\/]lib[\\/]connect$/, request: './ws', names: ['streamBuilder', 'browserStreamBuilder'], file: 'mqtt-ws', base: 'node_modules/mqtt/build/lib/connect' },
+  { dir: /[\\/]mqtt[\\/]build[\\/]lib[\\/]connect$/, request: './socks', names: ['default'], file: 'mqtt-socks', base: 'node_modules/mqtt/build/lib/connect' },
+  { dir: /[\\/]mqtt[\\/]build[\\/]lib$/, request: 'worker-timers', names: ['setInterval', 'clearInterval'], file: 'mqtt-worker-timers', base: 'node_modules/mqtt/build/lib' },
+  { dir: /[\\/]mailparser[\\/]lib$/, request: 'html-to-text', names: ['htmlToText'], file: 'mailparser-html-to-text', base: 'node_modules/mailparser/lib' },
 ];
 /** Entry points of the split build: `${LAZY_ENTRY}<file>` is the module that re-exports MQTT_LAZY's real module. */
 const LAZY_ENTRY = 'mqtt-lazy-entry:';
@@ -41,18 +45,17 @@ const mqttLazyTransports = {
   name: 'mqtt-lazy-transports',
   setup(b) {
     const split = !values.single;
-    b.onResolve({ filter: /^(\.\/ws|\.\/socks|worker-timers)$/ }, (a) => {
+    b.onResolve({ filter: /^(\.\/ws|\.\/socks|worker-timers|html-to-text)$/ }, (a) => {
       const lazy = MQTT_LAZY.find((l) => l.request === a.path && l.dir.test(a.resolveDir));
       if (a.namespace !== 'file' || !lazy) return undefined;
       // The stand-in's own require() of the same request resolves normally (its namespace is not 'file').
       return { path: path.join(a.resolveDir, a.path), namespace: 'mqtt-lazy', pluginData: { lazy, resolveDir: a.resolveDir } };
     });
-    b.onResolve({ filter: /^\.\/mqtt-[a-z-]+\.cjs$/ }, (a) => (a.namespace === 'mqtt-lazy' ? { path: a.path, external: true } : undefined));
+    b.onResolve({ filter: /^\.\/(mqtt|mailparser)-[a-z-]+\.cjs$/ }, (a) => (a.namespace === 'mqtt-lazy' ? { path: a.path, external: true } : undefined));
     b.onResolve({ filter: new RegExp(`^${LAZY_ENTRY}`) }, (a) => ({ path: a.path.slice(LAZY_ENTRY.length), namespace: 'mqtt-lazy-entry' }));
     b.onLoad({ filter: /.*/, namespace: 'mqtt-lazy-entry' }, (a) => {
       const lazy = MQTT_LAZY.find((l) => l.file === a.path);
-      const dir = path.join(root, 'node_modules', 'mqtt', 'build', 'lib', lazy.request.startsWith('./') ? 'connect' : '');
-      return { resolveDir: dir, loader: 'js', contents: `module.exports = require(${JSON.stringify(lazy.request)});\n` };
+      return { resolveDir: path.join(root, ...lazy.base.split('/')), loader: 'js', contents: `module.exports = require(${JSON.stringify(lazy.request)});\n` };
     });
     b.onLoad({ filter: /.*/, namespace: 'mqtt-lazy' }, (a) => {
       const { lazy, resolveDir } = a.pluginData;
@@ -86,6 +89,25 @@ const DEPENDENCY_PATCHES = [
       + "} else if (typeof process === 'undefined'",
   },
   {
+    // mailparser's first stage copies every write into a new buffer (Buffer.concat with what it holds) until it holds
+    // 64 KiB. body.ts writes 64 KiB at a time (PARSER_WRITE_BYTES): such a write, with nothing held, goes on as it is,
+    // one copy of every RETR byte less (the stages after it only slice it).
+    file: /[\\/]node_modules[\\/]@zone-eu[\\/]mailsplit[\\/]lib[\\/]chunked-passthrough\.js$/,
+    from: [["    _transform(chunk, encoding, callback) {\n        this.buffer = Buffer.concat([this.buffer, chunk]);", "    _transform(chunk, encoding, callback) {\n        if (this.buffer.length === 0 && chunk.length >= this.chunkSize) {\n            this.push(chunk);\n            return callback();\n        }\n        this.buffer = Buffer.concat([this.buffer, chunk]);"]],
+  },
+  {
+    // mailparser sets up linkify-it with the full TLD list (tlds: 1,500 names compiled into one regexp) when loaded,
+    // for links in text it turns into HTML, which body.ts switches off (skipTextLinks): set up on first use instead.
+    file: /[\\/]node_modules[\\/]mailparser[\\/]lib[\\/]mail-parser\.js$/,
+    from: [
+      ["const linkify = require('linkify-it')();\nconst tlds = require('tlds');", "let linkifyReady;\nconst linkifyIt = () => (linkifyReady ??= linkifyTwitter(linkifySetup(require('linkify-it')(), require('tlds'))));"],
+      ["linkify\n    .tlds(tlds) // Reload with full tlds list", "const linkifySetup = (linkify, tlds) => linkify\n    .tlds(tlds) // Reload with full tlds list"],
+      ["linkify.add('@', {", "const linkifyTwitter = (linkify) => linkify.add('@', {"],
+      ["!linkify.pretest(str)", "!linkifyIt().pretest(str)"],
+      ["linkify.match(segment)", "linkifyIt().match(segment)"],
+    ],
+  },
+  {
     file: /[\\/]node_modules[\\/]lru-cache[\\/]dist[\\/]commonjs[\\/]index\.js$/,
     from: "const perf = typeof performance === 'object' &&\n    performance &&\n    typeof performance.now === 'function'\n    ? performance\n    : Date;",
     to: "const perf = { now: () => performance.now() };",
@@ -94,12 +116,15 @@ const DEPENDENCY_PATCHES = [
 const dependencyPatches = {
   name: 'dependency-patches',
   setup(b) {
-    b.onLoad({ filter: /[\\/]node_modules[\\/](debug|lru-cache)[\\/].*\.js$/ }, (a) => {
+    b.onLoad({ filter: /[\\/]node_modules[\\/](debug|lru-cache|mailparser|@zone-eu[\\/]mailsplit)[\\/].*\.js$/ }, (a) => {
       const patch = DEPENDENCY_PATCHES.find((p) => p.file.test(a.path));
       if (!patch) return undefined;
-      const code = readFileSync(a.path, 'utf8');
-      if (code.split(patch.from).length !== 2) throw new Error(`${a.path} changed: ${JSON.stringify(patch.from)} not found once`);
-      return { contents: code.replace(patch.from, patch.to), loader: 'js', resolveDir: path.dirname(a.path) };
+      let code = readFileSync(a.path, 'utf8');
+      for (const [from, to] of Array.isArray(patch.from) ? patch.from : [[patch.from, patch.to]]) {
+        if (code.split(from).length !== 2) throw new Error(`${a.path} changed: ${JSON.stringify(from)} not found once`);
+        code = code.replace(from, () => to);
+      }
+      return { contents: code, loader: 'js', resolveDir: path.dirname(a.path) };
     });
   },
 };
@@ -130,6 +155,44 @@ const cronLocalTime = {
   },
 };
 
+/**
+ * npm installs the same version of a package more than once when the top level holds another version (iconv-lite 0.7.3
+ * under both mailparser and libmime, 0.6.3 at the top), and esbuild bundles every copy it is given: the two MIME
+ * chunks a body rule loads held 497 KB of iconv-lite each. Imports of the packages named here resolve to one copy per
+ * version (the first path in sorted order), so identical code is bundled and evaluated once.
+ */
+const DEDUPE = ['iconv-lite'];
+const dedupeSameVersion = {
+  name: 'dedupe-same-version',
+  setup(b) {
+    const nm = path.join(root, 'node_modules');
+    /** `${name}@${version}` -> the package directory every copy of it is read from. */
+    const canonical = new Map();
+    for (const name of DEDUPE) {
+      const dirs = [path.join(nm, name), ...readdirSync(nm).flatMap((d) => (d.startsWith('@') ? readdirSync(path.join(nm, d)).map((s) => `${d}/${s}`) : [d])).map((d) => path.join(nm, d, 'node_modules', name))];
+      for (const dir of dirs.sort()) {
+        let version;
+        try { version = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')).version; } catch { continue; }
+        if (!canonical.has(`${name}@${version}`)) canonical.set(`${name}@${version}`, dir);
+      }
+    }
+    const filter = new RegExp(`^(${DEDUPE.map((n) => n.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|')})(/.*)?$`);
+    b.onResolve({ filter }, async (a) => {
+      if (a.pluginData?.dedupe) return undefined;
+      const r = await b.resolve(a.path, { kind: a.kind, importer: a.importer, resolveDir: a.resolveDir, pluginData: { dedupe: true } });
+      if (r.errors.length || !r.path) return undefined;
+      const name = filter.exec(a.path)[1];
+      const marker = `${path.sep}node_modules${path.sep}${name}${path.sep}`;
+      const at = r.path.lastIndexOf(marker);
+      if (at < 0) return undefined;
+      const dir = r.path.slice(0, at + marker.length - 1);
+      const version = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')).version;
+      const one = canonical.get(`${name}@${version}`) ?? dir;
+      return { path: one + r.path.slice(dir.length) };
+    });
+  },
+};
+
 const outfile = path.resolve(values.outfile ?? path.join(root, 'dist', 'pop2mqtt.cjs'));
 const common = {
   entryPoints: [{ in: path.resolve(values.entry ?? path.join(root, 'src', 'cli', 'main.ts')), out: 'main' }],
@@ -148,7 +211,7 @@ const common = {
   // Prefer packages' CommonJS builds: ESM builds may use import.meta.url, which is undefined in a CJS bundle.
   mainFields: ['main', 'module'],
   conditions: ['require', 'node', 'default'],
-  plugins: [mqttLazyTransports, dependencyPatches, cronLocalTime],
+  plugins: [mqttLazyTransports, dependencyPatches, cronLocalTime, dedupeSameVersion],
   // Optional add-ons of ws and debug, required inside try/catch: left out, so that require() throws and they fall back
   // to their JavaScript code (an empty stand-in made ws call a missing bufferUtil.mask on any ws:// frame >= 48 bytes).
   external: ['bufferutil', 'utf-8-validate', 'supports-color'],
@@ -159,6 +222,9 @@ const common = {
     // evaluated at start, with its process/abort-controller/string_decoder shims): Node's own serve the same API.
     // Idle `once` 56.4 -> 55.7 MiB.
     'readable-stream': 'node:stream',
+    // src/message/html-text.ts imports html-to-text and mailparser require()s it: the import condition would pick its
+    // ESM build (and htmlparser2's, entities'...), the second copy of each in the bundle. Both get the CommonJS one.
+    'html-to-text': path.join(root, 'node_modules', 'html-to-text', 'lib', 'html-to-text.cjs'),
     // zod's ESM build, so that the mini API tree-shakes (src/zod.ts): its CommonJS build is one module graph of 900 KB.
     'zod/mini': path.join(root, 'node_modules', 'zod', 'v4', 'mini', 'index.js'),
     'zod/v4/core': path.join(root, 'node_modules', 'zod', 'v4', 'core', 'index.js'),

@@ -2,7 +2,6 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { MailParser } from 'mailparser';
-import { htmlBodyText } from './html-text.js';
 import { MessageParseError } from './errors.js';
 import { findHeaderEnd, loadHeaderDecoder, parseHeaders, type ParsedHeaders, DEFAULT_HEADER_LIMITS } from './headers.js';
 
@@ -346,6 +345,8 @@ export async function parseMessage(
       h = h.slice(0, L.maxHtmlBytes);
       limitsExceeded.add('html');
     }
+    // html-to-text (htmlparser2, entities...) is loaded only for a message whose text is all HTML
+    const { htmlBodyText } = await import('./html-text.js');
     const converted = htmlBodyText(h, L.maxTextBytes);
     if (converted.converter === 'plain') limitsExceeded.add('html_plain');
     text = converted.text;

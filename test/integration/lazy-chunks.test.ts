@@ -76,6 +76,46 @@ test('an idle once does not load the MIME decoder, the MIME parser or HTML-to-te
   for (const m of LAZY_BUILTINS) assert.ok(!builtins.includes(m), `idle poll loaded node:${m}`);
 });
 
+test('a snapshot rule (RETR, attachment published) loads the MIME parser but not HTML-to-text; a message with only HTML loads HTML-to-text and its text matches', async () => {
+  const sub = await subscribe(lab.mosquitto.url, ['pop2mqtt/alerts/#', 'pop2mqtt/snapshots/#']);
+  try {
+    const jpeg = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(3000, 7), Buffer.from([0xff, 0xd9])]);
+    await lab.dovecot.deliver(USER, makeMail({ from: 'NVR <nvr@nvr.local>', to: 'alice@home.example', subject: 'ALARM: Motion Detected Camera 5', messageId: '<lazy-snap@nvr.local>', body: 'motion\r\n',
+      attachments: [{ filename: 'snap.jpg', contentType: 'image/jpeg', content: jpeg }] }));
+    const rules = `  - name: snapshot
+    when:
+      subject: { regex: "Camera 5" }
+      attachment: { type: "image/*" }
+    publish: { topic: "alerts/snap" }
+    attachments: { topic: "snapshots/cam5", types: ["image/*"] }
+`;
+    const snap = await lab.writeConfig(minimalConfig(lab, { existing: 'process', stateDir: './data-snap', rules, extra: 'log_level: warn\n' }), 'snap.yaml');
+    const loaded = await onceLoads(snap, 'snap');
+    assert.ok(loaded.some((x) => x.startsWith('node_modules/mailparser/')), 'the MIME parser was loaded');
+    for (const pkg of ['node_modules/html-to-text/', 'node_modules/htmlparser2/', 'node_modules/entities/']) {
+      assert.ok(!loaded.some((x) => x.startsWith(pkg)), `a snapshot rule loaded ${pkg}`);
+    }
+    const image = await sub.waitFor((m) => m.topic === 'pop2mqtt/snapshots/cam5', 30_000);
+    assert.deepEqual(image.payload, jpeg);
+
+    const html = '<html><body><table><tr><td>Alarm <b>zone&nbsp;4</b> tripped</td></tr></table></body></html>';
+    const b64 = Buffer.from(html).toString('base64');
+    await lab.dovecot.deliver(USER, ['From: Panel <panel@panel.local>', 'To: alice@home.example', 'Subject: HTML only', 'Date: Thu, 03 Dec 2026 10:00:00 +0000',
+      'Message-ID: <lazy-html@panel.local>', 'MIME-Version: 1.0', 'Content-Type: text/html; charset=utf-8', 'Content-Transfer-Encoding: base64', '', b64, ''].join('\r\n'));
+    const htmlRules = `  - name: html-body
+    when:
+      subject: { is: "HTML only" }
+      body: { regex: "Alarm zone 4 tripped" }
+    publish: { topic: "alerts/html" }
+`;
+    const cfg = await lab.writeConfig(minimalConfig(lab, { existing: 'process', stateDir: './data-html', rules: htmlRules, extra: 'log_level: warn\n' }), 'html.yaml');
+    assert.ok((await onceLoads(cfg, 'html')).some((x) => x.startsWith('node_modules/html-to-text/')), 'HTML-to-text was loaded for the HTML body');
+    await sub.waitFor((m) => m.topic === 'pop2mqtt/alerts/html', 30_000);
+  } finally {
+    await sub.close();
+  }
+});
+
 test("mqtt.js's debug output still appears with DEBUG set (its debug module is a silent stand-in only without it)", async () => {
   const config = await lab.writeConfig(minimalConfig(lab, { stateDir: './data-debug', extra: 'log_level: warn\n' }), 'debug.yaml');
   const r = await runNode([BUNDLE, 'once', '--config', config], { env: { ...lab.env, DEBUG: 'mqttjs:client' }, cwd: lab.dir, timeoutMs: 120_000 });
