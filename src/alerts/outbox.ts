@@ -235,6 +235,7 @@ export class Outbox {
       // file is removed only after its own acknowledgement is on disk, as before.
       const acked = batch.filter((e, i) => results[i]!.status === 'fulfilled' && this.byKey.has(e.key)); // not dropped meanwhile
       const recorded = await Promise.allSettled(acked.map((e) => this.onAck(e)));
+      const done: OutboxEntry[] = [];
       for (let i = 0; i < acked.length; i++) {
         const entry = acked[i]!;
         const r = recorded[i]!;
@@ -245,9 +246,11 @@ export class Outbox {
         }
         if (!this.byKey.has(entry.key)) continue;
         this.remove(entry);
-        await fs.unlink(entry.file).catch(() => {});
-        this.release(entry.key);
+        done.push(entry);
       }
+      // The window's files go together (was one unlink after the other), each after its acknowledgement was recorded.
+      await Promise.all(done.map((e) => fs.unlink(e.file).catch(() => {})));
+      for (const e of done) this.release(e.key);
       if (failed) {
         await fsyncDir(this.dir);
         return;

@@ -40,6 +40,11 @@ export class AlertQueue {
    */
   async add(data: MessageData, ev: Evaluation, when: 'now' | 'together'): Promise<number> {
     const { state, logger } = this.d;
+    if (!ev.matched.length && !ev.refused.length) {
+      // No rule matched (most mail): nothing to admit, publish or delete.
+      state.markDone(data.uid, { deleteOnServer: false });
+      return 0;
+    }
     const now = new Date();
     const { matched, refused } = await admitCommands(ev, data, state, now, logger); // command mails: replay gate
     const toQueue: OutboxItem[] = [];

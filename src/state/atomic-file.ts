@@ -15,8 +15,7 @@ export async function writeFileAtomic(file: string, data: string | Buffer | read
   let fh: fs.FileHandle | undefined;
   try {
     fh = await fs.open(tmp, 'w', mode);
-    if (typeof data === 'string' || Buffer.isBuffer(data)) await fh.writeFile(data);
-    else for (const part of data) await fh.writeFile(part);
+    await writeAll(fh, typeof data === 'string' ? [Buffer.from(data)] : Buffer.isBuffer(data) ? [data] : data);
     await fh.sync();
     await fh.close();
     fh = undefined;
@@ -27,6 +26,29 @@ export async function writeFileAtomic(file: string, data: string | Buffer | read
     throw err;
   }
   if (o.syncDir !== false) await fsyncDir(dir);
+}
+
+/** Write the parts in order with one writev each time (a short write, e.g. a full disk, goes on with what is left). */
+async function writeAll(fh: fs.FileHandle, data: readonly Buffer[]): Promise<void> {
+  let parts = data;
+  let left = parts.reduce((n, p) => n + p.length, 0);
+  while (left > 0) {
+    const { bytesWritten } = await fh.writev(parts as Buffer[]);
+    if (bytesWritten <= 0) throw new Error(`writev wrote ${bytesWritten} of ${left} bytes`);
+    left -= bytesWritten;
+    if (left === 0) break;
+    let skip = bytesWritten;
+    const rest: Buffer[] = [];
+    for (const p of parts) {
+      if (skip >= p.length) {
+        skip -= p.length;
+        continue;
+      }
+      rest.push(skip > 0 ? p.subarray(skip) : p);
+      skip = 0;
+    }
+    parts = rest;
+  }
 }
 
 /** Removes temp files of writeFileAtomic(file) left by a process killed mid-write (call before the first write). */
