@@ -95,16 +95,24 @@ export class Pop3Connection {
   private closeWaiters: Array<() => void> = [];
   private socketClosed = false;
   private readonly onAbort = () => this.fail(new Pop3Error('EABORTED', 'aborted by caller'));
+  /** While a read is decoded: when it arrived (monotonicMs()), the time of every line in it; else 0. */
+  private readAt = 0;
+  /** A complete line was decoded in the current read: the command deadline restarts once, after the read. */
+  private lineInRead = false;
   private readonly onSocketData = (chunk: Buffer) => {
     this.stats.bytesIn += chunk.length;
     // The replies completed by this chunk free their places in the pipeline window together: the commands that
     // take them go out in one write (one TLS record), not one write per reply.
     const held = this.pumpHeld;
     this.pumpHeld = true;
+    this.readAt = monotonicMs();
+    this.lineInRead = false;
     try {
       this.reader.push(chunk);
+      if (this.lineInRead) this.armCommandTimer();
     } finally {
       this.pumpHeld = held;
+      this.readAt = 0;
     }
     this.pump();
   };
@@ -156,7 +164,9 @@ export class Pop3Connection {
 
   /** Wait for the greeting (absolute greeting deadline). */
   readGreeting(): Promise<DecodedReply> {
-    const p = this.enqueue({ name: 'greeting', multiline: false });
+    const spec: CommandSpec = { name: 'greeting', multiline: false };
+    const refused = this.stateRefusal(spec);
+    const p = refused ? Promise.reject(refused) : new Promise<DecodedReply>((resolve, reject) => this.enqueue({ spec, resolve, reject }));
     this.greetingTimer = setTimeout(
       () => this.fail(new Pop3Error('ETIMEOUT', `no greeting within ${this.opts.deadline.greetingMs} ms`)),
       this.opts.deadline.greetingMs,
@@ -180,30 +190,47 @@ export class Pop3Connection {
 
   /** Queue a command; resolves with its reply ("-ERR" included), rejects only when the connection fails. */
   send(spec: CommandSpec): Promise<DecodedReply> {
-    if (spec.line !== undefined) {
-      if (/[\r\n]/.test(spec.line)) {
-        return Promise.reject(new Pop3Error('EINVALID', `${spec.name}: argument contains CR or LF`));
-      }
-      if (!spec.longLine && Buffer.byteLength(spec.line) + 2 > MAX_COMMAND_OCTETS) {
-        return Promise.reject(new Pop3Error('EINVALID', `${spec.name}: command longer than ${MAX_COMMAND_OCTETS} octets`));
-      }
-    }
-    return this.enqueue(spec);
+    const invalid = this.refusal(spec);
+    if (invalid) return Promise.reject(invalid);
+    return new Promise<DecodedReply>((resolve, reject) => this.enqueue({ spec, resolve, reject }));
   }
 
-  private enqueue(spec: CommandSpec): Promise<DecodedReply> {
-    if (this.closedErr) return Promise.reject(this.closedError());
-    if (this.ended || this.quitting) return Promise.reject(new Pop3Error('ESTATE', `${spec.name}: session already quit`));
-    return new Promise<DecodedReply>((resolve, reject) => {
-      const p: Pending = { spec, resolve, reject };
-      if (spec.line === undefined) {
-        this.inflight.push(p);
-        this.armCommandTimer();
-      } else {
-        this.waiting.push(p);
-        this.schedulePump();
+  /**
+   * Like send(), without a promise per command (a sweep of a thousand TOPs): `done` gets the reply ("-ERR" included),
+   * or the error that failed this command (a reply over its limit) or the connection. A reply is handed over while its
+   * read is decoded, so `done` must not throw; an error known at once (closed, invalid) comes a microtask later.
+   */
+  sendWithCallback(spec: CommandSpec, done: (r: DecodedReply | Pop3Error) => void): void {
+    const invalid = this.refusal(spec);
+    if (invalid) queueMicrotask(() => done(invalid));
+    else this.enqueue({ spec, resolve: done, reject: done });
+  }
+
+  /** Why `spec` cannot be queued (argument, length, connection state), or null. */
+  private refusal(spec: CommandSpec): Pop3Error | null {
+    if (spec.line !== undefined) {
+      if (/[\r\n]/.test(spec.line)) return new Pop3Error('EINVALID', `${spec.name}: argument contains CR or LF`);
+      if (!spec.longLine && Buffer.byteLength(spec.line) + 2 > MAX_COMMAND_OCTETS) {
+        return new Pop3Error('EINVALID', `${spec.name}: command longer than ${MAX_COMMAND_OCTETS} octets`);
       }
-    });
+    }
+    return this.stateRefusal(spec);
+  }
+
+  private stateRefusal(spec: CommandSpec): Pop3Error | null {
+    if (this.closedErr) return this.closedError();
+    if (this.ended || this.quitting) return new Pop3Error('ESTATE', `${spec.name}: session already quit`);
+    return null;
+  }
+
+  private enqueue(p: Pending): void {
+    if (p.spec.line === undefined) {
+      this.inflight.push(p);
+      this.armCommandTimer();
+    } else {
+      this.waiting.push(p);
+      this.schedulePump();
+    }
   }
 
   private closedError(): Pop3Error {
@@ -224,12 +251,17 @@ export class Pop3Connection {
     });
   }
 
-  /** Write as many queued commands as the pipelining rules allow, in one TCP write. */
+  /**
+   * Write as many queued commands as the pipelining rules allow, in one TCP write. A pipeline is refilled once half
+   * its window has been answered, not after every read: a sweep of TOPs is then a few writes (TLS records), not one
+   * per read, while the server always has half a window of commands still to answer.
+   */
   private pump(): void {
     if (this.pumpHeld || this.closed || this.waiting.length === 0) return;
     const head = this.inflight[this.inflight.length - 1];
     if (head?.spec.barrier) return;
     const window = this.pipelining ? Math.max(1, this.opts.pipelineWindow) : 1;
+    if (this.inflight.length > window >> 1) return;
     const lines: string[] = [];
     const idleBefore = this.inflight.length === 0;
     while (this.waiting.length > 0 && this.inflight.length < window) {
@@ -255,7 +287,9 @@ export class Pop3Connection {
       { maxLineBytes: this.opts.maxLineBytes, maxReplyBytes: this.opts.maxReplyBytes },
       {
         expectation: () => this.inflight[0]?.spec,
-        onLine: () => this.armCommandTimer(),
+        onLine: () => {
+          this.lineInRead = true;
+        },
         onReply: (reply) => this.onReply(reply),
         onError: (err) => this.fail(err),
       },
@@ -292,7 +326,8 @@ export class Pop3Connection {
   }
 
   /**
-   * Progress (a complete line, a reply, a command sent): the command deadline restarts. Called for every line, so it
+   * Progress (a complete line, a reply, a command sent): the command deadline restarts. Called after every read that
+   * completed a line (the lines of one read arrived together: the read's time is theirs) and for every reply, so it
    * only moves the due time; one timer checks it when it fires and sleeps again for what is left.
    */
   private armCommandTimer(): void {
@@ -304,7 +339,7 @@ export class Pop3Connection {
       return;
     }
     const ms = this.opts.deadline.commandMs;
-    this.commandDue = monotonicMs() + ms;
+    this.commandDue = (this.readAt || monotonicMs()) + ms;
     this.commandTimer ??= setTimeout(this.onCommandTimer, ms);
   }
 

@@ -187,16 +187,44 @@ export async function topEach(
     rest = msgs.slice(1);
   }
   if (ctx.topSupport === 'no' && rest.length > 0) noteFallback(ctx);
-  const pending = rest.map((m) => {
-    const p = ctx.topSupport !== 'no'
-      ? ctx.conn.send(topSpec(m, lines, cap)).then((r) => (r.status === '+OK' ? dataOf(r) : afterTopRefused(ctx, m, lines, cap, r.text)))
-      : emulateTop(ctx, m, lines, cap);
-    return settle(p).then((v) => {
-      if (!ctx.conn.fatalError) each(m, v);
-    });
-  });
-  await Promise.all(pending);
+  if (rest.length > 0) await topSweep(ctx, rest, lines, cap, each);
   if (ctx.conn.fatalError) throw ctx.conn.fatalError;
+}
+
+/**
+ * The pipelined part of topEach: one promise for the whole sweep, not one chain per message. A "+OK" reply is handed
+ * to `each` while its read is decoded; a refused TOP goes through the RETR fallback (a promise, as in top()). Resolves
+ * once every message got its result (or the connection failed); rejects with the first error `each` threw.
+ */
+function topSweep(ctx: SessionContext, msgs: readonly number[], lines: number, cap: number, each: TopEachCallback): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let left = msgs.length;
+    let thrown: { err: unknown } | undefined;
+    const finish = (m: number, v: Buffer | Pop3Error): void => {
+      if (!ctx.conn.fatalError && !thrown) {
+        try {
+          each(m, v);
+        } catch (err) {
+          thrown = { err };
+        }
+      }
+      if (--left > 0) return;
+      if (thrown) reject(thrown.err);
+      else resolve();
+    };
+    const later = (m: number, p: Promise<Buffer>): void => void settle(p).then((v) => finish(m, v));
+    for (const m of msgs) {
+      if (ctx.topSupport === 'no') {
+        later(m, emulateTop(ctx, m, lines, cap));
+        continue;
+      }
+      ctx.conn.sendWithCallback(topSpec(m, lines, cap), (r) => {
+        if (r instanceof Pop3Error) finish(m, r);
+        else if (r.status === '+OK') finish(m, dataOf(r));
+        else later(m, afterTopRefused(ctx, m, lines, cap, r.text));
+      });
+    }
+  });
 }
 
 /**
