@@ -68,6 +68,8 @@ const LF = 0x0a;
 const CR = 0x0d;
 const DOT = 0x2e;
 const CRLF = Buffer.from('\r\n');
+/** The typed array's own indexOf: the same search as Buffer's, without its argument handling (a few times faster per call). */
+const byteIndexOf = Uint8Array.prototype.indexOf;
 
 interface InData {
   exp: ReplyExpectation;
@@ -80,14 +82,15 @@ interface InData {
   overLimit?: string;
 }
 
-function startsWithWord(content: Buffer, word: string): boolean {
-  if (content.length < word.length) return false;
+/** Whether buf[start, start + len) is `word` (case-insensitive), alone or followed by a space. */
+function startsWithWord(buf: Buffer, start: number, len: number, word: string): boolean {
+  if (len < word.length) return false;
   for (let i = 0; i < word.length; i++) {
-    let c = content[i]!;
+    let c = buf[start + i]!;
     if (c >= 0x61 && c <= 0x7a) c -= 0x20;
     if (c !== word.charCodeAt(i)) return false;
   }
-  return content.length === word.length || content[word.length] === 0x20;
+  return len === word.length || buf[start + word.length] === 0x20;
 }
 
 function preview(buf: Buffer): string {
@@ -102,6 +105,13 @@ export class ReplyReader {
   private sealed = false;
   /** Dropping the rest of an over-long data line until its LF. */
   private skippingLine = false;
+  /**
+   * A buffered reply's data line that a read ended inside of: how many of its bytes were already taken as data (0: the
+   * next byte starts a line). Its start was checked (no dot); its length and line end are checked when its LF comes.
+   */
+  private openLineBytes = 0;
+  /** The last byte taken of that open line was a CR (its LF may start the next read). */
+  private openLineCR = false;
 
   constructor(
     private readonly limits: ReaderLimits,
@@ -133,7 +143,7 @@ export class ReplyReader {
     // delivered as one piece: a RETR of megabytes is then a few pieces per read, not one Buffer per 78-byte line.
     let run = -1;
     while (pos < chunk.length) {
-      const nl = chunk.indexOf(LF, pos);
+      const nl: number = byteIndexOf.call(chunk, LF, pos);
       if (this.skippingLine) {
         if (nl < 0) return;
         this.skippingLine = false;
@@ -141,9 +151,59 @@ export class ReplyReader {
         pos = nl + 1;
         continue;
       }
+      if (this.openLineBytes > 0) {
+        // The rest of a buffered reply's data line begun in an earlier read (its first bytes are data already).
+        const cur = this.current!;
+        const taken = this.openLineBytes;
+        const end = nl < 0 ? chunk.length : nl;
+        const cr = end > pos ? chunk[end - 1] === CR : this.openLineCR;
+        // Without its LF yet, the line may hold maxLineBytes of content plus a CR still waiting for its LF.
+        const over = nl < 0 ? taken + end - pos > this.limits.maxLineBytes + 1 : taken + end - pos - (cr ? 1 : 0) > this.limits.maxLineBytes;
+        if (over) {
+          // As for a line held whole: the reply is over its limit, the rest of the line is dropped.
+          this.openLineBytes = 0;
+          this.markOverLimit(cur, this.lineTooLong());
+          if (nl < 0) {
+            this.skippingLine = true;
+            return;
+          }
+          this.hooks.onLine?.();
+          cur.bytes += nl + 1 - pos;
+          pos = nl + 1;
+          continue;
+        }
+        if (nl < 0) {
+          this.openLineBytes = taken + chunk.length - pos;
+          this.openLineCR = cr;
+          this.flushRun(chunk, pos, chunk.length, false);
+          return;
+        }
+        this.openLineBytes = 0;
+        if (cr) {
+          run = pos; // the line ends in CRLF: the start of this read's run
+        } else {
+          // A bare LF ends it: data lines are handed out with CRLF.
+          if (!this.flushRun(chunk, pos, nl)) return;
+          this.deliver(cur, CRLF);
+          if (this.failed) return;
+        }
+        pos = nl + 1;
+        continue;
+      }
       if (nl < 0) {
-        if (run >= 0 && !this.flushRun(chunk, run, pos)) return;
         const rest = chunk.length - pos;
+        const cur = this.current;
+        if (cur && !cur.exp.onData && this.partialLen === 0 && chunk[pos] !== DOT && rest <= this.limits.maxLineBytes) {
+          // A buffered reply's data line that goes on in the next read: its bytes are data already (one piece with
+          // the run before it, no copy of the line), its length and end are checked when its LF comes. Not for
+          // streamed replies: onData gets whole lines.
+          this.openLineBytes = rest;
+          this.openLineCR = chunk[chunk.length - 1] === CR;
+          if (run >= 0) this.flushRun(chunk, run, chunk.length);
+          else this.flushRun(chunk, pos, chunk.length, false);
+          return;
+        }
+        if (run >= 0 && !this.flushRun(chunk, run, pos)) return;
         // A line may hold maxLineBytes of content plus a CR still waiting for its LF.
         if (this.partialLen + rest > this.limits.maxLineBytes + 1) {
           if (this.current) {
@@ -170,17 +230,16 @@ export class ReplyReader {
         if (!this.flushRun(chunk, run, pos)) return;
         run = -1;
       }
-      let line: Buffer;
       if (this.partialLen > 0) {
         this.partial.push(chunk.subarray(pos, nl + 1));
-        line = Buffer.concat(this.partial, this.partialLen + nl + 1 - pos);
+        const line = Buffer.concat(this.partial, this.partialLen + nl + 1 - pos);
         this.partial = [];
         this.partialLen = 0;
+        this.handleLine(line, 0, line.length);
       } else {
-        line = chunk.subarray(pos, nl + 1);
+        this.handleLine(chunk, pos, nl + 1);
       }
       pos = nl + 1;
-      this.handleLine(line);
       if (this.failed) return;
       if (this.sealed && pos < chunk.length) {
         this.fail(new Pop3Error('ESTLS_INJECTION', 'server sent data after +OK to STLS before the TLS handshake'));
@@ -190,9 +249,12 @@ export class ReplyReader {
     if (run >= 0) this.flushRun(chunk, run, pos);
   }
 
-  /** Deliver chunk[start, end), whole plain data lines of the current reply; false when that failed the decoder. */
-  private flushRun(chunk: Buffer, start: number, end: number): boolean {
-    this.hooks.onLine?.();
+  /**
+   * Deliver chunk[start, end), plain data lines of the current reply (whole ones, and for a buffered reply maybe the
+   * start of one the next read ends: `lineEnded` false); false when that failed the decoder.
+   */
+  private flushRun(chunk: Buffer, start: number, end: number, lineEnded = true): boolean {
+    if (lineEnded) this.hooks.onLine?.();
     this.deliver(this.current!, chunk.subarray(start, end));
     return !this.failed;
   }
@@ -202,6 +264,7 @@ export class ReplyReader {
     if (this.failed) return;
     this.failed = true;
     this.skippingLine = false;
+    this.openLineBytes = 0;
     this.partial = [];
     this.partialLen = 0;
     this.current = null;
@@ -218,10 +281,10 @@ export class ReplyReader {
     cur.chunks = [];
   }
 
-  /** `line` includes its LF (and CR when present). */
-  private handleLine(line: Buffer): void {
-    const crlf = line.length >= 2 && line[line.length - 2] === CR;
-    const contentLen = line.length - (crlf ? 2 : 1);
+  /** The line buf[start, end): it ends with its LF (and CR when present). */
+  private handleLine(buf: Buffer, start: number, end: number): void {
+    const crlf = end - start >= 2 && buf[end - 2] === CR;
+    const contentLen = end - start - (crlf ? 2 : 1);
     const cur = this.current;
     if (contentLen > this.limits.maxLineBytes) {
       if (!cur) {
@@ -230,12 +293,12 @@ export class ReplyReader {
       }
       this.hooks.onLine?.();
       this.markOverLimit(cur, this.lineTooLong());
-      cur.bytes += line.length;
+      cur.bytes += end - start;
       return;
     }
     this.hooks.onLine?.();
     if (cur) {
-      if (contentLen === 1 && line[0] === DOT) {
+      if (contentLen === 1 && buf[start] === DOT) {
         this.current = null;
         const reply: DecodedReply = { status: '+OK', text: cur.text, dataBytes: cur.bytes };
         if (cur.overLimit) reply.overLimit = cur.overLimit;
@@ -243,36 +306,35 @@ export class ReplyReader {
         this.complete(cur.exp, reply);
         return;
       }
-      const start = contentLen > 0 && line[0] === DOT ? 1 : 0;
-      if (crlf) this.deliver(cur, line.subarray(start));
+      const from = contentLen > 0 && buf[start] === DOT ? start + 1 : start;
+      if (crlf) this.deliver(cur, buf.subarray(from, end));
       else {
-        this.deliver(cur, line.subarray(start, contentLen));
+        this.deliver(cur, buf.subarray(from, end - 1));
         if (!this.failed) this.deliver(cur, CRLF);
       }
       return;
     }
-    const content = line.subarray(0, contentLen);
     const exp = this.hooks.expectation();
     if (!exp) {
-      this.fail(new Pop3Error('EPROTOCOL', `reply received while no command was outstanding: ${preview(content)}`));
+      this.fail(new Pop3Error('EPROTOCOL', `reply received while no command was outstanding: ${preview(buf.subarray(start, start + contentLen))}`));
       return;
     }
     let status: ReplyStatus;
     let textStart: number;
-    if (startsWithWord(content, '+OK')) {
+    if (startsWithWord(buf, start, contentLen, '+OK')) {
       status = '+OK';
       textStart = 4;
-    } else if (startsWithWord(content, '-ERR')) {
+    } else if (startsWithWord(buf, start, contentLen, '-ERR')) {
       status = '-ERR';
       textStart = 5;
-    } else if (exp.continuation && startsWithWord(content, '+')) {
+    } else if (exp.continuation && startsWithWord(buf, start, contentLen, '+')) {
       status = '+';
       textStart = 2;
     } else {
-      this.fail(new Pop3Error('EPROTOCOL', `malformed status line: ${preview(content)}`));
+      this.fail(new Pop3Error('EPROTOCOL', `malformed status line: ${preview(buf.subarray(start, start + contentLen))}`));
       return;
     }
-    const text = contentLen > textStart ? content.subarray(textStart).toString('utf8') : '';
+    const text = contentLen > textStart ? buf.toString('utf8', start + textStart, start + contentLen) : '';
     exp.onStatus?.(status, text);
     if (this.failed) return;
     if (status === '+OK' && exp.multiline) {
