@@ -9,6 +9,8 @@ export interface Logger {
   warn(msg: string, fields?: Record<string, unknown>): void;
   error(msg: string, fields?: Record<string, unknown>): void;
   child(scope: string): Logger;
+  /** False when debug() writes nothing: a hot path (the POP3 wire trace) then skips building its lines. */
+  readonly debugEnabled?: boolean;
 }
 
 /**
@@ -201,6 +203,7 @@ export function createLogger(opts: LoggerOptions = {}, scope = ''): Logger {
     warn: (m, f) => emit('warn', m, f),
     error: (m, f) => emit('error', m, f),
     child: (s) => createLogger({ level, write, timestamps: ts, format: opts.format }, scope ? `${scope}/${s}` : s),
+    debugEnabled: ORDER.debug >= (ORDER[level] ?? 20),
   };
 }
 
@@ -208,6 +211,7 @@ export function createLogger(opts: LoggerOptions = {}, scope = ''): Logger {
 export const silentLogger: Logger = {
   debug() {}, info() {}, warn() {}, error() {},
   child() { return silentLogger; },
+  debugEnabled: false,
 };
 
 const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];

@@ -264,6 +264,7 @@ export class Pop3Connection {
     if (this.inflight.length > window >> 1) return;
     const lines: string[] = [];
     const idleBefore = this.inflight.length === 0;
+    const trace = this.opts.logger.debugEnabled !== false;
     while (this.waiting.length > 0 && this.inflight.length < window) {
       const next = this.waiting[0]!;
       if (next.spec.barrier && this.inflight.length > 0) break;
@@ -271,7 +272,7 @@ export class Pop3Connection {
       this.inflight.push(next);
       lines.push(next.spec.line!);
       this.stats.commands++;
-      this.opts.logger.debug(`C: ${next.spec.logLine ?? next.spec.line!}`);
+      if (trace) this.opts.logger.debug(`C: ${next.spec.logLine ?? next.spec.line!}`);
       if (next.spec.barrier) break;
     }
     if (lines.length === 0) return;
@@ -321,6 +322,7 @@ export class Pop3Connection {
 
   private logReply(spec: CommandSpec, status: ReplyStatus, text: string, dataBytes: number): void {
     const l = this.opts.logger;
+    if (l.debugEnabled === false) return;
     const shown = spec.continuation && status === '+' ? '+ ***' : `${status}${text ? ' ' + text : ''}`;
     l.debug(`S: ${redact(shown)}${spec.multiline && status === '+OK' ? ` (${dataBytes} data bytes)` : ''}`);
   }
