@@ -113,10 +113,13 @@ export function decodeWords(value: string): string {
 }
 
 const FIELD_NAME = /^[!-9;-~]+$/;
-/** A field name as written (printable ASCII but the colon), from the start of a line: sticky, tested on the block's Latin-1 text. */
-const NAME_RUN = /[!-9;-~]+/y;
-/** What may follow the name up to its colon: white space String.trimEnd removes (ASCII), then the colon. */
-const NAME_TO_COLON = /[\t-\r ]*:/y;
+/**
+ * A field name as written (printable ASCII but the colon), white space String.trimEnd removes (ASCII), the colon:
+ * sticky, tested at the start of a line of the block's Latin-1 text.
+ */
+const NAME_AND_COLON = /[!-9;-~]+[\t-\r ]*:/y;
+/** Offsets of the fields of the block being indexed (copied out at its exact size: no growing array per block). */
+const scratchAt: number[] = [];
 
 /** One header field, unfolded: its name as written, the name lower-cased, and the value as written (no RFC 2047 decoding). */
 export interface HeaderField { name: string; key: string; raw: string }
@@ -157,7 +160,7 @@ const isAsciiTrimmed = (b: number) => b === 0x20 || (b >= 0x09 && b <= 0x0d);
  */
 class FieldIndex {
   /** Per field: offset of its first line, end of its name, offset of its colon, end of its last line (line end excluded). */
-  private readonly at: number[] = [];
+  private readonly at: number[];
   /** Names of fields whose name could only be found by decoding their line (8-bit bytes before the colon). */
   private decodedNames?: Map<number, string>;
   count = 0;
@@ -167,45 +170,57 @@ class FieldIndex {
   constructor(block: Buffer, limits: HeaderLimits, copy: boolean) {
     const maxBytes = limits.maxBytes ?? DEFAULT_HEADER_LIMITS.maxBytes;
     const maxHeaders = limits.maxHeaders ?? DEFAULT_HEADER_LIMITS.maxHeaders;
-    const end = findHeaderEnd(block);
-    const view = end ? block.subarray(0, end.headerEnd) : block;
-    if (view.length > maxBytes) throw new MessageParseError('HEADER_TOO_LARGE', `header block of ${view.length} bytes exceeds the limit of ${maxBytes}`);
-    const raw = copy ? Buffer.from(view) : view;
-    this.raw = raw;
-    this.ascii = isAscii(raw);
-    // The block as Latin-1 text (one character per byte, offsets unchanged) for the string searches below; only
-    // offsets are kept, the text is dropped when the index is built.
-    const text = raw.toString('latin1');
+    // The block ends at its first empty line (findHeaderEnd), found by the same scan that indexes its lines. A limit
+    // is reported as if the block had been cut first: too large before too many fields.
+    const limitError = (tooMany: boolean): MessageParseError => {
+      const end = findHeaderEnd(block);
+      const length = end ? end.headerEnd : block.length;
+      if (length > maxBytes) return new MessageParseError('HEADER_TOO_LARGE', `header block of ${length} bytes exceeds the limit of ${maxBytes}`);
+      return tooMany ? new MessageParseError('TOO_MANY_HEADERS', `more than ${maxHeaders} header fields`) : new MessageParseError('HEADER_TOO_LARGE', `header block exceeds the limit of ${maxBytes}`);
+    };
+    // The block as Latin-1 text (one character per byte, offsets unchanged) for the name searches below, as far as a
+    // block within the limit goes; only offsets are kept, the text is dropped when the index is built.
+    const raw = block;
+    const text = raw.toString('latin1', 0, Math.min(raw.length, maxBytes + 1));
+    const at = scratchAt;
+    at.length = 0;
+    let headerEnd = raw.length;
     let open = false; // a field is open: continuation lines extend it
     let pos = 0;
     let lineNo = 0;
     while (pos < raw.length) {
-      let nl = text.indexOf('\n', pos);
+      if (pos > maxBytes) throw limitError(false); // the block is longer than the limit, wherever it ends
+      let nl = byteIndexOf.call(raw, 0x0a, pos);
       if (nl < 0) nl = raw.length;
       let lineEnd = nl;
       if (lineEnd > pos && raw[lineEnd - 1] === 0x0d) lineEnd--;
       const start = pos;
       pos = nl + 1;
       lineNo++;
-      if (lineEnd === start) continue;
+      if (lineEnd === start) {
+        if (nl < raw.length) {
+          headerEnd = start; // the empty line that ends the block
+          break;
+        }
+        continue; // a lone CR at the very end
+      }
       if (isSpaceOrTab(raw[start]!)) {
-        if (open) this.at[this.at.length - 1] = lineEnd;
+        if (open) at[at.length - 1] = lineEnd;
         else this.junkLines++;
         continue;
       }
       open = false;
-      // The common line, "Name: value" with a printable ASCII name: two sticky searches instead of a byte loop.
-      NAME_RUN.lastIndex = start;
-      if (NAME_RUN.test(text)) {
-        const nameEnd = NAME_RUN.lastIndex;
-        NAME_TO_COLON.lastIndex = nameEnd;
-        if (NAME_TO_COLON.test(text) && NAME_TO_COLON.lastIndex <= lineEnd) {
-          if (this.count >= maxHeaders) throw new MessageParseError('TOO_MANY_HEADERS', `more than ${maxHeaders} header fields`);
-          this.at.push(start, nameEnd, NAME_TO_COLON.lastIndex - 1, lineEnd);
-          this.count++;
-          open = true;
-          continue;
-        }
+      // The common line, "Name: value" with a printable ASCII name: one sticky search instead of a byte loop.
+      NAME_AND_COLON.lastIndex = start;
+      if (NAME_AND_COLON.test(text) && NAME_AND_COLON.lastIndex <= lineEnd) {
+        const colon = NAME_AND_COLON.lastIndex - 1;
+        let nameEnd = colon;
+        while (isAsciiTrimmed(raw[nameEnd - 1]!)) nameEnd--; // the name itself has none: stops at its last byte
+        if (this.count >= maxHeaders) throw limitError(true);
+        at.push(start, nameEnd, colon, lineEnd);
+        this.count++;
+        open = true;
+        continue;
       }
       // Any other line, byte by byte. The name: bytes before the first colon, trailing white space trimmed, then
       // printable ASCII only.
@@ -239,12 +254,17 @@ class FieldIndex {
         if (!mbox) this.junkLines++; // an mbox separator line is tolerated
         continue;
       }
-      if (this.count >= maxHeaders) throw new MessageParseError('TOO_MANY_HEADERS', `more than ${maxHeaders} header fields`);
+      if (this.count >= maxHeaders) throw limitError(true);
       if (name !== undefined) (this.decodedNames ??= new Map()).set(this.count, name);
-      this.at.push(start, nameEnd, colon, lineEnd);
+      at.push(start, nameEnd, colon, lineEnd);
       this.count++;
       open = true;
     }
+    if (headerEnd > maxBytes) throw limitError(false);
+    this.at = at.slice();
+    const view = raw.subarray(0, headerEnd);
+    this.raw = copy ? Buffer.from(view) : view;
+    this.ascii = isAscii(this.raw);
   }
 
   readonly raw: Buffer;

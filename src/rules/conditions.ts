@@ -235,10 +235,10 @@ export function compileCondition(cfg: ConditionConfig, path: string, o: Conditio
   if (cfg.authenticated !== undefined) {
     const want = cfg.authenticated;
     children.push(leaf(`${path}.authenticated`, 'headers', String(want), needHeaders((ctx, h) => {
-      let d = ctx.memo.get('auth') as ReturnType<typeof decideAuthenticated> | undefined;
+      let d = ctx.memo?.get('auth') as ReturnType<typeof decideAuthenticated> | undefined;
       if (!d) {
         d = decideAuthenticated(h, ctx.trustedAuthservIds);
-        ctx.memo.set('auth', d);
+        (ctx.memo ??= new Map()).set('auth', d);
       }
       const reason = d.reason;
       return { result: tri(d.authenticated === want), seen: () => short(reason) };
@@ -268,9 +268,9 @@ function globMatcher(g: string): Matcher {
 /** The preview text a preview leaf of `lines` lines can see, or undefined when not fetched (falls back to RETR text). */
 function previewText(ctx: EvalContext, lines: number): string | undefined {
   const key = `preview:${lines}`;
-  if (ctx.memo.has(key)) return ctx.memo.get(key) as string | undefined;
+  if (ctx.memo?.has(key)) return ctx.memo.get(key) as string | undefined;
   const out = messagePreview(ctx.msg, lines, true);
-  ctx.memo.set(key, out);
+  (ctx.memo ??= new Map()).set(key, out);
   return out;
 }
 

@@ -192,7 +192,7 @@ export function compileRules(rules: RuleConfig[], opts: CompileOptions): RuleSet
   /** The poller's evaluation: the same as evaluateNow without a trace, in fewer steps and objects. */
   const decide = (msg: MessageData, now: Date): Evaluation => {
     const headers = msg.headers ?? msg.full?.headers;
-    const ctx: EvalContext = { msg, now, trustedAuthservIds: trusted, memo: new Map(), ...(headers ? { headers } : {}) };
+    const ctx: EvalContext = { msg, now, trustedAuthservIds: trusted, ...(headers ? { headers } : {}) };
     const matched: RuleMatch[] = [];
     const pending: Evaluation['pending'] = [];
     const refused: Evaluation['refused'] = [];
@@ -232,7 +232,7 @@ export function compileRules(rules: RuleConfig[], opts: CompileOptions): RuleSet
   const evaluateNow = (msg: MessageData, now: Date, withTrace: boolean): Evaluation => {
     if (!withTrace) return decide(msg, now);
     const headers = msg.headers ?? msg.full?.headers;
-    const ctx: EvalContext = { msg, now, trustedAuthservIds: trusted, memo: new Map(), trace: true, ...(headers ? { headers } : {}) };
+    const ctx: EvalContext = { msg, now, trustedAuthservIds: trusted, trace: true, ...(headers ? { headers } : {}) };
     const matched: RuleMatch[] = [];
     const pending: Evaluation['pending'] = [];
     const trace: RuleTrace[] = [];

@@ -82,8 +82,8 @@ export interface EvalContext {
   headers?: ParsedHeaders;
   now: Date;
   trustedAuthservIds: readonly string[];
-  /** Cache for values that several leaves read (authentication decision, preview text). */
-  memo: Map<string, unknown>;
+  /** Cache for values that several leaves read (authentication decision, preview text); made by the first of them. */
+  memo?: Map<string, unknown>;
   /** A trace is being made (test-rule, explain): leaves say what they saw; without it they make no text for it. */
   trace?: boolean;
 }
