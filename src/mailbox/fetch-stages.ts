@@ -7,6 +7,7 @@ import { loadHeaderDecoder, mayNeedHeaderDecoder, parseHeaders } from '../messag
 import { splitHeaderBody } from '../message/preview.js';
 import { HEADER_TOP_CAP } from './uid-sync.js';
 import { fetchFull } from './fetch-full.js';
+import { downloadReleased } from '../body-gc.js';
 import type { BatchItem, MessageFailures } from './message-failures.js';
 
 /** Room for the body lines of a `TOP n N` preview, on top of the header block: a larger reply fails that message. */
@@ -99,6 +100,7 @@ export class StageFetcher {
           logger.warn('message exceeds MIME limits; rules see what was parsed within them', { uid: it.data.uid, limits: it.data.full.limitsExceeded.join(',') });
         }
         await retrieved(it);
+        await downloadReleased(); // its buffers are garbage now: collected once they add up (body-gc.ts)
       } catch (err) {
         if (client.fatalError) {
           failures.charge(it, err);

@@ -18,9 +18,10 @@ const LAZY = ['node_modules/libmime/', 'node_modules/encoding-japanese/', 'node_
   'node_modules/ws/', 'node_modules/socks/', 'node_modules/ip-address/', 'node_modules/smart-buffer/', 'node_modules/worker-timers/', 'node_modules/@babel/runtime/'];
 /**
  * Node built-ins an idle poll must not evaluate: http/https only for an OAuth token request, child_process (node-cron's)
- * only in a daemon, tty only for debug's loggers with $DEBUG set, perf_hooks only if an lru-cache entry has a TTL.
+ * only in a daemon, tty only for debug's loggers with $DEBUG set, perf_hooks only if an lru-cache entry has a TTL, vm
+ * only for src/body-gc.ts's first collection (after downloads).
  */
-const LAZY_BUILTINS = ['http', 'https', 'child_process', 'tty', 'perf_hooks'];
+const LAZY_BUILTINS = ['http', 'https', 'child_process', 'tty', 'perf_hooks', 'vm'];
 
 let lab: Lab;
 let preload: string;
