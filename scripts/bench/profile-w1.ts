@@ -88,7 +88,7 @@ async function main(): Promise<void> {
 async function compare(harness: AgentHarness, mqttUrl: string, bundles: string[], rounds: number): Promise<void> {
   const alerts = Array.from({ length: MESSAGES }, (_, i) => kindAt(1, i)).filter((k) => k === 'alarm' || k === 'alarm-snapshot').length;
   const sub = await subscribe(mqttUrl, ['pop2mqtt/alerts/#']);
-  const got = bundles.map(() => ({ poll: [] as number[], last: [] as number[], cpu: [] as number[], traces: [] as Array<Map<string, number>> }));
+  const got = bundles.map(() => ({ poll: [] as number[], ackWait: [] as number[], last: [] as number[], cpu: [] as number[], traces: [] as Array<Map<string, number>> }));
   const tracer = path.join(ROOT, 'scripts/bench/start-trace.cjs');
   const envOf = bundles.map(() => ({}) as Record<string, string>);
   for (const spec of values['env-of']!) {
@@ -112,6 +112,7 @@ async function compare(harness: AgentHarness, mqttUrl: string, bundles: string[]
         if (msgs.length !== alerts) throw new Error(`${bundle}: ${msgs.length} alerts, expected ${alerts}`);
         if (k === 0) continue; // the first round warms Dovecot's index and the page cache
         got[b]!.poll.push(Number(/duration_ms=(\d+)/.exec(r.stderr)?.[1]));
+        got[b]!.ackWait.push(Number(/ack_wait_ms=(\d+)/.exec(r.stderr)?.[1] ?? 0));
         got[b]!.last.push(Math.max(...msgs.map((m) => m.receivedAt)) - r.startedAt);
         got[b]!.cpu.push(r.cpuMs);
         if (values.trace) {
@@ -127,10 +128,10 @@ async function compare(harness: AgentHarness, mqttUrl: string, bundles: string[]
     await sub.close();
   }
   const med = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
-  process.stdout.write(`| bundle | poll duration_ms median (best) | start → last alert ms median (best) | CPU ms median | runs |\n|---|---:|---:|---:|---:|\n`);
+  process.stdout.write(`| bundle | poll duration_ms median (best) | ack_wait_ms median | start → last alert ms median (best) | CPU ms median | runs |\n|---|---:|---:|---:|---:|---:|\n`);
   for (const b of bundles.keys()) {
     const g = got[b]!;
-    process.stdout.write(`| ${label(b)} | ${med(g.poll)} (${Math.min(...g.poll)}) | ${med(g.last)} (${Math.min(...g.last)}) | ${med(g.cpu)} | ${g.poll.length} |\n`);
+    process.stdout.write(`| ${label(b)} | ${med(g.poll)} (${Math.min(...g.poll)}) | ${med(g.ackWait)} | ${med(g.last)} (${Math.min(...g.last)}) | ${med(g.cpu)} | ${g.poll.length} |\n`);
     process.stdout.write(`<!-- ${label(b)}: poll ${g.poll.join(' ')}; last alert ${g.last.join(' ')} -->\n`);
   }
   if (values.trace) {

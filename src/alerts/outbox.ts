@@ -52,6 +52,8 @@ export class Outbox {
   private onAck: AckHandler = async () => {};
   private onDrop: DropHandler = async () => {};
   private kickAgain = false;
+  /** Entries the broker acknowledged whose acknowledgement is being recorded: not sent again meanwhile. */
+  private readonly recording = new Set<OutboxEntry>();
   /** Entries of enqueue() calls whose files are being written (not in `entries` yet). */
   private writing = { messages: 0, bytes: 0 };
   dropped = 0;
@@ -223,17 +225,52 @@ export class Outbox {
     });
   }
 
+  /**
+   * Send in order, WINDOW publications at a time. A window's acknowledgements are recorded (state saved, then its
+   * files removed and its waiters released) while the next window is sent: the state file's fsync no longer holds
+   * up the broker. Stops at the first failed send or record (after the records under way), until kicked again.
+   */
   private async drain(): Promise<void> {
     const sender = this.sender!;
+    const run = { recordFailed: false };
+    let recorded: Promise<void> = Promise.resolve();
     for (;;) {
-      const batch = this.entries.slice(0, WINDOW);
-      if (!batch.length) return;
+      const batch: OutboxEntry[] = [];
+      if (!run.recordFailed) {
+        for (const e of this.entries) {
+          if (batch.length >= WINDOW) break;
+          if (!this.recording.has(e)) batch.push(e);
+        }
+      }
+      if (!batch.length) {
+        await recorded;
+        if (run.recordFailed) break;
+        if (this.entries.some((e) => !this.recording.has(e))) continue; // queued while the last window was recorded
+        return;
+      }
       const results = await Promise.allSettled(batch.map((e) => sender(e)));
-      let failed = results.some((r) => r.status === 'rejected');
-      // The acknowledgements of a window are recorded together: the handlers run at once, so a mailbox's state
-      // file is written once or twice per window (MailboxState.flush coalesces), not once per alert. An entry
-      // file is removed only after its own acknowledgement is on disk, as before.
+      const failed = results.some((r) => r.status === 'rejected');
       const acked = batch.filter((e, i) => results[i]!.status === 'fulfilled' && this.byKey.has(e.key)); // not dropped meanwhile
+      for (const e of acked) this.recording.add(e);
+      recorded = recorded.then(() => this.record(acked, run)).catch((err: unknown) => {
+        run.recordFailed = true; // not expected (record() settles every handler), but the drain must stop, not crash
+        this.logger.error('recording acknowledged alerts failed; they stay in the outbox', { error: (err as Error).message });
+      });
+      if (failed) {
+        await recorded;
+        break;
+      }
+    }
+    await fsyncDir(this.dir);
+  }
+
+  /**
+   * The acknowledgements of one window, recorded together: the handlers run at once, so a mailbox's state file is
+   * written once or twice per window (MailboxState.flush coalesces), not once per alert. An entry file is removed
+   * only after its own acknowledgement is on disk; the window's files are removed together, then its waiters released.
+   */
+  private async record(acked: OutboxEntry[], run: { recordFailed: boolean }): Promise<void> {
+    try {
       const recorded = await Promise.allSettled(acked.map((e) => this.onAck(e)));
       const done: OutboxEntry[] = [];
       for (let i = 0; i < acked.length; i++) {
@@ -241,20 +278,17 @@ export class Outbox {
         const r = recorded[i]!;
         if (r.status === 'rejected') {
           this.logger.error('recording an acknowledged alert failed; it stays in the outbox', { error: (r.reason as Error).message });
-          failed = true;
+          run.recordFailed = true;
           continue;
         }
         if (!this.byKey.has(entry.key)) continue;
         this.remove(entry);
         done.push(entry);
       }
-      // The window's files go together (was one unlink after the other), each after its acknowledgement was recorded.
       await Promise.all(done.map((e) => fs.unlink(e.file).catch(() => {})));
       for (const e of done) this.release(e.key);
-      if (failed) {
-        await fsyncDir(this.dir);
-        return;
-      }
+    } finally {
+      for (const e of acked) this.recording.delete(e);
     }
   }
 

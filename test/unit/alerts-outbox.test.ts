@@ -157,3 +157,35 @@ test('one enqueue of many items (more than are written at once, one key twice) s
   assert.deepEqual(await box.waitFor(items.map((x) => x.key), 5000), []);
   assert.deepEqual(sent, items.map((x) => x.key), 'each once, in order');
 }));
+
+test('the next window is sent while the acknowledgements of the last one are recorded; a failed record stops the sending', () => withDir(async (dir) => {
+  const box = await Outbox.open(dir, limits, silentLogger);
+  const items = Array.from({ length: 20 }, (_, i) => item(i + 1)); // two windows of 16 and 4
+  await box.enqueue(items);
+  const sent: string[] = [];
+  const finish: Array<() => void> = [];
+  box.attach(async (e) => { sent.push(e.key); }, () => new Promise<void>((resolve) => finish.push(resolve)), async () => {});
+  box.kick();
+  for (let spin = 0; sent.length < 20 && spin < 2000; spin++) await new Promise((r) => setImmediate(r));
+  assert.deepEqual(sent, items.map((x) => x.key), 'the second window went out, each once, in order');
+  assert.equal((await readdir(dir)).filter((n) => n.endsWith('.msg')).length, 20, 'no file removed before its record');
+  for (let spin = 0; finish.length < 20 && spin < 2000; spin++) {
+    finish.splice(0).forEach((f) => f());
+    await new Promise((r) => setImmediate(r));
+  }
+  finish.splice(0).forEach((f) => f());
+  assert.deepEqual(await box.waitFor(items.map((x) => x.key), 5000), []);
+  assert.equal((await readdir(dir)).filter((n) => n.endsWith('.msg')).length, 0);
+
+  // A record that fails: that entry stays (file and all), nothing is sent again until the next kick.
+  const failing = await Outbox.open(dir, limits, silentLogger);
+  const more = Array.from({ length: 20 }, (_, i) => item(100 + i));
+  await failing.enqueue(more);
+  const sent2: string[] = [];
+  failing.attach(async (e) => { sent2.push(e.key); }, async (e) => { if (e.key === 'k100#0') throw new Error('disk full'); }, async () => {});
+  failing.kick();
+  assert.deepEqual(await failing.waitFor(more.slice(1).map((x) => x.key), 5000), []);
+  assert.deepEqual(await failing.waitFor(['k100#0'], 100), ['k100#0']);
+  assert.equal(failing.size, 1);
+  assert.deepEqual(sent2, more.map((x) => x.key), 'each sent once: the failed one is not resent before a kick');
+}));
