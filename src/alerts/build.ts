@@ -62,13 +62,21 @@ function previewOf(m: RuleMatch, msg: MessageData): string | undefined {
 
 /** The template variables of one match (captures, then mailbox, rule, uid, id, from, subject, header.<Name>, ...). */
 export function matchVars(m: RuleMatch, msg: MessageData): (name: string) => TemplateValue {
-  const rule = m.rule;
-  const id = alertId(msg.mailbox, msg.uid, rule.name);
-  const h = msg.headers ?? msg.full?.headers;
-  const from = h?.from[0];
+  return varsOf(m, msg, alertId(msg.mailbox, msg.uid, m.rule.name), cleanCaptures(m), previewOf(m, msg));
+}
+
+/** A match's captures, each through clean(). */
+function cleanCaptures(m: RuleMatch): Record<string, string> {
   const captures: Record<string, string> = {};
   for (const [k, v] of Object.entries(m.captures)) captures[k] = clean(v);
-  const preview = previewOf(m, msg);
+  return captures;
+}
+
+/** matchVars with the alert id, cleaned captures and preview already at hand (buildPublications has them). */
+function varsOf(m: RuleMatch, msg: MessageData, id: string, captures: Record<string, string>, preview: string | undefined): (name: string) => TemplateValue {
+  const rule = m.rule;
+  const h = msg.headers ?? msg.full?.headers;
+  const from = h?.from[0];
 
   return (name: string): TemplateValue => {
     if (Object.prototype.hasOwnProperty.call(captures, name)) return captures[name];
@@ -100,10 +108,9 @@ export function matchVars(m: RuleMatch, msg: MessageData): (name: string) => Tem
 export function buildPublications(m: RuleMatch, msg: MessageData, ctx: BuildContext): Publication[] {
   const rule = m.rule;
   const id = alertId(msg.mailbox, msg.uid, rule.name);
-  const captures: Record<string, string> = {};
-  for (const [k, v] of Object.entries(m.captures)) captures[k] = clean(v);
+  const captures = cleanCaptures(m);
   const preview = previewOf(m, msg);
-  const vars = matchVars(m, msg);
+  const vars = varsOf(m, msg, id, captures, preview);
 
   const out: Publication[] = [];
   for (const spec of rule.publish) {

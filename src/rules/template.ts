@@ -24,6 +24,21 @@ export const BUILTIN_VARIABLES = [
 const NAME_RE = /^(?:[A-Za-z_][A-Za-z0-9_]*(?:\.(?:address|name))?|header\.[!-9;-~]+)$/;
 
 /** Split a template into literal text and placeholders; throws TemplateError on `{{` without `}}`, bad names or filters. */
+/** Parsed templates (config strings, so few): alerts render the same topic and payload templates again and again. */
+const parsedTemplates = new Map<string, readonly TemplatePart[]>();
+const PARSED_TEMPLATES_MAX = 256;
+
+/** parseTemplate, remembered: the parts are shared, never changed by their users. */
+function parsedTemplate(tpl: string): readonly TemplatePart[] {
+  let parts = parsedTemplates.get(tpl);
+  if (!parts) {
+    parts = parseTemplate(tpl);
+    if (parsedTemplates.size >= PARSED_TEMPLATES_MAX) parsedTemplates.clear();
+    parsedTemplates.set(tpl, parts);
+  }
+  return parts;
+}
+
 export function parseTemplate(tpl: string): TemplatePart[] {
   const parts: TemplatePart[] = [];
   let pos = 0;
@@ -71,8 +86,12 @@ function lookup(vars: TemplateVars, name: string): TemplateValue {
   return Object.prototype.hasOwnProperty.call(vars, name) ? vars[name] : undefined;
 }
 
+/** String.prototype.toWellFormed (Node 20 and later): V8's own replacement of lone surrogates, no regex. */
+const toWellFormed = (String.prototype as { toWellFormed?: (this: string) => string }).toWellFormed;
+
 /** Replace lone UTF-16 surrogates (from broken decoding) by U+FFFD so that every output is valid UTF-8. */
 export function wellFormed(s: string): string {
+  if (toWellFormed) return toWellFormed.call(s);
   return s.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD');
 }
 
@@ -95,7 +114,7 @@ export const PAYLOAD_BODY_LIMIT = 64 * 1024;
 /** Render a payload/property template: values inserted as text (capped), or as a JSON string literal with `|json`. */
 export function renderTemplate(tpl: string, vars: TemplateVars): string {
   let out = '';
-  for (const part of parseTemplate(tpl)) {
+  for (const part of parsedTemplate(tpl)) {
     if (typeof part === 'string') {
       out += part;
       continue;
@@ -131,7 +150,7 @@ export function sanitizeTopicValue(v: TemplateValue): string {
  */
 export function renderTopic(tpl: string, vars: TemplateVars): string {
   let out = '';
-  for (const part of parseTemplate(tpl)) {
+  for (const part of parsedTemplate(tpl)) {
     out += typeof part === 'string' ? part : sanitizeTopicValue(lookup(vars, part.name));
   }
   return out
