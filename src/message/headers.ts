@@ -182,8 +182,8 @@ class FieldIndex {
     // block within the limit goes; only offsets are kept, the text is dropped when the index is built.
     const raw = block;
     const text = raw.toString('latin1', 0, Math.min(raw.length, maxBytes + 1));
-    const at = scratchAt;
-    at.length = 0;
+    const at = scratchAt; // its first `n` entries are this block's (never shortened: setting length frees the storage)
+    let n = 0;
     let headerEnd = raw.length;
     let open = false; // a field is open: continuation lines extend it
     let pos = 0;
@@ -205,7 +205,7 @@ class FieldIndex {
         continue; // a lone CR at the very end
       }
       if (isSpaceOrTab(raw[start]!)) {
-        if (open) at[at.length - 1] = lineEnd;
+        if (open) at[n - 1] = lineEnd;
         else this.junkLines++;
         continue;
       }
@@ -217,7 +217,11 @@ class FieldIndex {
         let nameEnd = colon;
         while (isAsciiTrimmed(raw[nameEnd - 1]!)) nameEnd--; // the name itself has none: stops at its last byte
         if (this.count >= maxHeaders) throw limitError(true);
-        at.push(start, nameEnd, colon, lineEnd);
+        at[n] = start;
+        at[n + 1] = nameEnd;
+        at[n + 2] = colon;
+        at[n + 3] = lineEnd;
+        n += 4;
         this.count++;
         open = true;
         continue;
@@ -256,12 +260,16 @@ class FieldIndex {
       }
       if (this.count >= maxHeaders) throw limitError(true);
       if (name !== undefined) (this.decodedNames ??= new Map()).set(this.count, name);
-      at.push(start, nameEnd, colon, lineEnd);
+      at[n] = start;
+      at[n + 1] = nameEnd;
+      at[n + 2] = colon;
+      at[n + 3] = lineEnd;
+      n += 4;
       this.count++;
       open = true;
     }
     if (headerEnd > maxBytes) throw limitError(false);
-    this.at = at.slice();
+    this.at = at.slice(0, n);
     const view = raw.subarray(0, headerEnd);
     this.raw = copy ? Buffer.from(view) : view;
     this.ascii = isAscii(this.raw);
@@ -420,7 +428,9 @@ class HeaderSet implements ParsedHeaders {
     return v;
   }
   private addresses(key: string): Address[] {
-    return this.getRaw(key).flatMap(parseAddressList);
+    const fields = this.fieldsOf(key);
+    if (fields.length === 1) return parseAddressList(this.rawValue(fields[0]!)); // the usual case: one From, one To
+    return fields.flatMap((i) => parseAddressList(this.rawValue(i)));
   }
 }
 
@@ -479,13 +489,17 @@ function unquote(s: string): string {
   return out;
 }
 
+function withoutFinalDot(domain: string): string {
+  return domain.endsWith('.') ? domain.slice(0, -1) : domain;
+}
+
 function makeAddress(name: string, address: string): Address {
   const at = address.lastIndexOf('@');
   return {
     name,
     address,
     localpart: at >= 0 ? address.slice(0, at) : address,
-    domain: at >= 0 ? address.slice(at + 1).toLowerCase().replace(/\.$/, '') : '',
+    domain: at >= 0 ? withoutFinalDot(address.slice(at + 1).toLowerCase()) : '',
   };
 }
 

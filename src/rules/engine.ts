@@ -188,6 +188,7 @@ export function compileRules(rules: RuleConfig[], opts: CompileOptions): RuleSet
   const maxPreviewLines = Math.max(0, ...compiled.map((r) => r.previewLines));
   const usesListSize = compiled.some((r) => r.usesListSize);
   const cache = new WeakMap<MessageData, CachedEvaluation>();
+  let blank: Evaluation | undefined;
 
   /** The poller's evaluation: the same as evaluateNow without a trace, in fewer steps and objects. */
   const decide = (msg: MessageData, now: Date): Evaluation => {
@@ -301,13 +302,17 @@ export function compileRules(rules: RuleConfig[], opts: CompileOptions): RuleSet
       // The poller asks again after each fetch stage; reuse the answer while the data is the same (and for 1 s after
       // the evaluation ended: stamped after evaluating, so that a slow evaluation is not run again at once). The size
       // counts only when a rule reads it: a LIST made for the alerts' `size` field then changes nothing.
+      // A message known by its UID alone (before TOP): with no size rule its evaluation is the same for every message
+      // and at any time (each leaf but a size one is unknown without headers), so it is made once.
+      const { headers, preview, full, oversize, size } = msg;
+      if (!usesListSize && !headers && !preview && !full && !oversize) return (blank ??= decide(msg, new Date()));
       const t = Date.now();
       const hit = cache.get(msg);
       // Object.is: a size not known yet is NaN (no LIST before a header-only rule needs it), and NaN !== NaN.
-      if (hit && t - hit.at < 1000 && hit.headers === msg.headers && hit.preview === msg.preview && hit.full === msg.full
-        && hit.oversize === msg.oversize && (!usesListSize || Object.is(hit.size, msg.size))) return hit.ev;
+      if (hit && t - hit.at < 1000 && hit.headers === headers && hit.preview === preview && hit.full === full
+        && hit.oversize === oversize && (!usesListSize || Object.is(hit.size, size))) return hit.ev;
       const ev = decide(msg, new Date(t));
-      cache.set(msg, { headers: msg.headers, preview: msg.preview, full: msg.full, oversize: msg.oversize, size: msg.size, at: Date.now(), ev });
+      cache.set(msg, { headers, preview, full, oversize, size, at: Date.now(), ev });
       return ev;
     },
     wantsAttachment(a) {
