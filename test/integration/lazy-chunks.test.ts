@@ -151,8 +151,11 @@ test('mqtt over ws:// works from the bundle (its WebSocket transport is a file o
   }
 });
 
-test("the files of mqtt.js's lazily required modules export what their stand-ins call", async () => {
-  const files: Record<string, string[]> = { 'mqtt-ws': ['streamBuilder', 'browserStreamBuilder'], 'mqtt-socks': ['default'], 'mqtt-worker-timers': ['setInterval', 'clearInterval'] };
+test("the files of lazily required modules (mqtt.js's, the MIME parser's) export what their stand-ins call", async () => {
+  const files: Record<string, string[]> = {
+    'mqtt-ws': ['streamBuilder', 'browserStreamBuilder'], 'mqtt-socks': ['default'], 'mqtt-worker-timers': ['setInterval', 'clearInterval'],
+    'mailparser-html-to-text': ['htmlToText'],
+  };
   for (const [file, names] of Object.entries(files)) {
     const code = `const m = require(${JSON.stringify(path.join(CHUNKS, `${file}.cjs`))}).default; process.stdout.write(JSON.stringify(${JSON.stringify(names)}.map((n) => typeof m[n])));`;
     const r = await runNode(['-e', code], { timeoutMs: 60_000 });
