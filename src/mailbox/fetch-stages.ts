@@ -32,11 +32,6 @@ export interface StageFetchDeps {
   total: number;
   /** Called for each header block read with TOP n 0 (the progress of a long first poll). */
   onHeaders?: () => void;
-  /**
-   * Shared by the batches of a poll: the session error already charged to a message. A batch whose TOPs were queued
-   * behind another's (read ahead) sees the same error when the session fails: only the first charges its culprit.
-   */
-  charged?: { err?: unknown };
 }
 
 /** Adds a stage's data to the messages that need it; a message whose fetch fails is failed alone and the session goes on. */
@@ -74,11 +69,7 @@ export class StageFetcher {
       }, { maxBytes: lines === 0 ? HEADER_TOP_CAP : HEADER_TOP_CAP + PREVIEW_TOP_BYTES });
     } catch (err) {
       const culprit = need.find((it) => !done.has(it.data.msgNum));
-      const charged = this.d.charged ?? {};
-      if (culprit && charged.err !== err) {
-        charged.err = err;
-        failures.charge(culprit, err);
-      }
+      if (culprit) failures.charge(culprit, err);
       throw err;
     }
     // Parsing decoded nothing; the rules and alerts read decoded values next.

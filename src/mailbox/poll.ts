@@ -3,7 +3,7 @@ import type { Logger } from '../log.js';
 import { Pop3Client, Pop3Error, type Pop3Memory } from '../pop3/index.js';
 import type { RuleSet, MessageData } from '../rules/index.js';
 import type { RateLimiter } from '../rules/rate-limit.js';
-import { fetchInStages, needsStage } from '../rules/stage-planner.js';
+import { fetchInStages } from '../rules/stage-planner.js';
 import { newMessagesSeen } from '../compiler-tiers.js';
 import { AlertQueue, type ExtraPublications } from '../alerts/queue.js';
 import { AckWait } from '../alerts/ack-wait.js';
@@ -184,12 +184,6 @@ async function processNewMessages(d: PollDeps, client: Pop3Client, uidByMsg: Map
   // published before its file is on disk. They and the broker's acks are awaited (bounded) once, after the last batch
   // (before DELE when a message is to be deleted, else after QUIT), or before a batch when the outbox may be full.
   const acks = new AckWait({ state, outbox, logger, timeoutMs: d.ackTimeoutMs, signal: d.signal });
-  const charged = {};
-  const batchAt = (i: number): Batch => {
-    const datas = fresh.slice(i, i + batchSize).map(([msg, uid]) => ({ mailbox: d.target.id, uid, msgNum: msg, size: sizes?.get(msg) ?? NaN }) as MessageData);
-    return newBatch(d, client, datas, result, onHeaders, charged);
-  };
-  let next: Batch | undefined;
   try {
     for (let i = 0; i < fresh.length; i += batchSize) {
       if (d.signal?.aborted) throw new Pop3Error('EABORTED', 'poll aborted');
@@ -199,62 +193,24 @@ async function processNewMessages(d: PollDeps, client: Pop3Client, uidByMsg: Map
         logger.warn('outbox full: stopping this poll; the rest waits for the broker', { left: fresh.length - i, outbox: outbox.size });
         break;
       }
-      const batch = next ?? batchAt(i);
-      next = undefined;
-      const evaluated = evaluateBatch(d, batch, result);
-      // The next batch's header blocks are asked for behind this batch's TOPs (pipelined): the server answers them
-      // while this batch is evaluated and its sizes asked for, so the sweep does not stop between batches.
-      if (i + batchSize < fresh.length && client.pipelinesTop) {
-        next = batchAt(i + batchSize);
-        readHeadersAhead(d.ruleSet, next);
-      }
-      acks.add(await evaluated, () => state.flush());
+      const batch = fresh.slice(i, i + batchSize);
+      const datas = batch.map(([msg, uid]) => ({ mailbox: d.target.id, uid, msgNum: msg, size: sizes?.get(msg) ?? NaN }) as MessageData);
+      acks.add(await evaluateBatch(d, client, datas, result, onHeaders), () => state.flush());
     }
   } catch (err) {
-    await next?.headersRead?.catch(() => {}); // no TOP sweep left running behind a failed poll
     await acks.written().catch(() => {}); // no write left running behind a failed poll
     throw err;
   }
-  await next?.headersRead?.catch(() => {}); // read ahead for a batch the full outbox left out: its TOPs are answered
   result.deferred += await acks.waitForDele(); // DELE needs them; otherwise they are awaited after QUIT
   return acks;
 }
 
-/** The messages of one batch, with the failure accounting and the fetcher they share. */
-interface Batch {
-  items: BatchItem[];
-  failures: MessageFailures;
-  fetcher: StageFetcher;
-  /** The TOP n 0 of the messages whose rules need headers, asked for ahead (readHeadersAhead): awaited before the stages. */
-  headersRead?: Promise<void>;
-}
-
-function newBatch(d: PollDeps, client: Pop3Client, datas: MessageData[], result: PollResult, onHeaders: () => void, charged: { err?: unknown }): Batch {
-  const items: BatchItem[] = datas.map((data) => ({ data, failed: false }));
-  const failures = new MessageFailures(d.state, d.logger, result, () => client.fatalError);
-  const fetcher = new StageFetcher({
-    client, ruleSet: d.ruleSet, maxMessageSize: d.target.maxMessageSize, failures, logger: d.logger, counts: result, total: result.messages, onHeaders, charged,
-  });
-  return { items, failures, fetcher };
-}
-
-/**
- * Queue now the headers stage the planner would ask for first (the same messages, the same TOP n 0): the replies are
- * parsed as they come, the stage planner then finds the headers there. A failure is the batch's, seen when it is
- * evaluated (handled here so that a batch never evaluated leaves no unhandled rejection).
- */
-function readHeadersAhead(ruleSet: RuleSet, b: Batch): void {
-  const need = b.items.filter((it) => needsStage(ruleSet, it.data, 'headers'));
-  if (!need.length) return;
-  b.headersRead = b.fetcher.tops(need, 'headers');
-  b.headersRead.catch(() => {});
-}
-
 /** One batch: plan stages → fetch → evaluate → queue alerts; returns its alerts (the caller writes them to the outbox and awaits their acks) and its messages. */
-async function evaluateBatch(d: PollDeps, b: Batch, result: PollResult): Promise<{ alerts: AlertQueue; uids: string[] }> {
+async function evaluateBatch(d: PollDeps, client: Pop3Client, datas: MessageData[], result: PollResult, onHeaders: () => void): Promise<{ alerts: AlertQueue; uids: string[] }> {
   const { ruleSet, state, logger } = d;
-  const { items, failures, fetcher } = b;
-  if (b.headersRead) await b.headersRead;
+  const items: BatchItem[] = datas.map((data) => ({ data, failed: false }));
+  const failures = new MessageFailures(state, logger, result, () => client.fatalError);
+  const fetcher = new StageFetcher({ client, ruleSet, maxMessageSize: d.target.maxMessageSize, failures, logger, counts: result, total: result.messages, onHeaders });
   const alerts = new AlertQueue({
     mailbox: d.target.id, keep: d.target.keep, baseTopic: d.baseTopic, state, outbox: d.outbox, rateLimiter: d.rateLimiter, logger,
     extraPublications: d.extraPublications,

@@ -406,11 +406,6 @@ export class Pop3Client {
     return this.ctx.uidlRefused;
   }
 
-  /** Commands go out pipelined (the server lists PIPELINING and the caller allows it) and TOP is known to work. */
-  get pipelinesTop(): boolean {
-    return this.conn.pipelining && this.ctx.topSupport === 'yes';
-  }
-
   topMany(
     msgs: number[],
     lines: number,
