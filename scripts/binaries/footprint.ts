@@ -4,6 +4,7 @@
 //   --new-mail 0: the state is primed by a `once` first, so that no poll finds new mail (as the bench's daemon row);
 //   default 1: the first poll alerts one mail (which loads the MIME header decoder; V8's compilers stay off for so few, see compiler-tiers.ts).
 //   --reference: run `node bin/pop2mqtt.js` (this Node; --bundle F: `node F`) instead of the binary, for comparison; --node-options: NODE_OPTIONS for it.
+//   --binary F: that file instead of dist/pop2mqtt-linux-<target> (an A/B comparison of two builds).
 //   --marks: the polls after which RSS is printed (default 1, 10, half and last); sampled every 10 polls besides.
 //   --heap-snapshot-at (with --reference): V8 heap snapshots after those polls (Node's --heapsnapshot-signal), written to --snapshot-dir.
 import { spawn, spawnSync } from 'node:child_process';
@@ -25,12 +26,14 @@ const { values } = parseArgs({
     'new-mail': { type: 'string', default: '1' },
     env: { type: 'string', multiple: true, default: [] },
     bundle: { type: 'string' },
+    binary: { type: 'string' },
     marks: { type: 'string' },
     'heap-snapshot-at': { type: 'string' },
     'snapshot-dir': { type: 'string' },
   },
 });
 const target = values.target as Target;
+const binary = values.binary ? path.resolve(values.binary) : binaryPath(target);
 const polls = Number(values.polls);
 if (!Number.isInteger(polls) || polls < 2) throw new Error('--polls must be an integer >= 2');
 const tlsMode = values.tls!;
@@ -98,7 +101,7 @@ try {
 
   const argv = values.reference
     ? [process.execPath, values.bundle ? path.resolve(values.bundle) : path.join(ROOT, 'bin', 'pop2mqtt.js'), 'run', '--config', config]
-    : [...runnerFor(target), binaryPath(target), 'run', '--config', config];
+    : [...runnerFor(target), binary, 'run', '--config', config];
   const extraEnv: Record<string, string> = { MAIL_PASS: 'footprint-pw-1234' };
   if (values['node-options']) extraEnv.NODE_OPTIONS = values['node-options'];
   const snapshotDir = values['snapshot-dir'] ? path.resolve(values['snapshot-dir']) : '';
@@ -117,7 +120,7 @@ try {
     if (once.status !== 0) throw new Error(`priming once failed (${once.status})\n${once.stderr}`);
     before = (await dovecot.settled()).length;
   }
-  if (!values.reference) dropPageCache(binaryPath(target));
+  if (!values.reference) dropPageCache(binary);
   const started = Date.now();
   child = spawn(argv[0]!, argv.slice(1), { cwd: tmp, env: { ...cleanEnv(), ...extraEnv }, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -161,7 +164,7 @@ try {
   const idle = newMail === '0' ? lines : lines.slice(1);
   const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
-  const what = values.reference ? `node ${process.version} bin/pop2mqtt.js` : `pop2mqtt-linux-${target}`;
+  const what = values.reference ? `node ${process.version} ${values.bundle ?? 'bin/pop2mqtt.js'}` : values.binary ?? `pop2mqtt-linux-${target}`;
   console.log(`${what}${values['node-options'] ? ` (NODE_OPTIONS=${values['node-options']})` : ''}${values.env?.length ? ` (${values.env.join(' ')})` : ''}, tls ${tlsMode}: ${lines.length} polls of an unchanged mailbox, 1 per second, ${newMail === '0' ? 'no new mail (state primed by a `once`)' : 'the first alerting one new mail'}${runnerFor(target).length ? ' (under qemu-user: RSS includes the emulator)' : ''}`);
   for (const s of samples.filter((x) => printAt.includes(x.poll))) {
     console.log(`  RSS after poll ${String(s.poll).padStart(4)}: ${mib(s.rssKiB)} MiB (${mib(s.anonKiB)} anonymous + ${mib(s.fileKiB)} file-backed; smaps_rollup Anonymous ${mib(s.smapsAnonKiB)} MiB) at ${(s.ms / 1000).toFixed(0)} s, CPU ${s.cpu.toFixed(2)} s`);

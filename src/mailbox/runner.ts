@@ -11,6 +11,7 @@ import type { PollTarget } from './target.js';
 import { PollBackoff, isLoginFailure, type BackoffPolicy } from './backoff.js';
 import { loginHint } from './login-hints.js';
 import { pollOffsetMs, type PollSlots } from './poll-slots.js';
+import { trimHeapAfterPoll } from '../heap-trim.js';
 
 /** What a runner reports about its mailbox after each change (the agent publishes it as the MQTT status payload). */
 export interface RunnerStatus {
@@ -132,14 +133,14 @@ export class MailboxRunner {
     this.task = cron.createTask(this.settings.schedule, () => {
       const offset = this.offsetMs();
       if (offset === 0) {
-        void this.poll('schedule');
+        void this.poll('schedule').then(() => trimHeapAfterPoll());
         return;
       }
       if (this.delayTimer) clearTimeout(this.delayTimer);
       this.delayedUntil = Date.now() + offset;
       this.delayTimer = setTimeout(() => {
         this.delayTimer = null;
-        void this.poll('schedule');
+        void this.poll('schedule').then(() => trimHeapAfterPoll());
       }, offset);
     }, { name: `poll-${this.id}`, noOverlap: true });
     this.task.start();
