@@ -113,6 +113,8 @@ export function decodeWords(value: string): string {
 }
 
 const FIELD_NAME = /^[!-9;-~]+$/;
+/** A byte of 0x80 or more, in Latin-1 text. */
+const EIGHT_BIT = /[\x80-\xff]/;
 /**
  * A field name as written (printable ASCII but the colon), white space String.trimEnd removes (ASCII), the colon:
  * sticky, tested at the start of a line of the block's Latin-1 text.
@@ -271,17 +273,27 @@ class FieldIndex {
     if (headerEnd > maxBytes) throw limitError(false);
     this.at = at.slice(0, n);
     const view = raw.subarray(0, headerEnd);
-    this.raw = copy ? Buffer.from(view) : view;
-    this.ascii = isAscii(this.raw);
+    this.ascii = isAscii(view);
+    // The Latin-1 text is what the index keeps (not a copy of the bytes). Cut to the block: a slice (which keeps the
+    // text it is cut from) when little follows the block (a TOP reply's empty line), else made again at the
+    // block's length, so that a body the text ran on into is not kept.
+    this.text = text.length - headerEnd <= 1024 ? text.slice(0, headerEnd) : raw.toString('latin1', 0, headerEnd);
+    if (!copy) this.rawBytes = view;
   }
 
-  readonly raw: Buffer;
+  /** The block, one character per byte. */
+  private readonly text: string;
+  private rawBytes?: Buffer;
+  /** The block's bytes (the view given when not copied, else made again from the text on first use). */
+  get raw(): Buffer {
+    return (this.rawBytes ??= Buffer.from(this.text, 'latin1'));
+  }
   /** The block is all ASCII: each value is its bytes as Latin-1 (no per-line decoding). */
   private readonly ascii: boolean;
 
   /** The field's name as written. */
   name(i: number): string {
-    return this.decodedNames?.get(i) ?? this.raw.toString('latin1', this.at[4 * i]!, this.at[4 * i + 1]!);
+    return this.decodedNames?.get(i) ?? this.text.slice(this.at[4 * i]!, this.at[4 * i + 1]!);
   }
 
   /** Whether field i is called `key` (lower case), compared without making its name a string. */
@@ -291,7 +303,7 @@ class FieldIndex {
     const start = this.at[4 * i]!;
     if (this.at[4 * i + 1]! - start !== key.length) return false;
     for (let k = 0; k < key.length; k++) {
-      let b = this.raw[start + k]!;
+      let b = this.text.charCodeAt(start + k);
       if (b >= 0x41 && b <= 0x5a) b += 0x20;
       if (b !== key.charCodeAt(k)) return false;
     }
@@ -303,20 +315,21 @@ class FieldIndex {
     const start = this.at[4 * i]!;
     const colon = this.at[4 * i + 2]!;
     const end = this.at[4 * i + 3]!;
-    if (this.ascii || isAscii(this.raw.subarray(colon + 1, end))) {
-      const text = this.raw.toString('latin1', colon + 1, end);
+    if (this.ascii || !EIGHT_BIT.test(this.text.slice(colon + 1, end))) {
+      const text = this.text.slice(colon + 1, end);
       return (text.includes('\n') ? text.replace(/\r?\n/g, '') : text).trim();
     }
+    const bytes = Buffer.from(this.text.slice(start, end), 'latin1'); // the field's lines, offsets from `start`
     let out = '';
-    let pos = start;
-    while (pos < end) {
-      let nl = byteIndexOf.call(this.raw, 0x0a, pos);
-      let lineEnd = end; // the last line: its line end is already left out
-      if (nl >= 0 && nl < end) {
-        lineEnd = nl > pos && this.raw[nl - 1] === 0x0d ? nl - 1 : nl;
-      } else nl = end;
-      const line = decodeBytes(this.raw.subarray(pos, lineEnd));
-      out += pos === start ? line.slice(line.indexOf(':') + 1) : line;
+    let pos = 0;
+    while (pos < bytes.length) {
+      let nl = byteIndexOf.call(bytes, 0x0a, pos);
+      let lineEnd = bytes.length; // the last line: its line end is already left out
+      if (nl >= 0) {
+        lineEnd = nl > pos && bytes[nl - 1] === 0x0d ? nl - 1 : nl;
+      } else nl = bytes.length;
+      const line = decodeBytes(bytes.subarray(pos, lineEnd));
+      out += pos === 0 ? line.slice(line.indexOf(':') + 1) : line;
       pos = nl + 1;
     }
     return out.trim();
@@ -436,6 +449,7 @@ class HeaderSet implements ParsedHeaders {
 
 /** Remove RFC 5322 comments (nested parentheses), respecting quoted strings; returns the text and the comments. */
 export function stripComments(s: string): { text: string; comments: string[] } {
+  if (!s.includes('(')) return { text: s, comments: [] }; // no comment can open: the text is all of it
   let text = '';
   const comments: string[] = [];
   let depth = 0;
