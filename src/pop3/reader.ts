@@ -142,6 +142,7 @@ export class ReplyReader {
     // Start of a run of plain data lines (CRLF-terminated, not starting with ".") of the current multi-line reply,
     // delivered as one piece: a RETR of megabytes is then a few pieces per read, not one Buffer per 78-byte line.
     let run = -1;
+    const maxLine = this.limits.maxLineBytes;
     while (pos < chunk.length) {
       const nl: number = byteIndexOf.call(chunk, LF, pos);
       if (this.skippingLine) {
@@ -221,9 +222,16 @@ export class ReplyReader {
         this.partialLen += rest;
         return;
       }
-      if (this.partialLen === 0 && this.current && chunk[pos] !== DOT && nl > pos && chunk[nl - 1] === CR && nl - 1 - pos <= this.limits.maxLineBytes) {
+      if (this.partialLen === 0 && this.current && chunk[pos] !== DOT && nl > pos && chunk[nl - 1] === CR && nl - 1 - pos <= maxLine) {
         if (run < 0) run = pos;
         pos = nl + 1;
+        // The lines after it while they are plain CRLF data lines too: one search per line, nothing else (the line
+        // that ends the run is looked at again above).
+        while (pos < chunk.length && chunk[pos] !== DOT) {
+          const next: number = byteIndexOf.call(chunk, LF, pos);
+          if (next <= pos || chunk[next - 1] !== CR || next - 1 - pos > maxLine) break;
+          pos = next + 1;
+        }
         continue;
       }
       if (run >= 0) {
