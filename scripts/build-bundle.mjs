@@ -1,5 +1,5 @@
 // Bundles the TypeScript sources into dist/pop2mqtt.cjs (CommonJS) plus lazily loaded chunks, for bin/pop2mqtt.js and the single binaries.
-// Usage: node scripts/build-bundle.mjs [--entry FILE] [--outfile FILE] [--single]   (defaults: src/cli/main.ts -> dist/pop2mqtt.cjs)
+// Usage: node scripts/build-bundle.mjs [--entry FILE] [--outfile FILE] [--single]   (defaults: src/cli/main.ts -> dist/pop2mqtt.cjs)   (one bundle per directory: its chunks go to <dir>/pop2mqtt-chunks)
 //
 // Every dynamic import() in the sources is a chunk boundary: the main file holds what every command needs, and each
 // command, the MIME parser, the OAuth client... sits in its own file of <outdir>/pop2mqtt-chunks/, read and compiled
@@ -269,6 +269,26 @@ const LOADER = `var __p2mRequire = (() => {
 `;
 
 const chunkDir = path.join(path.dirname(outfile), CHUNK_DIR);
+
+/**
+ * One bundle per directory: the chunks sit in <dir>/pop2mqtt-chunks and each build removes the chunks its main file
+ * does not use, so a second bundle built into the same directory (an A/B pair in /tmp) would break the first.
+ */
+function assertOnlyBundleIn(dir) {
+  let names = [];
+  try { names = readdirSync(dir); } catch { return; }
+  for (const n of names) {
+    const f = path.join(dir, n);
+    if (!n.endsWith('.cjs') || f === outfile) continue;
+    let head = '';
+    try { head = readFileSync(f, 'latin1').slice(0, 4096); } catch { continue; }
+    if (head.includes('var __p2mRequire')) {
+      console.error(`build-bundle: ${f} is another bundle using ${path.join(dir, CHUNK_DIR)}; build each bundle into its own directory (e.g. --outfile ${path.join(dir, path.basename(outfile, '.cjs'), 'pop2mqtt.cjs')})`);
+      process.exit(1);
+    }
+  }
+}
+assertOnlyBundleIn(path.dirname(outfile));
 
 /**
  * A rebuild while the CLI runs (a daemon started from the checkout, a test suite, a second `npm ci`) must never

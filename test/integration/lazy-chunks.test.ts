@@ -1,7 +1,7 @@
 // The bundle loads code on demand: an idle `once` evaluates no MIME decoder or parser chunk; a poll with new mail does; Home Assistant code only with discovery; mqtt's ws transport still works.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { startLab, minimalConfig, runNode, USER, ROOT, type Lab } from '../support/lab.js';
 import { makeMail } from '../support/maildir.js';
@@ -194,4 +194,14 @@ test('a rebuild never leaves a chunk missing: files are renamed over their place
   assert.deepEqual(missing, [], `missing during the rebuild (look ${looks})`);
   assert.ok(looks > 1, 'looked while the build ran');
   assert.deepEqual((await readdir(dir)).sort(), first, 'same chunks, the stale one removed');
+});
+
+test('a second bundle built into a directory that holds one is refused (it would remove the first one\'s chunks)', async () => {
+  const dir = path.join(lab.dir, 'two-bundles');
+  await mkdir(dir, { recursive: true });
+  await copyFile(BUNDLE, path.join(dir, 'first.cjs'));
+  const r = await runNode([path.join(ROOT, 'scripts', 'build-bundle.mjs'), '--outfile', path.join(dir, 'second.cjs')], { timeoutMs: 120_000 });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /first\.cjs is another bundle using .*pop2mqtt-chunks; build each bundle into its own directory/);
+  assert.deepEqual((await readdir(dir)).sort(), ['first.cjs'], 'nothing written');
 });
