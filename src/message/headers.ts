@@ -525,8 +525,8 @@ export function parseAddressList(value: string): Address[] {
   const out: Address[] = [];
   // The common case ("Name <a@b>", "a@b"): no quote, comment, list or group, so the value is one chunk as it is.
   const chunks = /["(,;:]/.test(value) ? splitMailboxes(stripComments(value).text) : [value];
-  for (const chunkRaw of chunks) {
-    const chunk = chunkRaw.trim();
+  for (let c = 0; c < chunks.length; c++) {
+    const chunk = chunks[c]!.trim();
     if (!chunk) continue;
     const lt = chunk.lastIndexOf('<');
     if (lt >= 0) {

@@ -115,8 +115,8 @@ function addressLeaf(field: AddressField, cfg: AddressConditionConfig, path: str
         if (r.captures) captures = { ...r.captures };
       }
       for (let j = 0; ok && j < parts.length; j++) {
-        const [k, m] = parts[j]!;
-        const r = m(a[k], budget);
+        const part = parts[j]!; // not destructured: unoptimized code would make an iterator for it
+        const r = part[1](a[part[0]], budget);
         ok = r.ok;
         if (r.captures) captures = { ...(captures ?? {}), ...r.captures };
       }

@@ -327,7 +327,7 @@ interface CachedEvaluation extends Pick<MessageData, 'headers' | 'preview' | 'fu
 /** The cheapest stage that can settle the rule's unknown leaves. */
 function nextNeed(unknown: Stage[], rule: CompiledRule): PendingNeed {
   let best: Stage = 'full';
-  for (const stage of unknown) if (STAGE_ORDER[stage] < STAGE_ORDER[best]) best = stage;
+  for (let i = 0; i < unknown.length; i++) if (STAGE_ORDER[unknown[i]!] < STAGE_ORDER[best]) best = unknown[i]!;
   if (best === 'preview') return { preview: Math.max(1, rule.previewLines) };
   if (best === 'size') return 'headers'; // cannot happen: the size is always known
   return best;
