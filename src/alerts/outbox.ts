@@ -54,6 +54,8 @@ export class Outbox {
   private kickAgain = false;
   /** Entries the broker acknowledged whose acknowledgement is being recorded: not sent again meanwhile. */
   private readonly recording = new Set<OutboxEntry>();
+  /** Wakes a drain that waits for records under way, when entries are queued. */
+  private wake: (() => void) | undefined;
   /** Entries of enqueue() calls whose files are being written (not in `entries` yet). */
   private writing = { messages: 0, bytes: 0 };
   dropped = 0;
@@ -213,6 +215,7 @@ export class Outbox {
     if (!this.sender) return;
     if (this.sending) {
       this.kickAgain = true;
+      this.wake?.();
       return;
     }
     this.sending = true;
@@ -243,10 +246,16 @@ export class Outbox {
         }
       }
       if (!batch.length) {
-        await recorded;
-        if (run.recordFailed) break;
-        if (this.entries.some((e) => !this.recording.has(e))) continue; // queued while the last window was recorded
-        return;
+        if (run.recordFailed || !this.recording.size) {
+          await recorded;
+          if (run.recordFailed) break;
+          if (this.entries.some((e) => !this.recording.has(e))) continue; // queued while the last window was recorded
+          return;
+        }
+        // Records under way: go on when they are done or when entries are queued (kick), whichever comes first.
+        await Promise.race([recorded, new Promise<void>((resolve) => (this.wake = resolve))]);
+        this.wake = undefined;
+        continue;
       }
       const results = await Promise.allSettled(batch.map((e) => sender(e)));
       const failed = results.some((r) => r.status === 'rejected');

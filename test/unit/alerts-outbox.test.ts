@@ -189,3 +189,25 @@ test('the next window is sent while the acknowledgements of the last one are rec
   assert.equal(failing.size, 1);
   assert.deepEqual(sent2, more.map((x) => x.key), 'each sent once: the failed one is not resent before a kick');
 }));
+
+test('entries queued while the last window is being recorded are sent without waiting for that record', () => withDir(async (dir) => {
+  const box = await Outbox.open(dir, limits, silentLogger);
+  const sent: string[] = [];
+  const finish: Array<() => void> = [];
+  box.attach(async (e) => { sent.push(e.key); }, () => new Promise<void>((resolve) => finish.push(resolve)), async () => {});
+  await box.enqueue([item(1)]);
+  for (let spin = 0; finish.length < 1 && spin < 2000; spin++) await new Promise((r) => setImmediate(r));
+  assert.deepEqual(sent, ['k1#0']);
+  await box.enqueue([item(2)]); // the record of k1 is still running
+  for (let spin = 0; sent.length < 2 && spin < 2000; spin++) await new Promise((r) => setImmediate(r));
+  assert.deepEqual(sent, ['k1#0', 'k2#0'], 'k2 went out while k1 was being recorded');
+  const acked = box.waitFor(['k1#0', 'k2#0'], 5000);
+  let all = false;
+  void acked.then(() => (all = true));
+  for (let spin = 0; !all && spin < 2000; spin++) {
+    finish.splice(0).forEach((f) => f()); // the records run one window after the other
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.deepEqual(await acked, []);
+  assert.equal((await readdir(dir)).filter((n) => n.endsWith('.msg')).length, 0);
+}));
