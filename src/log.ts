@@ -1,4 +1,5 @@
 // Logger used everywhere, and the secret registry: levelled one-line events whose field values are masked, never the text we write.
+import { isoTime } from './iso-time.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -181,14 +182,14 @@ export function createLogger(opts: LoggerOptions = {}, scope = ''): Logger {
   const emit = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < (ORDER[level] ?? 20)) return;
     if (opts.format === 'json') {
-      const obj: Record<string, unknown> = { ...(ts ? { time: new Date().toISOString() } : {}), level: lvl, ...(scope ? { scope } : {}), msg };
+      const obj: Record<string, unknown> = { ...(ts ? { time: isoTime() } : {}), level: lvl, ...(scope ? { scope } : {}), msg };
       for (const [k, v] of Object.entries(fields ?? {})) {
         if (v !== undefined) obj[JSON_LOG_KEYS.has(k) ? `field_${k}` : k] = STRUCTURAL_FIELDS.has(k) && typeof v === 'string' ? v : maskValue(v);
       }
       write(JSON.stringify(obj));
       return;
     }
-    let line = `${ts ? new Date().toISOString() + ' ' : ''}${lvl.toUpperCase().padEnd(5)} ${scope ? '[' + scope + '] ' : ''}${msg}`;
+    let line = `${ts ? isoTime() + ' ' : ''}${lvl.toUpperCase().padEnd(5)} ${scope ? '[' + scope + '] ' : ''}${msg}`;
     if (fields) {
       for (const [k, v] of Object.entries(fields)) {
         if (v === undefined) continue;

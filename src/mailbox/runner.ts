@@ -12,6 +12,7 @@ import { PollBackoff, isLoginFailure, type BackoffPolicy } from './backoff.js';
 import { loginHint } from './login-hints.js';
 import { pollOffsetMs, type PollSlots } from './poll-slots.js';
 import { trimHeapAfterPoll } from '../heap-trim.js';
+import { isoTime } from '../iso-time.js';
 
 /** What a runner reports about its mailbox after each change (the agent publishes it as the MQTT status payload). */
 export interface RunnerStatus {
@@ -165,9 +166,9 @@ export class MailboxRunner {
     const wait = this.backoff?.waitMs() ?? 0;
     const next = this.task?.getNextRun() ?? null;
     if (!next) return null;
-    if (this.delayTimer) return new Date(Math.max(this.delayedUntil, Date.now() + wait)).toISOString();
+    if (this.delayTimer) return isoTime(Math.max(this.delayedUntil, Date.now() + wait));
     const t = Math.max(next.getTime() + pollOffsetMs(this.settings.spreadPhase, this.lastGapMs, this.settings.spreadMs), Date.now() + wait);
-    return new Date(t).toISOString();
+    return isoTime(t);
   }
 
   /** Poll now, or join the poll already running. */
@@ -222,7 +223,7 @@ export class MailboxRunner {
         failed: result.failed || undefined, deferred: result.deferred || undefined, limits_exceeded: result.limitsExceeded || undefined, bytes: result.bytesIn, duration_ms: result.durationMs, ack_wait_ms: result.ackWaitMs,
       });
       this.setStatus({
-        lastPoll: started.toISOString(), result: 'ok', error: undefined, messages: result.messages, newMessages: result.newMessages,
+        lastPoll: isoTime(started), result: 'ok', error: undefined, messages: result.messages, newMessages: result.newMessages,
         alerts: result.alerts, bytesLastPoll: result.bytesIn, connectionProblem: false,
         limitsExceeded: (this.status.limitsExceeded ?? 0) + result.limitsExceeded, failedLastPoll: result.failed,
       });
@@ -237,7 +238,7 @@ export class MailboxRunner {
       }
       const hint = loginHint(this.settings.target.host, err, !this.settings.target.accessToken);
       this.log.error('poll failed', { code, error: err.message, hint, retry_in_s: Math.round(delay / 1000) });
-      this.setStatus({ lastPoll: started.toISOString(), result: code, error: err.message, newMessages: 0, alerts: 0, bytesLastPoll: 0, connectionProblem: true });
+      this.setStatus({ lastPoll: isoTime(started), result: code, error: err.message, newMessages: 0, alerts: 0, bytesLastPoll: 0, connectionProblem: true });
       return { ok: false, error: err };
     }
   }
@@ -270,7 +271,7 @@ export class MailboxRunner {
   }
 
   private countAlerts(n: number): void {
-    const day = new Date().toISOString().slice(0, 10);
+    const day = isoTime().slice(0, 10);
     if (this.alertsToday.day !== day) this.alertsToday = { day, count: 0 };
     this.alertsToday.count += n;
   }
