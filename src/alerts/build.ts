@@ -6,6 +6,7 @@ import { previewText } from '../message/preview.js';
 import type { MessageData, RuleMatch } from '../rules/types.js';
 import { capCodePoints, renderTemplate, renderTopic, wellFormed, type TemplateValue } from '../rules/template.js';
 import { DEFAULT_PREVIEW_LINES } from '../rules/engine.js';
+import { isoTime } from '../iso-time.js';
 
 export interface Publication {
   topic: string;
@@ -94,7 +95,7 @@ function varsOf(m: RuleMatch, msg: MessageData, id: string, captures: Record<str
       case 'from.name': return from ? clean(from.name) : undefined;
       case 'to': return h ? clean(h.to.map((a) => a.address).join(', ')) : undefined;
       case 'subject': return h ? clean(h.subject) : undefined;
-      case 'date': return h?.date ? h.date.toISOString() : undefined;
+      case 'date': return h?.date ? isoTime(h.date) : undefined;
       case 'size': return msg.size;
       case 'message_id': return h?.messageId !== undefined ? clean(h.messageId) : undefined;
       case 'body': return msg.full ? clean(msg.full.text) : undefined;
@@ -166,9 +167,9 @@ function defaultAlert(m: RuleMatch, msg: MessageData, ctx: BuildContext, id: str
     from_address: from ? cap('from_address', clean(from.address)) : null,
     to: h ? h.to.slice(0, 50).map((a, i) => cap(`to[${i}]`, clean(a.address))) : [],
     subject: h ? cap('subject', clean(h.subject)) : null,
-    date: h?.date ? h.date.toISOString() : null,
+    date: h?.date ? isoTime(h.date) : null,
     size: msg.size,
-    time: ctx.now.toISOString(),
+    time: isoTime(ctx.now),
   };
   const capturesOut: Record<string, string> = {};
   for (const [k, v] of Object.entries(captures)) {

@@ -9,6 +9,7 @@ import { buildPublications, type Publication } from './build.js';
 import type { RuleSet } from '../rules/engine.js';
 import type { MessageData, RuleTrace } from '../rules/types.js';
 import { fetchInStages } from '../rules/stage-planner.js';
+import { isoTime } from '../iso-time.js';
 
 export interface ExplainOptions {
   mailbox?: string;
@@ -132,7 +133,7 @@ async function explainParsed(raw: Buffer, ruleSet: RuleSet, opts: ExplainOptions
     message: {
       subject: maskTokens(headers.subject), // a shared-secret token may be in the Subject
       from: maskTokens(from ? (from.name ? `${from.name} <${from.address}>` : from.address) : ''),
-      date: headers.date ? headers.date.toISOString() : null,
+      date: headers.date ? isoTime(headers.date) : null,
       size: raw.length,
       attachments: msg.full?.attachments.length ?? 0,
       limitsExceeded: msg.full?.limitsExceeded ?? [],

@@ -9,6 +9,7 @@ import { DiscoveryAnnouncer } from './announcer.js';
 import { BinarySensors } from './binary-sensors.js';
 import { HaEntityRegistry } from './entity-registry.js';
 import type { HaModel, HaRule } from './types.js';
+import { isoTime } from '../iso-time.js';
 
 export class HomeAssistant implements Extension {
   private readonly announcer: DiscoveryAnnouncer;
@@ -73,7 +74,7 @@ export class HomeAssistant implements Extension {
         rule: m.rule.name, mailbox: data.mailbox, id: alert?.alertId, event: this.eventType(m),
         // Mail content: command tokens masked before the cut (the publication mask cannot see half a token).
         subject: h ? clip(h.subject, 255, maskTokens) : undefined, from: h?.from[0] ? maskTokens(h.from[0].address) : undefined,
-        date: h?.date?.toISOString(),
+        date: h?.date ? isoTime(h.date) : undefined,
       })),
       qos: 1, retain: false, kind: 'alert', alertId: alert?.alertId ?? '',
     }];

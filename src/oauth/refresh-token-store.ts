@@ -4,6 +4,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { registerSecret, type Logger } from '../log.js';
 import { writeFileAtomic } from '../state/atomic-file.js';
+import { isoTime } from '../iso-time.js';
 
 /**
  * File format. `config_sha256` is the SHA-256 of the refresh token in the config when the chain of rotations
@@ -62,7 +63,7 @@ export class RefreshTokenStore {
   }
 
   async save(refreshToken: string, configToken: string): Promise<void> {
-    const data: StoredToken = { version: 1, refresh_token: refreshToken, config_sha256: tokenFingerprint(configToken), saved_at: new Date().toISOString() };
+    const data: StoredToken = { version: 1, refresh_token: refreshToken, config_sha256: tokenFingerprint(configToken), saved_at: isoTime() };
     await fs.mkdir(path.dirname(this.file), { recursive: true, mode: 0o700 });
     await writeFileAtomic(this.file, JSON.stringify(data, null, 2) + '\n', 0o600);
     // open(2) applies the umask, which can only remove bits; restore exactly owner read+write.

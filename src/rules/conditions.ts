@@ -11,6 +11,7 @@ import { compileMatch, describeMatch, hasMatchKeys, type MatchSpec, type Matcher
 import { DEFAULT_REGEX_INPUT_LIMIT } from './regex.js';
 import type { ConditionConfig, AddressConditionConfig, HeaderConditionConfig } from './schema.js';
 import type { CondNode, EvalContext, LeafResult, Stage } from './types.js';
+import { isoTime } from '../iso-time.js';
 
 /** Longest value shown in a trace. */
 const SEEN_LIMIT = 200;
@@ -181,7 +182,7 @@ export function compileCondition(cfg: ConditionConfig, path: string, o: Conditio
       const age = ctx.now.getTime() - h.date.getTime();
       const ok = (newer === undefined || age < newer) && (older === undefined || age > older);
       const date = h.date;
-      return outcome(ctx, ok, () => date.toISOString());
+      return outcome(ctx, ok, () => isoTime(date));
     })));
   }
   if (cfg.size) {

@@ -12,6 +12,7 @@ import type { ParsedHeaders } from '../message/headers.js';
 import type {
   AttachmentPublishSpec, CommandGuard, CompiledRule, ConditionTrace, EvalContext, Evaluation, MessageData, Need, PendingNeed, PublishSpec, RuleMatch, RuleTrace, Stage,
 } from './types.js';
+import { isoTime } from '../iso-time.js';
 
 export interface CompileOptions {
   /** authserv-ids whose Authentication-Results are trusted (config trusted_authserv_ids); empty: nobody is authenticated. */
@@ -153,7 +154,7 @@ export function commandRefusal(guard: CommandGuard, headers: ParsedHeaders, now:
     return headers.dateRaw === undefined ? 'no Date header (a command mail must be dated)' : `unparseable Date header ${JSON.stringify(headers.dateRaw.slice(0, 80))}`;
   }
   const age = now.getTime() - headers.date.getTime();
-  const iso = headers.date.toISOString();
+  const iso = isoTime(headers.date);
   if (age > guard.maxAgeMs) return `Date ${iso} is ${spoken(age)} old, more than max_age ${spoken(guard.maxAgeMs)} (a stale or replayed command)`;
   if (-age > guard.maxFutureMs) return `Date ${iso} is ${spoken(-age)} in the future, more than max_future ${spoken(guard.maxFutureMs)}`;
   if (commandMessageId(headers) === undefined) return 'no Message-ID header (a command mail needs one, so that a copy cannot act twice)';

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { removeStaleTemps, writeFileAtomic } from './atomic-file.js';
 import type { Logger } from '../log.js';
+import { isoTime } from '../iso-time.js';
 
 const FORMAT = 'pop2mqtt-state';
 const VERSION = 1;
@@ -97,7 +98,7 @@ export class MailboxState {
     }
     const parsed = parseStateText(text, mailbox);
     if (typeof parsed === 'string') {
-      const aside = `${file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      const aside = `${file}.corrupt-${isoTime().replace(/[:.]/g, '-')}`;
       await fs.rename(file, aside);
       logger.error(`STATE FILE CORRUPT (${parsed}); kept aside and rebuilding from the server with the 'existing' policy`, { file, kept: aside });
       return { state: new MailboxState(file, MailboxState.empty(mailbox)), outcome: 'recovered' };
