@@ -24,3 +24,14 @@ test('isoTime without an argument is the current time', { timeout: 5000 }, () =>
   const t = Date.parse(isoTime());
   assert.ok(t >= before && t <= Date.now());
 });
+
+test('no source file but iso-time.ts calls toISOString (the first call makes ICU time-zone data resident)', { timeout: 10_000 }, async () => {
+  const { readdir, readFile } = await import('node:fs/promises');
+  const path = await import('node:path');
+  const src = path.resolve(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), '../../src');
+  const files = (await readdir(src, { recursive: true })).filter((f) => f.endsWith('.ts') && path.basename(f) !== 'iso-time.ts');
+  assert.ok(files.length > 50);
+  const callers: string[] = [];
+  for (const f of files) if (/\.toISOString\(/.test(await readFile(path.join(src, f), 'utf8'))) callers.push(f);
+  assert.deepEqual(callers, [], 'use isoTime() from src/iso-time.ts');
+});
