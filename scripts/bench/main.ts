@@ -1,5 +1,6 @@
 // `npm run bench`: pop2mqtt vs fetchmail on the same real Dovecot and corpus — bytes (Dovecot logout lines and a counting relay), time, RSS and fds over workloads W1–W5.
-// Usage: node --import tsx scripts/bench/main.ts [--messages N | --small] [--seed S] [--soak-polls N] [--out DIR] [--w6-only] [--w6-mailboxes N]
+// Usage: node --import tsx scripts/bench/main.ts [--messages N | --small] [--seed S] [--soak-polls N] [--out DIR] [--w6-only] [--w6-mailboxes N] [--w1-runs N] [--w4-messages N]
+// --w4-messages: the one-shot W4 memory rows (scripts/bench/memory-w4.ts, 2 runs) with N messages; 300 (issue 14's row), 100 with --small, 0 leaves them out.
 // W6 (one gateway, many mailboxes; scripts/bench/w6.ts) runs 100 mailboxes and 1,000 alarms, 20 and 200 with --small.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -36,6 +37,7 @@ const { values } = parseArgs({
     'w6-only': { type: 'boolean', default: false },
     'w6-mailboxes': { type: 'string' },
     'w1-runs': { type: 'string' },
+    'w4-messages': { type: 'string' },
   },
 });
 const MESSAGES = Number(values.messages ?? (values.small ? 100 : 1000));
@@ -44,6 +46,8 @@ const SEED = Number(values.seed);
 const W1_TIMED_RUNS = Number(values['w1-runs'] ?? 5);
 const SOAK_POLLS = Number(values['soak-polls'] ?? (values.small ? 20 : 120));
 const NEW_MAILS = 5;
+const W4_MESSAGES = Number(values['w4-messages'] ?? (values.small ? 100 : 300));
+if (!Number.isInteger(W4_MESSAGES) || (W4_MESSAGES !== 0 && W4_MESSAGES < 10)) throw new Error('--w4-messages must be 0 or an integer >= 10');
 const WITH_FETCHMAIL = !values['skip-fetchmail'];
 const W6_MAILBOXES = Number(values['w6-mailboxes'] ?? (values.small ? 20 : 100));
 const W6_ALARMS = W6_MAILBOXES * 10;
@@ -417,6 +421,22 @@ async function main(): Promise<void> {
     const w6 = await runW6({ bundle, dir: work, mailboxes: W6_MAILBOXES, alarms: W6_ALARMS, log });
     results.w6 = w6.result;
     rows.push(...w6.rows);
+
+    // ================= W4 with 300 messages: the issue's "peak over idle" row, as scripts/bench/memory-w4.ts measures it =================
+    if (W4_MESSAGES > 0) {
+      log(`W4-${W4_MESSAGES}: memory-w4.ts --messages ${W4_MESSAGES} --runs 2 (own Dovecot and Mosquitto)`);
+      const m4 = await timedRun(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts', 'bench', 'memory-w4.ts'), '--messages', String(W4_MESSAGES), '--runs', '2', '--bundle', bundle, '--json'], { cwd: ROOT, timeoutMs: 600_000 });
+      const m4Line = m4.stdout.split('\n').find((l) => l.startsWith('MEMW4-JSON '));
+      if (m4.code !== 0 || !m4Line) throw new Error(`memory-w4.ts failed (${m4.code ?? m4.signal})\n${m4.stderr.slice(-3000)}`);
+      const m4r = JSON.parse(m4Line.slice('MEMW4-JSON '.length)) as { messages: number; snapshots: number; rows: Array<{ run: number; workload: string; rssKiB: number; idleKiB: number; cpuMs: number }> };
+      const w4Runs = m4r.rows.filter((r) => r.workload.startsWith('W4'));
+      results.w4OneShot = m4r;
+      const W4B = `W4, ${m4r.messages} messages (${m4r.snapshots} snapshot RETRs), one-shot`;
+      rows.push(
+        { workload: W4B, metric: `peak RSS, worst of 2 runs (idle one-shot: ${m4r.rows.filter((r) => r.workload.startsWith('idle')).map((r) => (r.rssKiB / 1024).toFixed(1)).join(' / ')} MiB)`, unit: 'KiB', pop2mqtt: Math.max(...w4Runs.map((r) => r.rssKiB)), fetchmail: null },
+        { workload: W4B, metric: `peak RSS over idle, worst of ${w4Runs.length} runs (${w4Runs.map((r) => ((r.rssKiB - r.idleKiB) / 1024).toFixed(1)).join(' / ')} MiB)`, unit: 'KiB', pop2mqtt: Math.max(...w4Runs.map((r) => r.rssKiB - r.idleKiB)), fetchmail: null, target: { max: 25 * 1024, text: '≤ +25 MiB' } },
+      );
+    }
 
     // --- report ---
     const table = markdownTable(rows);

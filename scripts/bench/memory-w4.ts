@@ -1,5 +1,6 @@
 // Quick memory reproduction of bench workloads W1, W4 and the idle one-shot poll: peak RSS side by side, optionally with a process.memoryUsage() profile.
-// Usage: node --import tsx scripts/bench/memory-w4.ts [--messages N] [--seed S] [--runs N] [--profile] [--trace-gc] [--node-arg=--flag ...] [--bundle FILE | --binary FILE] [--show-output] [--env K=V ...]
+// Usage: node --import tsx scripts/bench/memory-w4.ts [--messages N] [--seed S] [--runs N] [--profile] [--trace-gc] [--node-arg=--flag ...] [--bundle FILE | --binary FILE] [--show-output] [--env K=V ...] [--json]
+// --json: a last stdout line `MEMW4-JSON {...}` with every row (npm run bench reads it for its W4 300-message rows).
 //
 // Same corpus, rules, config and bundle as `npm run bench` (scripts/bench/main.ts), without relay, rawlog or fetchmail:
 // every measured run is `node <bundle> once` under /usr/bin/time -v (peak RSS), straight to Dovecot's POP3S port.
@@ -36,6 +37,7 @@ const { values } = parseArgs({
     bundle: { type: 'string' },
     binary: { type: 'string' },
     'show-output': { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
     env: { type: 'string', multiple: true, default: [] },
   },
 });
@@ -172,6 +174,10 @@ async function main(): Promise<void> {
       }
     }
     process.stdout.write(out.join('\n') + '\n');
+    if (values.json) {
+      const json = rows.map((r) => ({ run: r.run, workload: r.what, rssKiB: r.m.rssKiB, idleKiB: rows.find((x) => x.run === r.run && x.what.startsWith('idle'))!.m.rssKiB, cpuMs: r.m.cpuMs }));
+      process.stdout.write(`MEMW4-JSON ${JSON.stringify({ messages: MESSAGES, snapshots: snaps, rows: json })}\n`);
+    }
   } finally {
     for (const f of cleanup.reverse()) await f().catch(() => {});
   }

@@ -12,18 +12,19 @@ const tsx = (args: string[], env: NodeJS.ProcessEnv, timeoutMs: number) => runNo
 test('npm run bench (scaled down, no fetchmail) runs from the checkout and writes its table and JSON', { timeout: 330_000 }, async () => {
   const out = await mkdtemp(path.join(os.tmpdir(), 'p2m-bench-smoke-'));
   try {
-    const r = await tsx(['scripts/bench/main.ts', '--skip-fetchmail', '--messages', '40', '--soak-polls', '12', '--w6-mailboxes', '4', '--w1-runs', '1', '--out', out], {}, 320_000);
+    const r = await tsx(['scripts/bench/main.ts', '--skip-fetchmail', '--messages', '40', '--soak-polls', '12', '--w6-mailboxes', '4', '--w1-runs', '1', '--w4-messages', '20', '--out', out], {}, 320_000);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /^\| Workload \| Metric \|/m);
     const files = (await readdir(out)).filter((f) => f.endsWith('.json'));
     assert.equal(files.length, 1);
     const j = JSON.parse(await readFile(path.join(out, files[0]!), 'utf8')) as { rows: Array<{ workload: string; pop2mqtt: unknown }>; workloads: Record<string, unknown> };
-    assert.deepEqual(Object.keys(j.workloads).sort(), ['footprint', 'w1', 'w2', 'w3', 'w4', 'w5', 'w6']);
+    assert.deepEqual(Object.keys(j.workloads).sort(), ['footprint', 'w1', 'w2', 'w3', 'w4', 'w4OneShot', 'w5', 'w6']);
     for (const w of ['W1', 'W2', 'W3', 'W4', 'W5', 'W6', 'Footprint']) {
       const rows = j.rows.filter((row) => row.workload.startsWith(w));
       assert.ok(rows.length > 0, `rows for ${w}`);
       assert.ok(rows.every((row) => typeof row.pop2mqtt === 'number' && Number.isFinite(row.pop2mqtt)), `${w}: every pop2mqtt figure is a number`);
     }
+    assert.equal(j.rows.filter((row) => row.workload.startsWith('W4, 20 messages')).length, 2, 'the one-shot W4 rows of memory-w4.ts');
   } finally {
     await rm(out, { recursive: true, force: true });
   }
