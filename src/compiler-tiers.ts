@@ -9,6 +9,12 @@
 // now and then are left to the interpreter. Like the heap
 // policy, POP2MQTT_HEAP_POLICY=off leaves V8's defaults, and a compiler flag the process was started with (execArgv,
 // NODE_OPTIONS) wins.
+// Maglev, V8's mid-tier optimizing compiler, is left alone: the Node builds pop2mqtt runs on (official Node 20, and 22.23.3,
+// the binaries' base) are configured without it (process.config.variables.v8_enable_maglev 0), so --maglev, at start or
+// set later, compiles nothing (test/unit/compiler-tiers.test.ts), and NODE_OPTIONS may not carry it. Measured on the base
+// with the binary's bundle (memory-w4.ts --messages 300 --runs 2, as is / --no-maglev / --maglev, two rounds): idle
+// `once` 58.8-59.3 / 59.0-59.3 / 59.0-59.4 MiB, W4 +11.7-12.6 / +11.6-11.9 / +11.4-13.1 MiB, W1 +2.4-2.8 / +2.6-3.0 /
+// +2.3-2.9 MiB: no difference beyond noise (docs/bench.md, "Node 22 / Maglev").
 import v8 from 'node:v8';
 import { v8FlagsGiven, type V8FlagsInput } from './v8-flags-given.js';
 

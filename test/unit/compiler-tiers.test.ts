@@ -32,6 +32,39 @@ test('a compiler flag the process was started with wins, however it is spelt; ot
   assert.deepEqual(f(['--lite-mode']), []);
   assert.deepEqual(f([], '--jitless'), []);
   assert.deepEqual(f(['--optimize-for-size', '--max-semi-space-size=4']), BOTH);
+  // Maglev is not one of the deferred tiers (compiled out of the measured Node builds, next test): a user's Maglev flag
+  // is left as given and does not stand the policy back for the others
+  assert.deepEqual(f(['--maglev']), BOTH);
+  assert.deepEqual(f(['--no_maglev']), BOTH);
+});
+
+test('no Maglev flag is ever set: not on x64 or arm64 of either measured V8', () => {
+  for (const v8Version of [V20, V22]) {
+    for (const arch of ['x64', 'arm64', 'arm']) {
+      const flags = deferredCompilerFlags({ env: {}, execArgv: [], v8Version, arch }).flat();
+      assert.ok(!flags.some((f) => f.includes('maglev')), `${v8Version} ${arch}: ${flags.join(' ')}`);
+    }
+  }
+});
+
+/** Runs a hot function under --trace-opt with `args` in a fresh process of this Node; returns the tiers V8 compiled it with. */
+function tiersUsed(args: string[], atRunTime = ''): string[] {
+  const script = `
+    ${atRunTime ? `require('node:v8').setFlagsFromString(${JSON.stringify(atRunTime)});` : ''}
+    function hot(n) { let s = 0; for (let i = 0; i < n; i++) s += (i * 7) % 13; return s; }
+    for (let k = 0; k < 3000; k++) hot(1000);
+  `;
+  const out = execFileSync(process.execPath, ['--trace-opt', ...args, '-e', script], { env: { ...process.env, NODE_OPTIONS: '' }, timeout: 60_000, encoding: 'utf8' });
+  return [...new Set([...out.matchAll(/completed (?:compiling|optimizing) [^<]*<JSFunction hot\b[^>]*> \(target (\w+)\)/g)].map((m) => m[1]!))].sort();
+}
+
+test('Maglev is compiled out of this Node: --maglev, given at start or set at run time, compiles nothing (why compiler-tiers.ts leaves it alone)', { timeout: 120_000 }, () => {
+  // Official Node 20 and 22 builds (the binaries' base 22.23.3 included) are configured without it; a build with
+  // Maglev would need it measured and deferred like the other tiers (docs/bench.md, "Node 22 / Maglev").
+  assert.equal((process.config.variables as Record<string, unknown>).v8_enable_maglev, 0);
+  assert.deepEqual(tiersUsed([]), ['TURBOFAN']); // the trace sees what V8 compiles
+  assert.deepEqual(tiersUsed(['--maglev', '--no-turbofan']), []);
+  assert.deepEqual(tiersUsed(['--no-turbofan'], '--maglev'), []);
 });
 
 /** Runs a hot function under --trace-opt in a fresh process: deferred, then (optionally) enabled; returns what V8 optimized. */
