@@ -9,8 +9,8 @@
 // 6.0/7.1 MiB), same CPU within noise (a few collections of a 16 MB heap, about 5 ms each); 4 MiB took 1.6 MiB off,
 // 1 MiB no more than 2.
 // POP2MQTT_HEAP_POLICY=off (or a V8 version not measured) leaves V8 alone, as for heap-policy.ts.
-import v8 from 'node:v8';
 import { v8FlagsGiven, type V8FlagsInput } from './v8-flags-given.js';
+import { fullGcFunction } from './full-gc.js';
 
 /** How many more array buffer bytes than just after the last collection make the next downloaded message collect. */
 export const BODY_GARBAGE_BYTES = 2 * 1024 * 1024;
@@ -18,15 +18,11 @@ export const BODY_GARBAGE_BYTES = 2 * 1024 * 1024;
 let collect: (() => void) | null | undefined;
 let arrayBuffersAfterLast = 0;
 
-/** V8's gc(), from a context created with --expose-gc (not the agent's own globals); null when the policy is off. */
+/** V8's gc() (src/full-gc.ts, shared with the daemon's heap trim); null when the policy is off. */
 async function fullGc(o: V8FlagsInput): Promise<(() => void) | null> {
   if (collect !== undefined) return collect;
   if (!v8FlagsGiven(o)) return (collect = null);
-  const vm = await import('node:vm'); // loaded at the first collection only: an idle agent never needs it
-  v8.setFlagsFromString('--expose-gc');
-  collect = vm.runInNewContext('gc') as () => void;
-  v8.setFlagsFromString('--no-expose-gc');
-  return collect;
+  return (collect = await fullGcFunction());
 }
 
 /**

@@ -5,29 +5,17 @@
 // grown by its minimum step (8 MB) since the last one. An idle daemon's anonymous RSS thus rose for hundreds of polls
 // (x64 binary: 17.5 -> 24.3 MiB, poll 100 -> ~480) and stayed there. After each scheduled poll, when the heap in use
 // has grown GARBAGE_LIMIT over the smallest size seen since the last full GC, one is run (a few ms on a heap this
-// size, about every 100 idle polls). V8 offers no call for it without --expose-gc: the flag is set for a moment to
-// take `gc` from a new context (about 0.4 MiB, made at the first such GC, so never in a `once`). POP2MQTT_HEAP_POLICY=off
+// size, about every 100 idle polls). V8 offers no call for it without --expose-gc: src/full-gc.ts takes one from a new
+// context (made at the first such GC, so never in a `once`). POP2MQTT_HEAP_POLICY=off
 // leaves V8 alone, as for heap-policy.ts; a `gc` the user exposed is used as is.
 import v8 from 'node:v8';
 import { v8FlagsGiven, type V8FlagsInput } from './v8-flags-given.js';
+import { fullGcFunction } from './full-gc.js';
 
 /** Garbage allowed to pile up in the heap before a full GC is asked for. */
 export const GARBAGE_LIMIT = 2 * 1024 * 1024;
 
-let gcFn: (() => void) | undefined;
 let baseline = Infinity;
-
-async function fullGc(): Promise<() => void> {
-  const exposed = (globalThis as { gc?: () => void }).gc;
-  if (typeof exposed === 'function') return exposed;
-  const vm = await import('node:vm'); // only in a daemon that got this far: an idle `once` never loads it
-  v8.setFlagsFromString('--expose-gc');
-  try {
-    return vm.runInNewContext('gc') as () => void;
-  } finally {
-    v8.setFlagsFromString('--no-expose-gc');
-  }
-}
 
 /**
  * After a daemon's poll: a full GC when the heap in use is GARBAGE_LIMIT over the smallest size seen since the last
@@ -40,8 +28,7 @@ export async function trimHeapAfterPoll(o: V8FlagsInput & { usedHeap?: () => num
   baseline = Math.min(baseline, now);
   if (now - baseline < GARBAGE_LIMIT) return false;
   try {
-    gcFn ??= await fullGc();
-    gcFn();
+    (await fullGcFunction())();
   } catch {
     return false; // a Node that refuses the flag: V8 collects on its own schedule, as before
   } finally {
