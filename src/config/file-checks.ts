@@ -7,33 +7,38 @@ import type { ConfigIssue } from './errors.js';
 import { formatPath } from './errors.js';
 import type { LoadedConfig } from './load.js';
 import { parseYaml } from './yaml-source.js';
-import { makeDirs } from '../state/make-dirs.js';
+import { makeDirs, removeCreatedDirs } from '../state/make-dirs.js';
 
 const PEM_CERT_RE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
 /**
- * state_dir: created if missing (as the agent would), then a probe file is written, fsynced and removed; a
- * directory this check created is removed again. Runs as the invoking user, so run `check` as the service user.
+ * state_dir: created if missing (as the agent would), then a probe file is written, fsynced and removed; directories
+ * this check created are removed again while empty. Runs as the invoking user, so run `check` as the service user.
+ * A second `check` (or the agent) may start meanwhile: a directory one of them created is never removed under the
+ * other's files, and a probe whose directory was just removed by the other check's clean-up is tried again.
  */
-async function checkStateDir(dir: string): Promise<string | null> {
-  let created: string | undefined;
-  try {
-    created = await makeDirs(dir);
-    const probe = path.join(dir, `.pop2mqtt-check-${randomBytes(6).toString('hex')}`);
-    const fh = await fs.open(probe, 'wx', 0o600);
+export async function checkStateDir(dir: string): Promise<string | null> {
+  for (let attempt = 1; ; attempt++) {
+    let created: string[] = [];
     try {
-      await fh.writeFile('check\n');
-      await fh.sync();
+      created = await makeDirs(dir);
+      const probe = path.join(dir, `.pop2mqtt-check-${randomBytes(6).toString('hex')}`);
+      const fh = await fs.open(probe, 'wx', 0o600);
+      try {
+        await fh.writeFile('check\n');
+        await fh.sync();
+      } finally {
+        await fh.close();
+        await fs.rm(probe, { force: true });
+      }
+      return null;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? 'error';
+      if (code === 'ENOENT' && attempt < 5) continue; // removed by a concurrent check between our mkdir and probe
+      return `${dir} is not a writable directory (${code}); the UID state and the outbox are kept there`;
     } finally {
-      await fh.close();
-      await fs.rm(probe, { force: true });
+      await removeCreatedDirs(created);
     }
-    return null;
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? 'error';
-    return `${dir} is not a writable directory (${code}); the UID state and the outbox are kept there`;
-  } finally {
-    if (created) await fs.rm(created, { recursive: true, force: true }).catch(() => undefined);
   }
 }
 

@@ -5,9 +5,10 @@ import path from 'node:path';
 
 /**
  * Creates `dir` and its missing parents one level at a time (each with `mode`); an existing directory is fine.
- * Returns the first directory it created (undefined when none was needed). On failure, what it created is removed.
+ * Returns the directories this call created itself, outermost first (none when none was needed; one another process
+ * created meanwhile is not counted). On failure, what it created is removed again (removeCreatedDirs).
  */
-export async function makeDirs(dir: string, mode = 0o700): Promise<string | undefined> {
+export async function makeDirs(dir: string, mode = 0o700): Promise<string[]> {
   const missing: string[] = [];
   let cur = path.resolve(dir);
   for (let depth = 0; depth < 256; depth++) {
@@ -23,15 +24,33 @@ export async function makeDirs(dir: string, mode = 0o700): Promise<string | unde
       cur = parent;
     }
   }
+  const created: string[] = [];
   try {
     for (const d of missing) {
-      await fs.mkdir(d, { mode }).catch((e: NodeJS.ErrnoException) => {
-        if (e.code !== 'EEXIST') throw e; // created meanwhile by someone else: fine
-      });
+      try {
+        await fs.mkdir(d, { mode });
+        created.push(d);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; // created meanwhile by someone else: fine
+      }
     }
   } catch (e) {
-    if (missing[0]) await fs.rm(missing[0], { recursive: true, force: true }).catch(() => undefined);
+    await removeCreatedDirs(created);
     throw e;
   }
-  return missing[0];
+  return created;
+}
+
+/**
+ * Removes directories makeDirs created, innermost first, each only while it is empty (rmdir, never recursive): a
+ * process that started using one meanwhile (the agent, a second `check`) keeps it and what it wrote there.
+ */
+export async function removeCreatedDirs(created: readonly string[]): Promise<void> {
+  for (let i = created.length - 1; i >= 0; i--) {
+    try {
+      await fs.rmdir(created[i]!);
+    } catch {
+      return; // not empty (in use) or gone: its parents stay too
+    }
+  }
 }
