@@ -214,51 +214,45 @@ class FieldIndex {
       open = false;
       // The common line, "Name: value" with a printable ASCII name: one sticky search instead of a byte loop.
       NAME_AND_COLON.lastIndex = start;
-      if (NAME_AND_COLON.test(text) && NAME_AND_COLON.lastIndex <= lineEnd) {
-        const colon = NAME_AND_COLON.lastIndex - 1;
-        let nameEnd = colon;
-        while (isAsciiTrimmed(raw[nameEnd - 1]!)) nameEnd--; // the name itself has none: stops at its last byte
-        if (this.count >= maxHeaders) throw limitError(true);
-        at[n] = start;
-        at[n + 1] = nameEnd;
-        at[n + 2] = colon;
-        at[n + 3] = lineEnd;
-        n += 4;
-        this.count++;
-        open = true;
-        continue;
-      }
-      // Any other line, byte by byte. The name: bytes before the first colon, trailing white space trimmed, then
-      // printable ASCII only.
-      let colon = start;
-      let eightBit = false;
-      while (colon < lineEnd && raw[colon] !== 0x3a) {
-        if (raw[colon]! >= 0x80) eightBit = true;
-        colon++;
-      }
-      let nameEnd = colon;
+      let colon: number;
+      let nameEnd: number;
       let name: string | undefined;
-      if (colon === lineEnd) nameEnd = start; // no colon: no field
-      else if (eightBit) {
-        // Only String.trimEnd() can tell (U+00A0 and other Unicode white space): decode the line as before.
-        const line = decodeBytes(raw.subarray(start, lineEnd));
-        const n = line.slice(0, line.indexOf(':')).trimEnd();
-        if (n && FIELD_NAME.test(n)) name = n;
-        else nameEnd = start;
+      if (NAME_AND_COLON.test(text) && NAME_AND_COLON.lastIndex <= lineEnd) {
+        colon = NAME_AND_COLON.lastIndex - 1;
+        nameEnd = colon;
+        while (isAsciiTrimmed(raw[nameEnd - 1]!)) nameEnd--; // the name itself has none: stops at its last byte
       } else {
-        while (nameEnd > start && isAsciiTrimmed(raw[nameEnd - 1]!)) nameEnd--;
-        for (let i = start; i < nameEnd; i++) {
-          const b = raw[i]!;
-          if (b < 0x21 || b > 0x7e) {
-            nameEnd = start;
-            break;
+        // Any other line, byte by byte. The name: bytes before the first colon, trailing white space trimmed, then
+        // printable ASCII only.
+        colon = start;
+        let eightBit = false;
+        while (colon < lineEnd && raw[colon] !== 0x3a) {
+          if (raw[colon]! >= 0x80) eightBit = true;
+          colon++;
+        }
+        nameEnd = colon;
+        if (colon === lineEnd) nameEnd = start; // no colon: no field
+        else if (eightBit) {
+          // Only String.trimEnd() can tell (U+00A0 and other Unicode white space): decode the line as before.
+          const line = decodeBytes(raw.subarray(start, lineEnd));
+          const n = line.slice(0, line.indexOf(':')).trimEnd();
+          if (n && FIELD_NAME.test(n)) name = n;
+          else nameEnd = start;
+        } else {
+          while (nameEnd > start && isAsciiTrimmed(raw[nameEnd - 1]!)) nameEnd--;
+          for (let i = start; i < nameEnd; i++) {
+            const b = raw[i]!;
+            if (b < 0x21 || b > 0x7e) {
+              nameEnd = start;
+              break;
+            }
           }
         }
-      }
-      if (nameEnd === start && name === undefined) {
-        const mbox = lineNo === 1 && lineEnd - start >= 5 && raw.toString('latin1', start, start + 5) === 'From ';
-        if (!mbox) this.junkLines++; // an mbox separator line is tolerated
-        continue;
+        if (nameEnd === start && name === undefined) {
+          const mbox = lineNo === 1 && lineEnd - start >= 5 && raw.toString('latin1', start, start + 5) === 'From ';
+          if (!mbox) this.junkLines++; // an mbox separator line is tolerated
+          continue;
+        }
       }
       if (this.count >= maxHeaders) throw limitError(true);
       if (name !== undefined) (this.decodedNames ??= new Map()).set(this.count, name);
